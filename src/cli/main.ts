@@ -1,0 +1,39 @@
+import { Command, CommanderError } from "commander";
+import { DesiredStateError, GuardError } from "../desired-state/manifest-error";
+import { SettingsError } from "../runner/stack-settings";
+import { demoCommand } from "./commands/demo-command";
+import { devCommand } from "./commands/dev-command";
+import { syncCommand } from "./commands/sync-command";
+import { toolchainCommand } from "./commands/toolchain-command";
+import { EXIT, styler } from "./output";
+
+/** The `ferry` command line. */
+export function program(): Command {
+  return new Command("ferry")
+    .description("GitOps for Kubernetes on Pulumi: keeps each cluster equal to its folder in a Git repository")
+    .version(require("../../../package.json").version as string)
+    .showHelpAfterError()
+    .exitOverride()
+    .addCommand(syncCommand())
+    .addCommand(demoCommand())
+    .addCommand(devCommand())
+    .addCommand(toolchainCommand());
+}
+
+async function main(argv: string[]): Promise<void> {
+  try {
+    await program().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version exit 0; usage mistakes exit 2.
+      process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      return;
+    }
+    const s = styler(process.stderr);
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`${s.red("error:")} ${message}\n`);
+    process.exitCode = err instanceof SettingsError ? EXIT.usage : err instanceof DesiredStateError || err instanceof GuardError ? EXIT.failed : EXIT.failed;
+  }
+}
+
+void main(process.argv);

@@ -1,0 +1,160 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { simpleGit, SimpleGit } from "simple-git";
+
+/** Credentials for a config repo; both optional. Never logged. */
+export interface GitAuth {
+  /** HTTPS token (GitHub/GitLab personal or app token), sent as an HTTP header, never in the URL. */
+  readonly token?: string;
+  /** SSH deploy key file (`identity`). */
+  readonly sshKeyFile?: string;
+  /** known_hosts file for SSH; without it, host keys are checked against the user's known_hosts. */
+  readonly knownHostsFile?: string;
+}
+
+/** Where the desired state comes from. */
+export interface GitSource {
+  /** A local path, `file://`, `https://` or `ssh://` (or scp-like `git@host:org/repo`) URL. */
+  readonly url: string;
+  /** A branch, tag or commit SHA; the remote's default branch when absent. */
+  readonly ref?: string;
+  readonly auth?: GitAuth;
+}
+
+/** The commit a checkout is at: what the stack history records. */
+export interface Revision {
+  readonly sha: string;
+  /** The branch or tag asked for, or the default branch. */
+  readonly ref: string;
+  readonly author: string;
+  readonly authorEmail: string;
+  readonly committer: string;
+  readonly committerEmail: string;
+  /** ISO 8601 commit time. */
+  readonly date: string;
+  readonly subject: string;
+}
+
+/** A source that could not be fetched or whose ref does not exist. */
+export class SourceError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "SourceError";
+  }
+}
+
+/** Normalises a local path to an absolute path; URLs are returned as they are. */
+export function normalizeRepoUrl(url: string, cwd: string = process.cwd()): string {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url) || /^[^/]+@[^/]+:/.test(url)) return url;
+  return path.resolve(cwd, url);
+}
+
+/** Removes credentials from a URL before it is shown anywhere. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, "//***@");
+}
+
+function gitFor(dir: string | undefined, auth: GitAuth | undefined): SimpleGit {
+  const config: string[] = [];
+  if (auth?.token) {
+    const basic = Buffer.from(`x-access-token:${auth.token}`).toString("base64");
+    config.push(`http.extraHeader=Authorization: Basic ${basic}`);
+  }
+  const git = simpleGit({ baseDir: dir, config, timeout: { block: 120_000 } });
+  const env: Record<string, string> = { ...(process.env as Record<string, string>), GIT_TERMINAL_PROMPT: "0" };
+  if (auth?.sshKeyFile) {
+    const known = auth.knownHostsFile ? ` -o UserKnownHostsFile=${auth.knownHostsFile}` : "";
+    env.GIT_SSH_COMMAND = `ssh -i ${auth.sshKeyFile} -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes -o BatchMode=yes${known}`;
+  }
+  return git.env(env);
+}
+
+/**
+ * Brings `dir` to the commit `source.ref` names: clones on first use, fetches afterwards, then
+ * checks out that commit detached with a clean tree. Returns the commit's metadata.
+ */
+export async function checkoutSource(source: GitSource, dir: string): Promise<Revision> {
+  const url = normalizeRepoUrl(source.url);
+  const shown = redactUrl(url);
+  try {
+    fs.mkdirSync(path.dirname(dir), { recursive: true });
+    if (!fs.existsSync(path.join(dir, ".git")) || (await remoteUrl(dir)) !== url) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      await gitFor(undefined, source.auth).clone(url, dir, ["--no-checkout", "--origin", "origin"]);
+    } else {
+      await gitFor(dir, source.auth).fetch(["origin", "--prune", "--force", "--tags", "+refs/heads/*:refs/remotes/origin/*"]);
+    }
+  } catch (err) {
+    throw new SourceError(`cannot fetch ${shown}: ${firstLine(err)}`, { cause: err });
+  }
+  const git = gitFor(dir, source.auth);
+  const { sha, ref } = await resolveRef(git, source.ref, shown);
+  await git.raw(["checkout", "--force", "--detach", sha]);
+  await git.raw(["clean", "-ffdx"]);
+  return revisionOf(git, sha, ref);
+}
+
+/** Metadata of one commit of a checkout. */
+export async function revisionOf(git: SimpleGit, sha: string, ref: string): Promise<Revision> {
+  const out = await git.raw(["log", "-1", "--format=%H%x00%an%x00%ae%x00%cn%x00%ce%x00%cI%x00%s", sha]);
+  const [full, author, authorEmail, committer, committerEmail, date, subject] = out.trim().split("\0");
+  return {
+    sha: full ?? sha,
+    ref,
+    author: author ?? "",
+    authorEmail: authorEmail ?? "",
+    committer: committer ?? "",
+    committerEmail: committerEmail ?? "",
+    date: date ?? "",
+    subject: subject ?? "",
+  };
+}
+
+async function remoteUrl(dir: string): Promise<string | undefined> {
+  try {
+    return (await simpleGit(dir).raw(["config", "--get", "remote.origin.url"])).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+async function resolveRef(git: SimpleGit, ref: string | undefined, shown: string): Promise<{ sha: string; ref: string }> {
+  const tryRev = async (rev: string): Promise<string | undefined> => {
+    try {
+      return (await git.raw(["rev-parse", "--verify", "--quiet", `${rev}^{commit}`])).trim() || undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  if (!ref) {
+    let head: string;
+    try {
+      head = (await git.raw(["symbolic-ref", "--short", "refs/remotes/origin/HEAD"])).trim().replace(/^origin\//, "");
+    } catch {
+      head = "main";
+    }
+    const sha = await tryRev(`refs/remotes/origin/${head}`);
+    if (!sha) throw new SourceError(`${shown} has no default branch; pass a ref (branch, tag or commit)`);
+    return { sha, ref: head };
+  }
+  const candidates = [`refs/remotes/origin/${ref}`, `refs/tags/${ref}`];
+  for (const c of candidates) {
+    const sha = await tryRev(c);
+    if (sha) return { sha, ref };
+  }
+  if (/^[0-9a-f]{4,40}$/i.test(ref)) {
+    let sha = await tryRev(ref);
+    if (!sha) {
+      // A commit that no branch or tag points to may still be fetchable by its full SHA.
+      await git.fetch(["origin", ref]).catch(() => undefined);
+      sha = await tryRev(ref);
+    }
+    if (sha) return { sha, ref };
+  }
+  throw new SourceError(`${shown} has no branch, tag or commit "${ref}"`);
+}
+
+function firstLine(err: unknown): string {
+  const m = err instanceof Error ? err.message : String(err);
+  return m.trim().split("\n").filter((l) => l.trim()).slice(-1)[0] ?? m;
+}

@@ -1,0 +1,23 @@
+import { ChangeCounts } from "./change-summary";
+import { Revision } from "./git-source";
+
+/** Why a reconcile did not succeed, in the vocabulary of Flux's conditions. */
+export type FailureReason = "SourceFailed" | "BuildFailed" | "GuardRefused" | "ApplyFailed";
+
+/** One changed object of a run. */
+export interface ObjectStep {
+  readonly change: string;
+  readonly object: string;
+}
+
+/** The outcome of one reconcile, as data: rendered later into output, logs and status. */
+export interface ReconcileResult {
+  readonly stack: string;
+  readonly succeeded: boolean;
+  readonly reason?: FailureReason;
+  readonly message?: string;
+  readonly revision?: Revision;
+  readonly changes?: ChangeCounts;
+  readonly objects: readonly ObjectStep[];
+  readonly durationMs: number;
+}

@@ -1,0 +1,130 @@
+/**
+ * The pinned toolchain: what ferry needs to run Pulumi and a local control plane, and how
+ * each piece is built from its Go modules. Versions here must match toolchain/modules/<name>/go.mod
+ * and the npm dependencies in package.json (`@pulumi/pulumi`, `@pulumi/kubernetes`).
+ */
+
+/** How to ask a binary on PATH for its version, and what the answer must contain. */
+export interface VersionProbe {
+  readonly args: readonly string[];
+  /** The version string that must appear in the output (e.g. "v3.184.0"). */
+  readonly expect: string;
+}
+
+/** One binary a component provides. */
+export interface ToolBinary {
+  /** File name of the executable. */
+  readonly name: string;
+  /** Go package whose main is this binary. */
+  readonly goPackage: string;
+  /** How to recognise a matching binary already on PATH; none means never taken from PATH. */
+  readonly probe?: VersionProbe;
+}
+
+/** A set of binaries built from one wrapper module under toolchain/modules/. */
+export interface ToolComponent {
+  readonly name: string;
+  readonly version: string;
+  /** Folder under toolchain/modules/ with go.mod, go.sum (and sources) of the wrapper module. */
+  readonly module: string;
+  readonly binaries: readonly ToolBinary[];
+  readonly ldflags: readonly string[];
+  readonly tags?: readonly string[];
+  /** Extra build step: generated files the wrapper module needs (see kubernetes-provider). */
+  readonly generate?: "kubernetes-provider-schema";
+}
+
+export const PULUMI_VERSION = "3.184.0";
+export const PULUMI_KUBERNETES_VERSION = "4.25.0";
+export const KUBERNETES_VERSION = "1.34.4";
+export const ETCD_VERSION = "3.6.16";
+export const KWOK_VERSION = "0.8.0";
+
+const k8sVersionFlags = (pkg: string): string[] => {
+  const [major, minor] = KUBERNETES_VERSION.split(".");
+  return [
+    `-X ${pkg}.gitVersion=v${KUBERNETES_VERSION}`,
+    `-X ${pkg}.gitMajor=${major}`,
+    `-X ${pkg}.gitMinor=${minor}`,
+    `-X ${pkg}.gitTreeState=clean`,
+  ];
+};
+
+/** Every component of the toolchain, in build order (cheapest and most needed first). */
+export const COMPONENTS: readonly ToolComponent[] = [
+  {
+    name: "pulumi",
+    version: PULUMI_VERSION,
+    module: "pulumi",
+    binaries: [
+      {
+        name: "pulumi",
+        goPackage: "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi",
+        probe: { args: ["version"], expect: `v${PULUMI_VERSION}` },
+      },
+      {
+        name: "pulumi-language-nodejs",
+        goPackage: "github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3",
+      },
+    ],
+    tags: ["osusergo", "grpcnotrace"],
+    ldflags: [`-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v${PULUMI_VERSION}`],
+  },
+  {
+    name: "pulumi-resource-kubernetes",
+    version: PULUMI_KUBERNETES_VERSION,
+    module: "kubernetes-provider",
+    binaries: [{ name: "pulumi-resource-kubernetes", goPackage: "." }],
+    ldflags: [`-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=${PULUMI_KUBERNETES_VERSION}`],
+    generate: "kubernetes-provider-schema",
+  },
+  {
+    name: "etcd",
+    version: ETCD_VERSION,
+    module: "etcd",
+    binaries: [
+      { name: "etcd", goPackage: "go.etcd.io/etcd/server/v3", probe: { args: ["--version"], expect: `etcd Version: ${ETCD_VERSION}` } },
+    ],
+    ldflags: [],
+  },
+  {
+    name: "kwok",
+    version: KWOK_VERSION,
+    module: "kwok",
+    binaries: [{ name: "kwok", goPackage: "sigs.k8s.io/kwok/cmd/kwok" }],
+    ldflags: [],
+  },
+  {
+    name: "kubernetes",
+    version: KUBERNETES_VERSION,
+    module: "kubernetes",
+    binaries: [
+      {
+        name: "kube-apiserver",
+        goPackage: "k8s.io/kubernetes/cmd/kube-apiserver",
+        probe: { args: ["--version"], expect: `Kubernetes v${KUBERNETES_VERSION}` },
+      },
+      {
+        name: "kube-controller-manager",
+        goPackage: "k8s.io/kubernetes/cmd/kube-controller-manager",
+        probe: { args: ["--version"], expect: `Kubernetes v${KUBERNETES_VERSION}` },
+      },
+      {
+        name: "kube-scheduler",
+        goPackage: "k8s.io/kubernetes/cmd/kube-scheduler",
+        probe: { args: ["--version"], expect: `Kubernetes v${KUBERNETES_VERSION}` },
+      },
+      {
+        name: "kubectl",
+        goPackage: "k8s.io/kubernetes/cmd/kubectl",
+        probe: { args: ["version", "--client"], expect: `Client Version: v${KUBERNETES_VERSION}` },
+      },
+    ],
+    ldflags: [...k8sVersionFlags("k8s.io/component-base/version"), ...k8sVersionFlags("k8s.io/client-go/pkg/version")],
+  },
+];
+
+/** The key of a component's folder in the cache: changes whenever its version does. */
+export function componentKey(component: ToolComponent): string {
+  return `${component.name}-${component.version}`;
+}

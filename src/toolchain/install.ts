@@ -1,0 +1,254 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { run, runChecked } from "../lib/exec";
+import { cacheDir, ferryRoot } from "../lib/paths";
+import { COMPONENTS, componentKey, PULUMI_KUBERNETES_VERSION, ToolComponent } from "./components";
+
+/** Options for {@link ensureToolchain}; see {@link defaultToolchainOptions}. */
+export interface ToolchainOptions {
+  /** Root of the version-keyed cache ($FERRY_CACHE_DIR/toolchain by default). */
+  readonly dir: string;
+  /** Where the wrapper modules live (toolchain/modules in the ferry package). */
+  readonly modulesDir: string;
+  /** Environment used to look up binaries on PATH and to run `go`. */
+  readonly env: NodeJS.ProcessEnv;
+  /** Receives one line per step. */
+  readonly progress: (line: string) => void;
+  /** Only these components (by name); all by default. */
+  readonly only?: readonly string[];
+}
+
+/** The defaults: cache under the user cache dir (or $FERRY_TOOLCHAIN_DIR), progress on stderr. */
+export function defaultToolchainOptions(overrides: Partial<ToolchainOptions> = {}): ToolchainOptions {
+  const env = overrides.env ?? process.env;
+  return {
+    dir: env.FERRY_TOOLCHAIN_DIR ? path.resolve(env.FERRY_TOOLCHAIN_DIR) : path.join(cacheDir(env), "toolchain"),
+    modulesDir: path.join(ferryRoot(), "toolchain", "modules"),
+    env,
+    progress: (line) => process.stderr.write(`${line}\n`),
+    ...overrides,
+  };
+}
+
+/** Where each binary of the toolchain is, and the Pulumi root for the Automation API. */
+export interface Toolchain {
+  /** Absolute path of a binary by file name (e.g. "kube-apiserver"). */
+  readonly bin: (name: string) => string;
+  /** A directory whose bin/ holds pulumi, its Node.js language host and the Kubernetes provider. */
+  readonly pulumiRoot: string;
+  /** How each component was provided. */
+  readonly sources: Readonly<Record<string, "cache" | "path" | "built">>;
+}
+
+/**
+ * Makes sure every pinned binary is available: from the cache, from PATH when the version
+ * matches, or built with `go build` into the cache. Safe to rerun after an interruption:
+ * a component only counts as installed once its folder is complete.
+ */
+export async function ensureToolchain(options: ToolchainOptions = defaultToolchainOptions()): Promise<Toolchain> {
+  const wanted = COMPONENTS.filter((c) => !options.only || options.only.includes(c.name));
+  const bins = new Map<string, string>();
+  const sources: Record<string, "cache" | "path" | "built"> = {};
+  let step = 0;
+  for (const component of wanted) {
+    step++;
+    const label = `toolchain [${step}/${wanted.length}] ${component.name} ${component.version}`;
+    const installed = path.join(options.dir, componentKey(component), "bin");
+    if (isComplete(component, installed)) {
+      sources[component.name] = "cache";
+    } else {
+      const found = await findOnSystem(component, options.env);
+      if (found) {
+        options.progress(`${label}: using ${found.get(component.binaries[0]!.name)} (on PATH)`);
+        for (const [name, p] of found) bins.set(name, p);
+        sources[component.name] = "path";
+        continue;
+      }
+      const started = Date.now();
+      options.progress(`${label}: building from Go modules (first run only, this takes a few minutes)...`);
+      await withLock(path.join(options.dir, `${componentKey(component)}.lock`), async () => {
+        if (!isComplete(component, installed)) await build(component, installed, options);
+      });
+      options.progress(`${label}: built in ${Math.round((Date.now() - started) / 1000)}s`);
+      sources[component.name] = "built";
+    }
+    for (const b of component.binaries) bins.set(b.name, path.join(installed, b.name));
+  }
+  const pulumiRoot = linkPulumiRoot(options.dir, bins);
+  return {
+    bin: (name) => {
+      const p = bins.get(name);
+      if (!p) throw new Error(`toolchain: no binary ${name} (is it part of the components asked for?)`);
+      return p;
+    },
+    pulumiRoot,
+    sources,
+  };
+}
+
+function isComplete(component: ToolComponent, binDir: string): boolean {
+  return (
+    fs.existsSync(path.join(binDir, "..", ".complete")) &&
+    component.binaries.every((b) => fs.existsSync(path.join(binDir, b.name)))
+  );
+}
+
+/** A matching installation outside the cache: binaries on PATH, or the provider as an installed Pulumi plugin. */
+async function findOnSystem(component: ToolComponent, env: NodeJS.ProcessEnv): Promise<Map<string, string> | undefined> {
+  if (component.name === "pulumi-resource-kubernetes") {
+    const home = env.PULUMI_HOME ?? path.join(env.HOME ?? "", ".pulumi");
+    const plugin = path.join(home, "plugins", `resource-kubernetes-v${PULUMI_KUBERNETES_VERSION}`, "pulumi-resource-kubernetes");
+    return fs.existsSync(plugin) ? new Map([["pulumi-resource-kubernetes", plugin]]) : undefined;
+  }
+  const found = new Map<string, string>();
+  let firstDir: string | undefined;
+  for (const b of component.binaries) {
+    // Binaries without a version probe are taken only from beside a matching one (e.g. the language host).
+    const candidate = b.probe ? whichOnPath(b.name, env) : firstDir && path.join(firstDir, b.name);
+    if (!candidate || !fs.existsSync(candidate)) return undefined;
+    if (b.probe) {
+      const out = await run(candidate, b.probe.args, { env, timeoutMs: 20_000 }).catch(() => undefined);
+      if (!out || !`${out.stdout}\n${out.stderr}`.includes(b.probe.expect)) return undefined;
+    }
+    firstDir ??= path.dirname(candidate);
+    found.set(b.name, candidate);
+  }
+  return found;
+}
+
+function whichOnPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
+  for (const dir of (env.PATH ?? "").split(path.delimiter)) {
+    if (!dir) continue;
+    const p = path.join(dir, name);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+async function build(component: ToolComponent, installed: string, options: ToolchainOptions): Promise<void> {
+  const go = whichOnPath("go", options.env);
+  if (!go) {
+    throw new Error(
+      `toolchain: ${component.name} ${component.version} is not installed and Go is not on PATH to build it.\n` +
+        `Install Go 1.24 or newer (for example your distribution's golang package, or the official tarball in /usr/local/go) ` +
+        `and put its bin/ on PATH, then run \`ferry toolchain install\` again. ` +
+        `Alternatively install ${component.binaries.map((b) => b.name).join(", ")} ${component.version} yourself and put them on PATH.`,
+    );
+  }
+  const work = path.join(options.dir, "build", componentKey(component));
+  fs.rmSync(work, { recursive: true, force: true });
+  fs.mkdirSync(work, { recursive: true });
+  const source = path.join(options.modulesDir, component.module);
+  for (const f of fs.readdirSync(source)) fs.copyFileSync(path.join(source, f), path.join(work, f));
+
+  const env: NodeJS.ProcessEnv = { ...options.env, CGO_ENABLED: "0", GOFLAGS: "-mod=readonly" };
+  if (component.generate === "kubernetes-provider-schema") await generateProviderSchema(go, work, env);
+
+  const staging = `${installed}.partial`;
+  fs.rmSync(staging, { recursive: true, force: true });
+  fs.mkdirSync(staging, { recursive: true });
+  const args = ["build", "-trimpath", "-ldflags", ["-s", "-w", ...component.ldflags].join(" ")];
+  if (component.tags?.length) args.push("-tags", component.tags.join(","));
+  args.push("-o", staging + path.sep, ...component.binaries.map((b) => b.goPackage));
+  await runChecked(go, args, { cwd: work, env });
+  if (component.binaries.length === 1 && component.binaries[0]!.goPackage === ".") {
+    // `go build -o dir/ .` names the binary after the wrapper module; give it its real name.
+    const built = fs.readdirSync(staging);
+    if (built.length === 1 && built[0] !== component.binaries[0]!.name) {
+      fs.renameSync(path.join(staging, built[0]!), path.join(staging, component.binaries[0]!.name));
+    }
+  }
+  fs.rmSync(installed, { recursive: true, force: true });
+  fs.renameSync(staging, installed);
+  fs.writeFileSync(
+    path.join(installed, "..", ".complete"),
+    JSON.stringify({ component: component.name, version: component.version, builtAt: new Date().toISOString() }) + "\n",
+  );
+  fs.rmSync(work, { recursive: true, force: true });
+}
+
+/**
+ * The provider's main embeds schema-embed.json and terraform-mapping-embed.json, which upstream
+ * generates at release time and leaves out of the module zip. Generate them from the module's
+ * schema.json (with the version set) and terraform-mapping.json (minified), as upstream does.
+ */
+async function generateProviderSchema(go: string, work: string, env: NodeJS.ProcessEnv): Promise<void> {
+  const mod = "github.com/pulumi/pulumi-kubernetes/provider/v4";
+  const out = await runChecked(go, ["list", "-m", "-json", mod], { cwd: work, env });
+  let dir = (JSON.parse(out.stdout) as { Dir?: string }).Dir;
+  if (!dir) {
+    await runChecked(go, ["mod", "download", mod], { cwd: work, env });
+    dir = (JSON.parse((await runChecked(go, ["list", "-m", "-json", mod], { cwd: work, env })).stdout) as { Dir?: string }).Dir;
+  }
+  if (!dir) throw new Error(`toolchain: cannot locate module ${mod} in the Go module cache`);
+  const cmdDir = path.join(dir, "cmd", "pulumi-resource-kubernetes");
+  const schema = JSON.parse(fs.readFileSync(path.join(cmdDir, "schema.json"), "utf8")) as Record<string, unknown>;
+  schema.version = PULUMI_KUBERNETES_VERSION;
+  fs.writeFileSync(path.join(work, "schema-embed.json"), JSON.stringify(schema));
+  const mapping = JSON.parse(fs.readFileSync(path.join(cmdDir, "terraform-mapping.json"), "utf8")) as unknown;
+  fs.writeFileSync(path.join(work, "terraform-mapping-embed.json"), JSON.stringify(mapping));
+}
+
+/** The Automation API wants `<root>/bin/pulumi` with the plugins beside it: link them into one folder. */
+function linkPulumiRoot(dir: string, bins: Map<string, string>): string {
+  const names = ["pulumi", "pulumi-language-nodejs", "pulumi-resource-kubernetes"];
+  if (!names.every((n) => bins.has(n))) return "";
+  const root = path.join(dir, "pulumi-root");
+  const binDir = path.join(root, "bin");
+  fs.mkdirSync(binDir, { recursive: true });
+  for (const n of names) {
+    const link = path.join(binDir, n);
+    const target = bins.get(n)!;
+    let current: string | undefined;
+    try {
+      current = fs.readlinkSync(link);
+    } catch {
+      current = undefined;
+    }
+    if (current === target) continue;
+    const tmp = `${link}.${process.pid}.tmp`;
+    fs.rmSync(tmp, { force: true });
+    fs.symlinkSync(target, tmp);
+    fs.renameSync(tmp, link); // atomic replace: concurrent readers never see a missing link
+  }
+  return root;
+}
+
+/** Runs fn while holding a directory lock; a lock whose owner process is gone is taken over. */
+async function withLock<T>(lockDir: string, fn: () => Promise<T>): Promise<T> {
+  fs.mkdirSync(path.dirname(lockDir), { recursive: true });
+  for (;;) {
+    try {
+      fs.mkdirSync(lockDir);
+      fs.writeFileSync(path.join(lockDir, "pid"), String(process.pid));
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      const owner = Number(fs.readFileSync(path.join(lockDir, "pid"), { encoding: "utf8", flag: "a+" }) || "0");
+      if (!owner || !isAlive(owner)) {
+        fs.rmSync(lockDir, { recursive: true, force: true });
+        continue;
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    fs.rmSync(lockDir, { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
