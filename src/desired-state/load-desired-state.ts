@@ -56,7 +56,8 @@ export function loadDesiredState(options: LoadOptions): DesiredState {
 }
 
 function normalizeRelative(p: string): string {
-  const n = path.posix.normalize(p.split(path.sep).join("/")).replace(/^\.\/?/, "").replace(/\/$/, "");
+  const normalized = path.posix.normalize(p.split(path.sep).join("/")).replace(/\/$/, "");
+  const n = normalized === "." ? "" : normalized;
   if (path.posix.isAbsolute(n) || n === ".." || n.startsWith("../")) {
     throw new GuardError(`path "${p}" leaves the checkout; give a folder relative to the config repo's root (e.g. clusters/production)`);
   }

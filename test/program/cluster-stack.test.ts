@@ -1,0 +1,74 @@
+// Program tier: the components under Pulumi's mocks (no engine, no cluster).
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
+import { loadDesiredState } from "../../src/desired-state/load-desired-state";
+import { tempDir, writeFiles } from "../helpers/temp-dir";
+
+interface Registered {
+  type: string;
+  name: string;
+  inputs: Record<string, unknown>;
+}
+const registered: Registered[] = [];
+
+void pulumi.runtime.setMocks(
+  {
+    newResource: (args) => {
+      registered.push({ type: args.type, name: args.name, inputs: args.inputs as Record<string, unknown> });
+      return { id: `${args.name}-id`, state: args.inputs };
+    },
+    call: () => ({}),
+  },
+  "ferry",
+  "dev",
+  false,
+);
+
+describe("ClusterStack", () => {
+  it("registers every object as its own resource, Namespaces and CRDs first, with the provider's type tokens", async () => {
+    const repo = tempDir();
+    writeFiles(repo, {
+      "c/a-app.yaml": [
+        "apiVersion: apps/v1",
+        "kind: Deployment",
+        "metadata: {name: web, namespace: demo}",
+        "spec: {selector: {matchLabels: {app: web}}, template: {metadata: {labels: {app: web}}, spec: {containers: [{name: web, image: nginx}]}}}",
+        "---",
+        "apiVersion: example.com/v1",
+        "kind: Widget",
+        "metadata: {name: w, namespace: demo}",
+        "---",
+        "apiVersion: v1",
+        "kind: Secret",
+        "metadata: {name: creds, namespace: demo}",
+        "stringData: {password: hunter2}",
+      ].join("\n"),
+      "c/z-crd.yaml":
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.example.com}\nspec: {group: example.com, names: {kind: Widget, plural: widgets}, scope: Namespaced}\n",
+      "c/z-ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: demo}\n",
+    });
+    const { ClusterStack } = await import("../../components/cluster-stack");
+    const stack = new ClusterStack("cluster", { state: loadDesiredState({ checkout: repo, path: "c" }), clusterIdentifier: "dev" });
+    assert.equal(stack.objectCount, 5);
+    await new Promise((r) => setTimeout(r, 100));
+    const objects = registered.filter((r) => r.type.startsWith("kubernetes:") && r.type !== "pulumi:providers:kubernetes");
+    const names = objects.map((r) => `${r.type} ${r.name}`);
+    // Namespaces and CRDs are registered first; the rest follow (the mock sees them asynchronously).
+    assert.deepEqual(names.slice(0, 2), [
+      "kubernetes:core/v1:Namespace core/Namespace/demo",
+      "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition apiextensions.k8s.io/CustomResourceDefinition/widgets.example.com",
+    ]);
+    assert.deepEqual(names.slice(2).sort(), [
+      "kubernetes:apps/v1:Deployment apps/Deployment/demo/web",
+      "kubernetes:core/v1:Secret core/Secret/demo/creds",
+      "kubernetes:example.com/v1:Widget example.com/Widget/demo/w",
+    ]);
+    const provider = registered.find((r) => r.type === "pulumi:providers:kubernetes");
+    assert.equal(provider?.inputs.clusterIdentifier, "dev");
+    assert.deepEqual(
+      registered.filter((r) => r.type === "ferry:index:ManifestFile").map((r) => r.name),
+      ["c/a-app.yaml", "c/z-crd.yaml", "c/z-ns.yaml"],
+    );
+  });
+});

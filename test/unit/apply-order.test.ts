@@ -1,0 +1,42 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { applyDependencies, applyPhase } from "../../src/desired-state/apply-order";
+import { DesiredObject } from "../../src/desired-state/desired-state";
+import { KubeObject, objectId } from "../../src/desired-state/object-id";
+
+const obj = (o: KubeObject): DesiredObject => ({ object: o, id: objectId(o), location: { file: "f.yaml", line: 1 } });
+
+describe("apply order", () => {
+  it("puts Namespaces, then CRDs, then ClusterRoles and Classes before everything else", () => {
+    const phase = (apiVersion: string, kind: string) => applyPhase(objectId({ apiVersion, kind, metadata: { name: "x" } }));
+    assert.ok(phase("v1", "Namespace") < phase("apiextensions.k8s.io/v1", "CustomResourceDefinition"));
+    assert.ok(phase("apiextensions.k8s.io/v1", "CustomResourceDefinition") < phase("rbac.authorization.k8s.io/v1", "ClusterRole"));
+    assert.equal(phase("storage.k8s.io/v1", "StorageClass"), phase("rbac.authorization.k8s.io/v1", "ClusterRole"));
+    assert.ok(phase("storage.k8s.io/v1", "StorageClass") < phase("apps/v1", "Deployment"));
+    // A custom kind that happens to end in "Class" is not a built-in class.
+    assert.equal(phase("example.com/v1", "WidgetClass"), phase("apps/v1", "Deployment"));
+  });
+
+  it("makes objects wait for their declared Namespace, CRD and the cluster-wide classes", () => {
+    const deps = applyDependencies([
+      obj({ apiVersion: "v1", kind: "Namespace", metadata: { name: "demo" } }),
+      obj({
+        apiVersion: "apiextensions.k8s.io/v1",
+        kind: "CustomResourceDefinition",
+        metadata: { name: "widgets.example.com" },
+        spec: { group: "example.com", names: { kind: "Widget" } },
+      }),
+      obj({ apiVersion: "networking.k8s.io/v1", kind: "IngressClass", metadata: { name: "nginx" } }),
+      obj({ apiVersion: "example.com/v1", kind: "Widget", metadata: { name: "w", namespace: "demo" } }),
+      obj({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "c", namespace: "elsewhere" } }),
+    ]);
+    assert.deepEqual(deps.get("example.com/Widget/demo/w"), [
+      "core/Namespace/demo",
+      "apiextensions.k8s.io/CustomResourceDefinition/widgets.example.com",
+      "networking.k8s.io/IngressClass/nginx",
+    ]);
+    // A namespace that is not declared (it already exists) is no dependency.
+    assert.deepEqual(deps.get("core/ConfigMap/elsewhere/c"), ["networking.k8s.io/IngressClass/nginx"]);
+    assert.deepEqual(deps.get("core/Namespace/demo"), []);
+  });
+});
