@@ -1,5 +1,4 @@
 import { Command, CommanderError } from "commander";
-import { DesiredStateError, GuardError } from "../desired-state/manifest-error";
 import { SettingsError } from "../runner/stack-settings";
 import { demoCommand } from "./commands/demo-command";
 import { devCommand } from "./commands/dev-command";
@@ -32,7 +31,7 @@ async function main(argv: string[]): Promise<void> {
     const s = styler(process.stderr);
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`${s.red("error:")} ${message}\n`);
-    process.exitCode = err instanceof SettingsError ? EXIT.usage : err instanceof DesiredStateError || err instanceof GuardError ? EXIT.failed : EXIT.failed;
+    process.exitCode = err instanceof SettingsError ? EXIT.usage : EXIT.failed;
   }
 }
 

@@ -3,6 +3,7 @@ import { loadDesiredState } from "../desired-state/load-desired-state";
 import { allObjects } from "../desired-state/desired-state";
 import { changeOf, countChanges, isKubernetesObject, objectDisplayName, StepEvent } from "./change-summary";
 import { checkoutSource, redactUrl, normalizeRepoUrl, Revision } from "./git-source";
+import { summarizeDiagnostics } from "./pulumi-diagnostics";
 import { applyStack, openStack, revisionEnv } from "./pulumi-stack";
 import { ObjectStep, ReconcileResult } from "./reconcile-result";
 import { SyncSettings } from "./stack-settings";
@@ -108,7 +109,5 @@ export async function sync(settings: SyncSettings, runtime: SyncRuntime): Promis
 function errorMessage(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   // The Automation API's CommandError carries the whole CLI output; keep the diagnostics.
-  const text = err.message;
-  const diag = text.indexOf("Diagnostics:");
-  return diag >= 0 ? text.slice(diag).trim() : text.trim();
+  return err.message.includes("Diagnostics:") ? summarizeDiagnostics(err.message) : err.message.trim();
 }

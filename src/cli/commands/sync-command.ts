@@ -63,6 +63,8 @@ export function printResult(result: ReconcileResult, json: boolean): void {
   if (result.succeeded) {
     process.stdout.write(`${out.green("✓")} ${result.stack} synced${rev}: ${formatCounts(result.changes!)} (${(result.durationMs / 1000).toFixed(1)}s)\n`);
   } else {
-    process.stdout.write(`${out.red("✗")} ${result.stack} ${result.reason}${rev}: nothing more was applied.\n${result.message ?? ""}\n`);
+    // Source, build and guard failures stop before Pulumi runs: the cluster was not touched.
+    const untouched = result.reason === "ApplyFailed" ? "" : " (nothing was applied)";
+    process.stdout.write(`${out.red("✗")} ${result.stack} ${result.reason}${rev}${untouched}:\n${result.message ?? ""}\n`);
   }
 }

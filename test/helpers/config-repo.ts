@@ -1,0 +1,47 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { simpleGit } from "simple-git";
+import { ferryRoot } from "../../src/lib/paths";
+
+/** The folder of a fixture repo history: test/fixtures/repos/<scenario>. */
+export function fixtureRepo(scenario: string): string {
+  return path.join(ferryRoot(), "test", "fixtures", "repos", scenario);
+}
+
+/** A real git repository whose content is replaced by fixture steps, one commit each. */
+export class ConfigRepo {
+  private constructor(
+    readonly dir: string,
+    private readonly scenario: string,
+  ) {}
+
+  /** Creates an empty repository on branch main. */
+  static async create(dir: string, scenario: string): Promise<ConfigRepo> {
+    fs.mkdirSync(dir, { recursive: true });
+    const git = simpleGit(dir);
+    await git.init(["--initial-branch=main"]);
+    await git.addConfig("commit.gpgsign", "false");
+    return new ConfigRepo(dir, scenario);
+  }
+
+  /** Makes the working tree equal to `stepN/` of the scenario and commits it; returns the commit SHA. */
+  async commitStep(step: string, subject: string, author = { name: "Alice Example", email: "alice@example.com" }): Promise<string> {
+    for (const entry of fs.readdirSync(this.dir)) if (entry !== ".git") fs.rmSync(path.join(this.dir, entry), { recursive: true, force: true });
+    fs.cpSync(path.join(fixtureRepo(this.scenario), step), this.dir, { recursive: true });
+    return this.commitAll(subject, author);
+  }
+
+  /** Commits whatever the working tree holds; returns the commit SHA. */
+  async commitAll(subject: string, author = { name: "Alice Example", email: "alice@example.com" }): Promise<string> {
+    const git = simpleGit(this.dir).env({
+      ...process.env,
+      GIT_AUTHOR_NAME: author.name,
+      GIT_AUTHOR_EMAIL: author.email,
+      GIT_COMMITTER_NAME: author.name,
+      GIT_COMMITTER_EMAIL: author.email,
+    });
+    await git.add(["-A"]);
+    await git.commit(subject, undefined, { "--allow-empty": null });
+    return (await git.revparse(["HEAD"])).trim();
+  }
+}

@@ -1,0 +1,79 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before } from "node:test";
+import { DevCluster, devClusterDown, devClusterUp } from "../../src/devcluster/dev-cluster";
+import { run, RunResult, runChecked } from "../../src/lib/exec";
+import { ferryRoot } from "../../src/lib/paths";
+import { defaultToolchainOptions, ensureToolchain, Toolchain } from "../../src/toolchain/install";
+
+/** One end-to-end environment: a real control plane, the real toolchain, an isolated state dir. */
+export interface E2E {
+  readonly dir: string;
+  readonly cluster: DevCluster;
+  readonly toolchain: Toolchain;
+  /** Environment for ferry and pulumi child processes. */
+  readonly env: NodeJS.ProcessEnv;
+  /** Runs `ferry <args>` as a child process (the real CLI). */
+  ferry(args: readonly string[], extraEnv?: NodeJS.ProcessEnv): Promise<RunResult>;
+  /** Runs kubectl against the cluster; throws on a non-zero exit. */
+  kubectl(...args: string[]): Promise<string>;
+  /** Runs kubectl and returns the parsed JSON of `-o json`. */
+  getJson<T = Record<string, unknown>>(...args: string[]): Promise<T>;
+  /** Whether `kubectl get` finds the object. */
+  exists(...args: string[]): Promise<boolean>;
+}
+
+/**
+ * Sets up an end-to-end environment for the current test file: toolchain (built on first use),
+ * a local control plane owned by this process, and a temp dir; all torn down after the file.
+ */
+export function useE2E(): () => E2E {
+  let e2e: E2E | undefined;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ferry-e2e-"));
+  before(async () => {
+    const toolchain = await ensureToolchain(defaultToolchainOptions({ progress: (l) => process.stderr.write(`# ${l}\n`) }));
+    const cluster = await devClusterUp({ dir: path.join(dir, "cluster"), toolchain, ownerPid: process.pid });
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      FERRY_STATE_DIR: path.join(dir, "state"),
+      PULUMI_HOME: path.join(dir, "pulumi-home"),
+      PULUMI_CONFIG_PASSPHRASE: "e2e-passphrase",
+      NO_COLOR: "1",
+    };
+    delete env.PULUMI_BACKEND_URL;
+    const kubectl = async (...args: string[]): Promise<string> =>
+      (await runChecked(toolchain.bin("kubectl"), ["--kubeconfig", cluster.kubeconfig, ...args])).stdout;
+    e2e = {
+      dir,
+      cluster,
+      toolchain,
+      env,
+      ferry: (args, extraEnv) =>
+        run(process.execPath, [path.join(ferryRoot(), "bin", "ferry"), ...args], { env: { ...env, ...extraEnv }, timeoutMs: 600_000 }),
+      kubectl,
+      getJson: async <T>(...args: string[]) => JSON.parse(await kubectl("get", ...args, "-o", "json")) as T,
+      exists: async (...args: string[]) => (await run(toolchain.bin("kubectl"), ["--kubeconfig", cluster.kubeconfig, "get", ...args])).code === 0,
+    };
+  });
+  after(async () => {
+    try {
+      if (e2e) await devClusterDown(e2e.cluster.dir);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  return () => {
+    if (!e2e) throw new Error("the end-to-end environment is not ready (before() failed?)");
+    return e2e;
+  };
+}
+
+/** Polls until `check` holds, or fails with what was last seen. */
+export async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
