@@ -30,7 +30,15 @@ export class ClusterStack extends pulumi.ComponentResource {
     super("ferry:index:ClusterStack", name, {}, opts);
     const provider = new k8s.Provider(
       "cluster",
-      { kubeconfig: args.kubeconfig, context: args.context, clusterIdentifier: args.clusterIdentifier },
+      {
+        kubeconfig: args.kubeconfig,
+        context: args.context,
+        clusterIdentifier: args.clusterIdentifier,
+        // GitOps semantics (kubectl apply, Flux, Argo CD): a changed ConfigMap or Secret is updated
+        // in place, not replaced by a new object.
+        enableConfigMapMutable: true,
+        enableSecretMutable: true,
+      },
       { parent: this },
     );
     const components = new Map(

@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { pollUntil } from "../lib/net";
+import { AbortPoll, pollUntil } from "../lib/net";
 import { Toolchain } from "../toolchain/install";
 
 /** Binaries a local control plane runs. */
@@ -87,8 +87,8 @@ export async function devClusterUp(options: DevClusterOptions): Promise<DevClust
     "the local control plane to become healthy",
     async () => {
       const s = readDevClusterState(dir);
-      if (s?.error) throw new Error(`${s.error} (logs in ${path.join(dir, "logs")})`);
-      if (exited && !s?.ready) throw new Error(`the supervisor exited (see ${path.join(dir, "logs", "supervisor.log")})`);
+      if (s?.error) throw new AbortPoll(`${s.error} (logs in ${path.join(dir, "logs")})`);
+      if (exited && !s?.ready) throw new AbortPoll(`the supervisor exited (see ${path.join(dir, "logs", "supervisor.log")})`);
       return s?.ready ? s : undefined;
     },
     { timeoutMs: options.timeoutMs ?? 120_000, intervalMs: 200 },

@@ -78,6 +78,10 @@ function start(name: string, args: string[]): ChildProcess {
   const child = spawn(bin, args, { stdio: ["ignore", log, log] });
   fs.closeSync(log);
   children.set(name, child);
+  child.on("error", (err) => {
+    writeState({ ready: false, error: `cannot start ${name} (${bin}): ${err.message}` });
+    void stop(1);
+  });
   child.on("exit", (code, sig) => {
     if (!stopping) {
       console.error(`${name} exited unexpectedly (code ${code}, signal ${sig}); stopping the control plane`);
@@ -216,19 +220,27 @@ async function main(): Promise<void> {
     "--leader-elect=false",
     "--secure-port=0",
   ]);
+  // Stage configs installed beside the kwok binary by the toolchain (node Ready, pods Running/deleted).
+  const stagesDir = path.join(path.dirname(bins.kwok ?? ""), "..", "stages");
+  const stages = fs.existsSync(stagesDir) ? fs.readdirSync(stagesDir).map((f) => `--config=${path.join(stagesDir, f)}`) : [];
   start("kwok", [
+    ...stages,
     `--kubeconfig=${kubeconfigPath}`,
     "--manage-all-nodes=false",
     "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
     "--cidr=10.244.0.0/16",
-    "--node-ip=10.244.0.1",
+    "--node-ip=10.242.0.1",
     "--server-address=",
   ]);
 
   // 4. Fake nodes, Ready through kwok; pods scheduled on them become Running.
   const kubectl = bins.kubectl!;
   for (let i = 0; i < nodeCount; i++) {
-    await runChecked(kubectl, ["--kubeconfig", kubeconfigPath, "apply", "-f", "-"], { input: fakeNode(`ferry-node-${i}`) });
+    const name = `ferry-node-${i}`;
+    await runChecked(kubectl, ["--kubeconfig", kubeconfigPath, "apply", "--validate=false", "-f", "-"], { input: fakeNode(name) });
+    // The API server taints new nodes not-ready; the node lifecycle controller, which would lift it,
+    // is off (kwok sends no heartbeats), so lift it here. Idempotent on a restart.
+    await runChecked(kubectl, ["--kubeconfig", kubeconfigPath, "patch", "node", name, "--type=json", "-p", '[{"op":"replace","path":"/spec/taints","value":[]}]']);
   }
   await pollUntil(
     "the fake nodes to be Ready",

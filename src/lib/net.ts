@@ -13,6 +13,14 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Thrown by a poll check to stop polling at once (the condition can no longer become true). */
+export class AbortPoll extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "AbortPoll";
+  }
+}
+
 /** Polls `check` until it returns a value (not undefined) or the deadline passes. */
 export async function pollUntil<T>(
   what: string,
@@ -26,6 +34,7 @@ export async function pollUntil<T>(
       const v = await check();
       if (v !== undefined) return v;
     } catch (err) {
+      if (err instanceof AbortPoll) throw err;
       lastError = err;
     }
     if (Date.now() > deadline) {

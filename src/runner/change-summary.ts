@@ -30,8 +30,7 @@ export function changeOf(op: string): ObjectChange | undefined {
       return "created";
     case "update":
       return "updated";
-    case "replace":
-    case "create-replacement":
+    case "replace": // one per replacement; its create-replacement and delete-replaced steps are not counted
       return "replaced";
     case "delete":
       return "deleted";

@@ -28,6 +28,9 @@ export function pulumiEnv(backendUrl: string, extra: Readonly<Record<string, str
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
     PULUMI_DISABLE_REGISTRY_RESOLVE: "true",
     PULUMI_NODEJS_TRANSPILE_ONLY: "true",
+    // Git wins: server-side apply takes back fields another manager (kubectl edit/scale) changed,
+    // instead of failing with a field conflict.
+    PULUMI_K8S_ENABLE_PATCH_FORCE: "true",
     PULUMI_BACKEND_URL: backendUrl,
     ...extra,
   };

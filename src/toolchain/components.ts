@@ -32,6 +32,8 @@ export interface ToolComponent {
   readonly tags?: readonly string[];
   /** Extra build step: generated files the wrapper module needs (see kubernetes-provider). */
   readonly generate?: "kubernetes-provider-schema";
+  /** Data files copied from a Go module into the component's folder (e.g. kwok's stage configs). */
+  readonly assets?: { readonly module: string; readonly files: readonly string[]; readonly into: string };
 }
 
 export const PULUMI_VERSION = "3.184.0";
@@ -93,6 +95,17 @@ export const COMPONENTS: readonly ToolComponent[] = [
     module: "kwok",
     binaries: [{ name: "kwok", goPackage: "sigs.k8s.io/kwok/cmd/kwok" }],
     ldflags: [],
+    // kwok needs stage configs to make nodes Ready and pods Running; it ships them as data files.
+    assets: {
+      module: "sigs.k8s.io/kwok",
+      files: [
+        "kustomize/stage/node/fast/node-initialize.yaml",
+        "kustomize/stage/pod/fast/pod-ready.yaml",
+        "kustomize/stage/pod/fast/pod-complete.yaml",
+        "kustomize/stage/pod/fast/pod-delete.yaml",
+      ],
+      into: "stages",
+    },
   },
   {
     name: "kubernetes",

@@ -53,8 +53,9 @@ export async function ensureToolchain(options: ToolchainOptions = defaultToolcha
   for (const component of wanted) {
     step++;
     const label = `toolchain [${step}/${wanted.length}] ${component.name} ${component.version}`;
-    const installed = path.join(options.dir, componentKey(component), "bin");
-    if (isComplete(component, installed)) {
+    const root = path.join(options.dir, componentKey(component));
+    const installed = path.join(root, "bin");
+    if (isComplete(component, root)) {
       sources[component.name] = "cache";
     } else {
       const found = await findOnSystem(component, options.env);
@@ -67,7 +68,7 @@ export async function ensureToolchain(options: ToolchainOptions = defaultToolcha
       const started = Date.now();
       options.progress(`${label}: building from Go modules (first run only, this takes a few minutes)...`);
       await withLock(path.join(options.dir, `${componentKey(component)}.lock`), async () => {
-        if (!isComplete(component, installed)) await build(component, installed, options);
+        if (!isComplete(component, root)) await build(component, root, options);
       });
       options.progress(`${label}: built in ${Math.round((Date.now() - started) / 1000)}s`);
       sources[component.name] = "built";
@@ -86,11 +87,8 @@ export async function ensureToolchain(options: ToolchainOptions = defaultToolcha
   };
 }
 
-function isComplete(component: ToolComponent, binDir: string): boolean {
-  return (
-    fs.existsSync(path.join(binDir, "..", ".complete")) &&
-    component.binaries.every((b) => fs.existsSync(path.join(binDir, b.name)))
-  );
+function isComplete(component: ToolComponent, root: string): boolean {
+  return fs.existsSync(path.join(root, ".complete")) && component.binaries.every((b) => fs.existsSync(path.join(root, "bin", b.name)));
 }
 
 /** A matching installation outside the cache: binaries on PATH, or the provider as an installed Pulumi plugin. */
@@ -130,7 +128,7 @@ function whichOnPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
   return undefined;
 }
 
-async function build(component: ToolComponent, installed: string, options: ToolchainOptions): Promise<void> {
+async function build(component: ToolComponent, root: string, options: ToolchainOptions): Promise<void> {
   const go = whichOnPath("go", options.env);
   if (!go) {
     throw new Error(
@@ -149,27 +147,49 @@ async function build(component: ToolComponent, installed: string, options: Toolc
   const env: NodeJS.ProcessEnv = { ...options.env, CGO_ENABLED: "0", GOFLAGS: "-mod=readonly" };
   if (component.generate === "kubernetes-provider-schema") await generateProviderSchema(go, work, env);
 
-  const staging = `${installed}.partial`;
+  // Everything goes to <root>.partial first and is renamed into place at the end, so an
+  // interrupted build never leaves a folder that looks complete.
+  const staging = `${root}.partial`;
+  const stagingBin = path.join(staging, "bin");
   fs.rmSync(staging, { recursive: true, force: true });
-  fs.mkdirSync(staging, { recursive: true });
+  fs.mkdirSync(stagingBin, { recursive: true });
   const args = ["build", "-trimpath", "-ldflags", ["-s", "-w", ...component.ldflags].join(" ")];
   if (component.tags?.length) args.push("-tags", component.tags.join(","));
-  args.push("-o", staging + path.sep, ...component.binaries.map((b) => b.goPackage));
+  args.push("-o", stagingBin + path.sep, ...component.binaries.map((b) => b.goPackage));
   await runChecked(go, args, { cwd: work, env });
-  if (component.binaries.length === 1 && component.binaries[0]!.goPackage === ".") {
-    // `go build -o dir/ .` names the binary after the wrapper module; give it its real name.
-    const built = fs.readdirSync(staging);
+  if (component.binaries.length === 1) {
+    // `go build -o dir/` names a binary after its package path (etcd's is "server"); give it its real name.
+    const built = fs.readdirSync(stagingBin);
     if (built.length === 1 && built[0] !== component.binaries[0]!.name) {
-      fs.renameSync(path.join(staging, built[0]!), path.join(staging, component.binaries[0]!.name));
+      fs.renameSync(path.join(stagingBin, built[0]!), path.join(stagingBin, component.binaries[0]!.name));
     }
   }
-  fs.rmSync(installed, { recursive: true, force: true });
-  fs.renameSync(staging, installed);
+  if (component.assets) {
+    const dir = await moduleDir(go, work, env, component.assets.module);
+    const into = path.join(staging, component.assets.into);
+    fs.mkdirSync(into, { recursive: true });
+    for (const f of component.assets.files) fs.copyFileSync(path.join(dir, f), path.join(into, path.basename(f)));
+  }
   fs.writeFileSync(
-    path.join(installed, "..", ".complete"),
+    path.join(staging, ".complete"),
     JSON.stringify({ component: component.name, version: component.version, builtAt: new Date().toISOString() }) + "\n",
   );
+  fs.rmSync(root, { recursive: true, force: true });
+  fs.renameSync(staging, root);
   fs.rmSync(work, { recursive: true, force: true });
+}
+
+/** The folder of a module (as required by the wrapper module) in the Go module cache, downloading it if needed. */
+async function moduleDir(go: string, work: string, env: NodeJS.ProcessEnv, mod: string): Promise<string> {
+  const list = async (): Promise<string | undefined> =>
+    (JSON.parse((await runChecked(go, ["list", "-m", "-json", mod], { cwd: work, env })).stdout) as { Dir?: string }).Dir;
+  let dir = await list();
+  if (!dir) {
+    await runChecked(go, ["mod", "download", mod], { cwd: work, env });
+    dir = await list();
+  }
+  if (!dir) throw new Error(`toolchain: cannot locate module ${mod} in the Go module cache`);
+  return dir;
 }
 
 /**
@@ -178,14 +198,7 @@ async function build(component: ToolComponent, installed: string, options: Toolc
  * schema.json (with the version set) and terraform-mapping.json (minified), as upstream does.
  */
 async function generateProviderSchema(go: string, work: string, env: NodeJS.ProcessEnv): Promise<void> {
-  const mod = "github.com/pulumi/pulumi-kubernetes/provider/v4";
-  const out = await runChecked(go, ["list", "-m", "-json", mod], { cwd: work, env });
-  let dir = (JSON.parse(out.stdout) as { Dir?: string }).Dir;
-  if (!dir) {
-    await runChecked(go, ["mod", "download", mod], { cwd: work, env });
-    dir = (JSON.parse((await runChecked(go, ["list", "-m", "-json", mod], { cwd: work, env })).stdout) as { Dir?: string }).Dir;
-  }
-  if (!dir) throw new Error(`toolchain: cannot locate module ${mod} in the Go module cache`);
+  const dir = await moduleDir(go, work, env, "github.com/pulumi/pulumi-kubernetes/provider/v4");
   const cmdDir = path.join(dir, "cmd", "pulumi-resource-kubernetes");
   const schema = JSON.parse(fs.readFileSync(path.join(cmdDir, "schema.json"), "utf8")) as Record<string, unknown>;
   schema.version = PULUMI_KUBERNETES_VERSION;
