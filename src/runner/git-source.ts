@@ -54,19 +54,41 @@ export function redactUrl(url: string): string {
   return url.replace(/\/\/[^@/]*@/, "//***@");
 }
 
+/** Environment variables git may see: enough to run, reach the network and verify TLS; nothing that runs programs. */
+const GIT_ENV_ALLOWED = [
+  "PATH",
+  "HOME",
+  "USER",
+  "LANG",
+  "LC_ALL",
+  "TMPDIR",
+  "HTTP_PROXY",
+  "HTTPS_PROXY",
+  "NO_PROXY",
+  "http_proxy",
+  "https_proxy",
+  "no_proxy",
+  "SSL_CERT_FILE",
+  "SSL_CERT_DIR",
+  "GIT_SSL_CAINFO",
+  "SSH_AUTH_SOCK",
+];
+
 function gitFor(dir: string | undefined, auth: GitAuth | undefined): SimpleGit {
   const config: string[] = [];
   if (auth?.token) {
     const basic = Buffer.from(`x-access-token:${auth.token}`).toString("base64");
     config.push(`http.extraHeader=Authorization: Basic ${basic}`);
   }
-  const git = simpleGit({ baseDir: dir, config, timeout: { block: 120_000 } });
-  const env: Record<string, string> = { ...(process.env as Record<string, string>), GIT_TERMINAL_PROMPT: "0" };
+  const env: Record<string, string> = { GIT_TERMINAL_PROMPT: "0" };
+  for (const k of GIT_ENV_ALLOWED) if (process.env[k] !== undefined) env[k] = process.env[k]!;
   if (auth?.sshKeyFile) {
-    const known = auth.knownHostsFile ? ` -o UserKnownHostsFile=${auth.knownHostsFile}` : "";
-    env.GIT_SSH_COMMAND = `ssh -i ${auth.sshKeyFile} -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes -o BatchMode=yes${known}`;
+    const quote = (p: string): string => `'${p.replace(/'/g, "'\\''")}'`;
+    const known = auth.knownHostsFile ? ` -o UserKnownHostsFile=${quote(auth.knownHostsFile)}` : "";
+    env.GIT_SSH_COMMAND = `ssh -i ${quote(auth.sshKeyFile)} -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes -o BatchMode=yes${known}`;
   }
-  return git.env(env);
+  // The SSH command is ours (a key path from the settings), so simple-git may pass it on.
+  return simpleGit({ baseDir: dir, config, timeout: { block: 120_000 }, unsafe: { allowUnsafeSshCommand: !!auth?.sshKeyFile } }).env(env);
 }
 
 /**
