@@ -79,7 +79,9 @@ export function parseManifests(text: string, file: string): ParsedFile {
     }
     if (value === null || value === undefined) continue;
     if (!isRecord(value)) {
-      errors.push(new ManifestError(location, "document is not a Kubernetes object (expected a mapping with apiVersion, kind and metadata)"));
+      errors.push(
+        new ManifestError(location, "document is not a Kubernetes object (expected a mapping with apiVersion, kind and metadata)"),
+      );
       continue;
     }
     if (value.kind === "List" && (value.apiVersion === "v1" || value.apiVersion === undefined)) {
@@ -95,13 +97,7 @@ export function parseManifests(text: string, file: string): ParsedFile {
   return { objects, errors };
 }
 
-function checkObject(
-  value: unknown,
-  location: SourceLocation,
-  where: string,
-  objects: ParsedObject[],
-  errors: ManifestError[],
-): void {
+function checkObject(value: unknown, location: SourceLocation, where: string, objects: ParsedObject[], errors: ManifestError[]): void {
   const prefix = where ? `${where}: ` : "";
   if (!isRecord(value)) {
     errors.push(new ManifestError(location, `${prefix}not a Kubernetes object (expected a mapping)`));
@@ -123,8 +119,13 @@ function checkObject(
     if (metadata.namespace !== undefined && typeof metadata.namespace !== "string") problems.push("`metadata.namespace` must be a string");
   }
   if (problems.length > 0) {
-    const what = typeof value.kind === "string" ? `${value.kind}${isRecord(metadata) && typeof metadata.name === "string" ? `/${metadata.name}` : ""}: ` : "";
-    errors.push(new ManifestError(location, `${prefix}${what}${problems.join(", ")}`, "every object needs apiVersion, kind and metadata.name"));
+    const what =
+      typeof value.kind === "string"
+        ? `${value.kind}${isRecord(metadata) && typeof metadata.name === "string" ? `/${metadata.name}` : ""}: `
+        : "";
+    errors.push(
+      new ManifestError(location, `${prefix}${what}${problems.join(", ")}`, "every object needs apiVersion, kind and metadata.name"),
+    );
     return;
   }
   objects.push({ object: value as unknown as KubeObject, location });

@@ -240,7 +240,16 @@ async function main(): Promise<void> {
     await runChecked(kubectl, ["--kubeconfig", kubeconfigPath, "apply", "--validate=false", "-f", "-"], { input: fakeNode(name) });
     // The API server taints new nodes not-ready; the node lifecycle controller, which would lift it,
     // is off (kwok sends no heartbeats), so lift it here. Idempotent on a restart.
-    await runChecked(kubectl, ["--kubeconfig", kubeconfigPath, "patch", "node", name, "--type=json", "-p", '[{"op":"replace","path":"/spec/taints","value":[]}]']);
+    await runChecked(kubectl, [
+      "--kubeconfig",
+      kubeconfigPath,
+      "patch",
+      "node",
+      name,
+      "--type=json",
+      "-p",
+      '[{"op":"replace","path":"/spec/taints","value":[]}]',
+    ]);
   }
   await pollUntil(
     "the fake nodes to be Ready",
@@ -261,7 +270,8 @@ async function main(): Promise<void> {
   // The service-account controller must be working before anything creates pods.
   await pollUntil(
     "the default ServiceAccount",
-    async () => ((await get(`${server}/api/v1/namespaces/default/serviceaccounts/default`, config.adminToken)).status === 200 ? true : undefined),
+    async () =>
+      (await get(`${server}/api/v1/namespaces/default/serviceaccounts/default`, config.adminToken)).status === 200 ? true : undefined,
     { timeoutMs: 60_000 },
   );
   writeState({ ready: true, server, kubeconfig: kubeconfigPath });

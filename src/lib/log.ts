@@ -7,8 +7,6 @@ export type Logger = pino.Logger;
 export function createLogger(bindings: Record<string, unknown> = {}): Logger {
   const level = process.env.FERRY_LOG_LEVEL ?? "info";
   const pretty = process.stderr.isTTY && process.env.FERRY_LOG_FORMAT !== "json";
-  const destination = pretty
-    ? pino.transport({ target: "pino-pretty", options: { destination: 2, colorize: true } })
-    : pino.destination(2);
+  const destination = pretty ? pino.transport({ target: "pino-pretty", options: { destination: 2, colorize: true } }) : pino.destination(2);
   return pino({ level, base: bindings, redact: ["token", "passphrase", "*.token", "*.passphrase"] }, destination);
 }

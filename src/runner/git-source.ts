@@ -178,5 +178,11 @@ async function resolveRef(git: SimpleGit, ref: string | undefined, shown: string
 
 function firstLine(err: unknown): string {
   const m = err instanceof Error ? err.message : String(err);
-  return m.trim().split("\n").filter((l) => l.trim()).slice(-1)[0] ?? m;
+  return (
+    m
+      .trim()
+      .split("\n")
+      .filter((l) => l.trim())
+      .slice(-1)[0] ?? m
+  );
 }

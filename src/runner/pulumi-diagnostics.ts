@@ -1,8 +1,5 @@
 /** Noise the CLI prints that says nothing about why an update failed. */
-const NOISE = [
-  /warning: using pulumi-resource-\S+ from \$PATH/,
-  /^\s*error: update failed\s*$/,
-];
+const NOISE = [/warning: using pulumi-resource-\S+ from \$PATH/, /^\s*error: update failed\s*$/];
 
 /**
  * Extracts the per-resource diagnostics from the output of a failed `pulumi up`, dropping the
@@ -25,5 +22,7 @@ export function summarizeDiagnostics(output: string): string {
     ? withErrors.filter((b) => !b.header.startsWith("pulumi:pulumi:Stack"))
     : withErrors;
   if (useful.length === 0) return output.slice(start).trim().split("\n").slice(0, 30).join("\n");
-  return useful.map((b) => `${b.header}:\n  ${b.body.filter((l) => l.startsWith("error:") || !l.startsWith("warning:")).join("\n  ")}`).join("\n");
+  return useful
+    .map((b) => `${b.header}:\n  ${b.body.filter((l) => l.startsWith("error:") || !l.startsWith("warning:")).join("\n  ")}`)
+    .join("\n");
 }

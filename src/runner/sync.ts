@@ -58,7 +58,8 @@ export async function sync(settings: SyncSettings, runtime: SyncRuntime): Promis
     objectCount = allObjects(state).length;
   } catch (err) {
     const reason = err instanceof GuardError ? "GuardRefused" : "BuildFailed";
-    if (err instanceof DesiredStateError || err instanceof GuardError) return result({ succeeded: false, reason, revision, message: err.message });
+    if (err instanceof DesiredStateError || err instanceof GuardError)
+      return result({ succeeded: false, reason, revision, message: err.message });
     return result({ succeeded: false, reason: "BuildFailed", revision, message: errorMessage(err) });
   }
 

@@ -24,7 +24,20 @@ describe("ferry sync", () => {
 
   const sync = async (...extra: string[]): Promise<{ code: number; result: ReconcileResult; stderr: string }> => {
     const e = env();
-    const r = await e.ferry(["sync", "--stack", stack, "--repo", repo.dir, "--path", "clusters/dev", "--kubeconfig", e.cluster.kubeconfig, "-o", "json", ...extra]);
+    const r = await e.ferry([
+      "sync",
+      "--stack",
+      stack,
+      "--repo",
+      repo.dir,
+      "--path",
+      "clusters/dev",
+      "--kubeconfig",
+      e.cluster.kubeconfig,
+      "-o",
+      "json",
+      ...extra,
+    ]);
     let result: ReconcileResult;
     try {
       result = JSON.parse(r.stdout) as ReconcileResult;
@@ -76,7 +89,16 @@ describe("ferry sync", () => {
     const e = env();
     const cmBefore = await e.getJson<K8sObject>("configmap", "web-settings", "-n", "demo");
     const deployBefore = await e.getJson<K8sObject>("deployment", "web", "-n", "demo");
-    await e.kubectl("patch", "configmap", "web-settings", "-n", "demo", "--type=merge", "-p", '{"data":{"GREETING":"edited by hand","EXTRA":"x"}}');
+    await e.kubectl(
+      "patch",
+      "configmap",
+      "web-settings",
+      "-n",
+      "demo",
+      "--type=merge",
+      "-p",
+      '{"data":{"GREETING":"edited by hand","EXTRA":"x"}}',
+    );
     await e.kubectl("scale", "deployment", "web", "-n", "demo", "--replicas=5");
     assert.equal((await e.getJson<K8sObject>("deployment", "web", "-n", "demo")).spec?.replicas, 5);
 
@@ -105,7 +127,11 @@ describe("ferry sync", () => {
     const settings = resolveSyncSettings({ stack, repo: repo.dir, path: "clusters/dev" }, e.env);
     const out = await runChecked(path.join(e.toolchain.pulumiRoot, "bin", "pulumi"), ["stack", "history", "--json", "--stack", stack], {
       cwd: settings.workDir,
-      env: { ...e.env, ...pulumiEnv(settings.backendUrl, settings.pulumiEnv), PATH: `${path.join(e.toolchain.pulumiRoot, "bin")}:${e.env.PATH}` },
+      env: {
+        ...e.env,
+        ...pulumiEnv(settings.backendUrl, settings.pulumiEnv),
+        PATH: `${path.join(e.toolchain.pulumiRoot, "bin")}:${e.env.PATH}`,
+      },
     });
     const history = JSON.parse(out.stdout) as { message: string; environment: Record<string, string>; result: string }[];
     const latest = history[0]!;

@@ -26,7 +26,8 @@ export class ConfigRepo {
 
   /** Makes the working tree equal to `stepN/` of the scenario and commits it; returns the commit SHA. */
   async commitStep(step: string, subject: string, author = { name: "Alice Example", email: "alice@example.com" }): Promise<string> {
-    for (const entry of fs.readdirSync(this.dir)) if (entry !== ".git") fs.rmSync(path.join(this.dir, entry), { recursive: true, force: true });
+    for (const entry of fs.readdirSync(this.dir))
+      if (entry !== ".git") fs.rmSync(path.join(this.dir, entry), { recursive: true, force: true });
     fs.cpSync(path.join(fixtureRepo(this.scenario), step), this.dir, { recursive: true });
     return this.commitAll(subject, author);
   }

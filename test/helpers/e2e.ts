@@ -53,7 +53,8 @@ export function useE2E(): () => E2E {
         run(process.execPath, [path.join(ferryRoot(), "bin", "ferry"), ...args], { env: { ...env, ...extraEnv }, timeoutMs: 600_000 }),
       kubectl,
       getJson: async <T>(...args: string[]) => JSON.parse(await kubectl("get", ...args, "-o", "json")) as T,
-      exists: async (...args: string[]) => (await run(toolchain.bin("kubectl"), ["--kubeconfig", cluster.kubeconfig, "get", ...args])).code === 0,
+      exists: async (...args: string[]) =>
+        (await run(toolchain.bin("kubectl"), ["--kubeconfig", cluster.kubeconfig, "get", ...args])).code === 0,
     };
   });
   after(async () => {

@@ -48,15 +48,24 @@ describe("loadDesiredState", () => {
   it("refuses an object defined twice, naming both places", () => {
     const repo = tempDir();
     writeFiles(repo, { "c/one.yaml": cm("dup"), "c/two.yaml": `# x\n${cm("dup")}` });
-    assert.throws(() => loadDesiredState({ checkout: repo, path: "c" }), /c\/two\.yaml:2 \(document 1\): ConfigMap\/demo\/dup is defined twice: here and at c\/one\.yaml:1/);
+    assert.throws(
+      () => loadDesiredState({ checkout: repo, path: "c" }),
+      /c\/two\.yaml:2 \(document 1\): ConfigMap\/demo\/dup is defined twice: here and at c\/one\.yaml:1/,
+    );
   });
 
   it("refuses a missing folder and an empty one, unless empty is allowed", () => {
     const repo = tempDir();
     fs.mkdirSync(path.join(repo, "empty"));
     writeFiles(repo, { "empty/readme.txt": "nothing" });
-    assert.throws(() => loadDesiredState({ checkout: repo, path: "nope" }), (e: unknown) => e instanceof GuardError && /does not exist/.test(e.message));
-    assert.throws(() => loadDesiredState({ checkout: repo, path: "empty" }), (e: unknown) => e instanceof GuardError && /contains no Kubernetes objects/.test(e.message));
+    assert.throws(
+      () => loadDesiredState({ checkout: repo, path: "nope" }),
+      (e: unknown) => e instanceof GuardError && /does not exist/.test(e.message),
+    );
+    assert.throws(
+      () => loadDesiredState({ checkout: repo, path: "empty" }),
+      (e: unknown) => e instanceof GuardError && /contains no Kubernetes objects/.test(e.message),
+    );
     assert.equal(loadDesiredState({ checkout: repo, path: "empty", allowEmpty: true }).files.length, 0);
   });
 

@@ -28,7 +28,8 @@ describe("parseManifests", () => {
   });
 
   it("expands kind: List into its items", () => {
-    const text = "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: a}}\n- {apiVersion: v1, kind: Secret, metadata: {name: b}}\n";
+    const text =
+      "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: a}}\n- {apiVersion: v1, kind: Secret, metadata: {name: b}}\n";
     const { objects, errors } = parseManifests(text, "l.yaml");
     assert.deepEqual(errors, []);
     assert.deepEqual(
@@ -38,7 +39,8 @@ describe("parseManifests", () => {
   });
 
   it("reports a YAML syntax error with file, line and document", () => {
-    const text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bad\n  labels: [unclosed\n";
+    const text =
+      "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bad\n  labels: [unclosed\n";
     const { objects, errors } = parseManifests(text, "clusters/dev/bad.yaml");
     assert.equal(objects.length, 1);
     assert.equal(errors.length, 1);
@@ -52,7 +54,10 @@ describe("parseManifests", () => {
   it("reports objects without apiVersion, kind or name", () => {
     const { errors } = parseManifests("kind: ConfigMap\nmetadata: {generateName: x-}\n", "x.yaml");
     assert.equal(errors.length, 1);
-    assert.match(errors[0]!.message, /x\.yaml:1 \(document 1\): ConfigMap: `apiVersion` is missing, `metadata.generateName` is not supported/);
+    assert.match(
+      errors[0]!.message,
+      /x\.yaml:1 \(document 1\): ConfigMap: `apiVersion` is missing, `metadata.generateName` is not supported/,
+    );
   });
 
   it("rejects duplicate keys, which YAML forbids", () => {

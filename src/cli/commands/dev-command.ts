@@ -1,7 +1,13 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Command } from "commander";
-import { CONTROL_PLANE_BINARIES, defaultDevClusterDir, devClusterDown, devClusterUp, readDevClusterState } from "../../devcluster/dev-cluster";
+import {
+  CONTROL_PLANE_BINARIES,
+  defaultDevClusterDir,
+  devClusterDown,
+  devClusterUp,
+  readDevClusterState,
+} from "../../devcluster/dev-cluster";
 import { stateDir } from "../../lib/paths";
 import { defaultToolchainOptions, ensureToolchain } from "../../toolchain/install";
 
@@ -11,7 +17,8 @@ export function devCommand(): Command {
   const cluster = dev
     .command("cluster")
     .description("A local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok fake nodes) on 127.0.0.1");
-  const dirOption = (c: Command): Command => c.option("--dir <dir>", "folder of the cluster's data, keys and logs", defaultDevClusterDir(stateDir()));
+  const dirOption = (c: Command): Command =>
+    c.option("--dir <dir>", "folder of the cluster's data, keys and logs", defaultDevClusterDir(stateDir()));
   dirOption(cluster.command("up"))
     .description("Start the control plane (or return the running one) and print its kubeconfig path")
     .option("--nodes <n>", "number of kwok fake nodes", "1")
@@ -35,7 +42,8 @@ export function devCommand(): Command {
     .description("Print the path of the running control plane's kubeconfig")
     .action((opts: { dir: string }) => {
       const s = readDevClusterState(opts.dir);
-      if (!s?.ready || !s.kubeconfig) throw new Error(`no control plane is running in ${opts.dir}; start one with \`ferry dev cluster up\``);
+      if (!s?.ready || !s.kubeconfig)
+        throw new Error(`no control plane is running in ${opts.dir}; start one with \`ferry dev cluster up\``);
       process.stdout.write(`${path.resolve(s.kubeconfig)}\n`);
     });
   return dev;

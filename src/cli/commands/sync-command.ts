@@ -61,7 +61,9 @@ export function printResult(result: ReconcileResult, json: boolean): void {
   const out = styler(process.stdout);
   const rev = result.revision ? ` at ${result.revision.sha.slice(0, 7)}` : "";
   if (result.succeeded) {
-    process.stdout.write(`${out.green("✓")} ${result.stack} synced${rev}: ${formatCounts(result.changes!)} (${(result.durationMs / 1000).toFixed(1)}s)\n`);
+    process.stdout.write(
+      `${out.green("✓")} ${result.stack} synced${rev}: ${formatCounts(result.changes!)} (${(result.durationMs / 1000).toFixed(1)}s)\n`,
+    );
   } else {
     // Source, build and guard failures stop before Pulumi runs: the cluster was not touched.
     const untouched = result.reason === "ApplyFailed" ? "" : " (nothing was applied)";

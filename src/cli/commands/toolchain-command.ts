@@ -4,10 +4,14 @@ import { defaultToolchainOptions, ensureToolchain } from "../../toolchain/instal
 
 /** `ferry toolchain`: the pinned Pulumi CLI, provider and control-plane binaries. */
 export function toolchainCommand(): Command {
-  const cmd = new Command("toolchain").description("Manage the pinned binaries ferry runs (Pulumi, the Kubernetes provider, a local control plane)");
+  const cmd = new Command("toolchain").description(
+    "Manage the pinned binaries ferry runs (Pulumi, the Kubernetes provider, a local control plane)",
+  );
   cmd
     .command("install")
-    .description("Provide every pinned binary: from the cache, from PATH when the version matches, or built with `go build` (cache: $FERRY_TOOLCHAIN_DIR)")
+    .description(
+      "Provide every pinned binary: from the cache, from PATH when the version matches, or built with `go build` (cache: $FERRY_TOOLCHAIN_DIR)",
+    )
     .option("--only <names...>", `only these components (${COMPONENTS.map((c) => c.name).join(", ")})`)
     .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
     .action(async (opts: { only?: string[]; output: string }) => {
@@ -17,9 +21,16 @@ export function toolchainCommand(): Command {
       const toolchain = await ensureToolchain(options);
       const wanted = COMPONENTS.filter((c) => !opts.only || opts.only.includes(c.name));
       const rows = wanted.flatMap((c) =>
-        c.binaries.map((b) => ({ component: c.name, version: c.version, binary: b.name, path: toolchain.bin(b.name), source: toolchain.sources[c.name] })),
+        c.binaries.map((b) => ({
+          component: c.name,
+          version: c.version,
+          binary: b.name,
+          path: toolchain.bin(b.name),
+          source: toolchain.sources[c.name],
+        })),
       );
-      if (opts.output === "json") process.stdout.write(JSON.stringify({ dir: options.dir, pulumiRoot: toolchain.pulumiRoot, binaries: rows }, null, 2) + "\n");
+      if (opts.output === "json")
+        process.stdout.write(JSON.stringify({ dir: options.dir, pulumiRoot: toolchain.pulumiRoot, binaries: rows }, null, 2) + "\n");
       else for (const r of rows) process.stdout.write(`${r.binary.padEnd(28)} ${r.version.padEnd(8)} ${r.source?.padEnd(6)} ${r.path}\n`);
     });
   return cmd;
