@@ -8,15 +8,20 @@ import { EXIT, styler } from "./output";
 
 /** The `ferry` command line. */
 export function program(): Command {
-  return new Command("ferry")
+  const root = new Command("ferry")
     .description("GitOps for Kubernetes on Pulumi: keeps each cluster equal to its folder in a Git repository")
     .version(require("../../../package.json").version as string)
-    .showHelpAfterError()
-    .exitOverride()
     .addCommand(syncCommand())
     .addCommand(demoCommand())
     .addCommand(devCommand())
     .addCommand(toolchainCommand());
+  // Commands added with addCommand() do not inherit settings: make every one exit through main().
+  const configure = (c: Command): void => {
+    c.exitOverride().showHelpAfterError();
+    c.commands.forEach(configure);
+  };
+  configure(root);
+  return root;
 }
 
 async function main(argv: string[]): Promise<void> {

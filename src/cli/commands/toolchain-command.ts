@@ -1,3 +1,4 @@
+import * as path from "node:path";
 import { Command, Option } from "commander";
 import { COMPONENTS } from "../../toolchain/components";
 import { defaultToolchainOptions, ensureToolchain } from "../../toolchain/install";
@@ -32,6 +33,13 @@ export function toolchainCommand(): Command {
       if (opts.output === "json")
         process.stdout.write(JSON.stringify({ dir: options.dir, pulumiRoot: toolchain.pulumiRoot, binaries: rows }, null, 2) + "\n");
       else for (const r of rows) process.stdout.write(`${r.binary.padEnd(28)} ${r.version.padEnd(8)} ${r.source?.padEnd(6)} ${r.path}\n`);
+    });
+  cmd
+    .command("path")
+    .description("Print the folder holding pulumi, its Node.js language host and the Kubernetes provider (for PATH)")
+    .action(async () => {
+      const toolchain = await ensureToolchain(defaultToolchainOptions({ only: ["pulumi", "pulumi-resource-kubernetes"] }));
+      process.stdout.write(`${path.join(toolchain.pulumiRoot, "bin")}\n`);
     });
   return cmd;
 }
