@@ -1,10 +1,10 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { applyDependencies, applyPhase } from "../src/desired-state/apply-order";
-import { DesiredState } from "../src/desired-state/desired-state";
+import { DesiredState, unitKey } from "../src/desired-state/desired-state";
 import { resourceName } from "../src/desired-state/object-id";
 import { kubeObject } from "./kube-object";
-import { ManifestFileComponent } from "./manifest-file";
+import { UnitComponent } from "./unit-component";
 
 /** Arguments of {@link ClusterStack}. */
 export interface ClusterStackArgs {
@@ -21,7 +21,7 @@ export interface ClusterStackArgs {
   readonly clusterIdentifier: string;
 }
 
-/** The whole desired state of one cluster: a Kubernetes provider and one component per manifest file. */
+/** The whole desired state of one cluster: a Kubernetes provider and one component per unit (file, HelmRelease...). */
 export class ClusterStack extends pulumi.ComponentResource {
   /** Number of Kubernetes objects managed. */
   readonly objectCount: number;
@@ -41,20 +41,32 @@ export class ClusterStack extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    const components = new Map(
-      args.state.files.map((f) => [f.path, new ManifestFileComponent(f.path, { file: f }, { parent: this, provider })]),
-    );
-    const entries = args.state.files.flatMap((f) => f.objects.map((o) => ({ file: f.path, o })));
+    const components = new Map(args.state.units.map((u) => [unitKey(u), new UnitComponent({ unit: u }, { parent: this, provider })]));
+    const entries = args.state.units.flatMap((u) => u.objects.map((o) => ({ unit: unitKey(u), dependsOnUnits: u.dependsOn, o })));
     const dependencies = applyDependencies(entries.map((e) => e.o));
     const resources = new Map<string, pulumi.CustomResource>();
     // Registered in apply order, so every dependency exists before its dependents.
     const ordered = entries.map((e, i) => ({ ...e, i })).sort((a, b) => applyPhase(a.o.id) - applyPhase(b.o.id) || a.i - b.i);
-    for (const { file, o } of ordered) {
+    for (const { unit, dependsOnUnits, o } of ordered) {
       const rn = resourceName(o.id);
-      const dependsOn = (dependencies.get(rn) ?? []).flatMap((d) => resources.get(d) ?? []);
-      resources.set(rn, kubeObject(rn, o.object, { parent: components.get(file), dependsOn }));
+      const dependsOn: pulumi.Resource[] = [
+        ...(dependencies.get(rn) ?? []).flatMap((d) => resources.get(d) ?? []),
+        // A HelmRelease or Kustomization dependsOn: wait for every object of the other unit.
+        ...dependsOnUnits.flatMap((k) => components.get(k) ?? []),
+      ];
+      resources.set(
+        rn,
+        kubeObject(rn, o.object, {
+          parent: components.get(unit),
+          dependsOn,
+          // Never pruned (fluxcd.io/ignore: sync_only, prune disabled): leave the object when it leaves Git.
+          retainOnDelete: !o.prune,
+          // Suspended (HelmRelease/Kustomization suspend: true): keep the live object as it is.
+          ignoreChanges: o.suspended ? ["*"] : undefined,
+        }),
+      );
     }
-    for (const f of args.state.files) components.get(f.path)?.complete(f.objects.length);
+    for (const u of args.state.units) components.get(unitKey(u))?.complete(u.objects.length);
     this.objectCount = resources.size;
     this.registerOutputs({ objectCount: this.objectCount });
   }

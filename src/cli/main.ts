@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { SettingsError } from "../runner/stack-settings";
 import { demoCommand } from "./commands/demo-command";
 import { devCommand } from "./commands/dev-command";
+import { initCommand } from "./commands/init-command";
 import { syncCommand } from "./commands/sync-command";
 import { toolchainCommand } from "./commands/toolchain-command";
 import { EXIT, styler } from "./output";
@@ -12,6 +13,7 @@ export function program(): Command {
     .description("GitOps for Kubernetes on Pulumi: keeps each cluster equal to its folder in a Git repository")
     .version(require("../../../package.json").version as string)
     .addCommand(syncCommand())
+    .addCommand(initCommand())
     .addCommand(demoCommand())
     .addCommand(devCommand())
     .addCommand(toolchainCommand());

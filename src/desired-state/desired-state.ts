@@ -6,6 +6,10 @@ export interface DesiredObject {
   readonly object: KubeObject;
   readonly id: ObjectId;
   readonly location: SourceLocation;
+  /** False when the object must never be deleted by ferry (`fluxcd.io/ignore: sync_only`, prune disabled). */
+  readonly prune: boolean;
+  /** True when ferry must leave the live object as it is (a suspended HelmRelease or Kustomization). */
+  readonly suspended?: boolean;
 }
 
 /** One manifest file of the cluster folder and the objects it declares. */
@@ -15,14 +19,33 @@ export interface ManifestFile {
   readonly objects: readonly DesiredObject[];
 }
 
-/** Everything a cluster folder declares, validated. Built by `loadDesiredState`; consumed by the components. */
+/** What produced a group of objects: a manifest file, a HelmRelease, a Kustomize folder or a Flux Kustomization. */
+export type UnitKind = "ManifestFile" | "HelmRelease" | "Kustomize" | "Kustomization";
+
+/** A group of objects from one source; becomes one Pulumi component. */
+export interface DesiredUnit {
+  readonly kind: UnitKind;
+  /** File or folder path for files and Kustomize folders, `namespace/name` for HelmReleases and Kustomizations. */
+  readonly name: string;
+  readonly location: SourceLocation;
+  readonly objects: readonly DesiredObject[];
+  /** Keys ({@link unitKey}) of the units whose objects must be ready first. */
+  readonly dependsOn: readonly string[];
+}
+
+/** Everything a cluster folder declares, rendered and validated; what the components apply. */
 export interface DesiredState {
   /** The cluster folder, relative to the checkout root. */
   readonly path: string;
-  readonly files: readonly ManifestFile[];
+  readonly units: readonly DesiredUnit[];
 }
 
-/** All objects of a desired state, in file order. */
+/** `HelmRelease/infra/ingress`, `ManifestFile/clusters/dev/app.yaml` */
+export function unitKey(unit: Pick<DesiredUnit, "kind" | "name">): string {
+  return `${unit.kind}/${unit.name}`;
+}
+
+/** All objects of a desired state, in unit order. */
 export function allObjects(state: DesiredState): DesiredObject[] {
-  return state.files.flatMap((f) => f.objects);
+  return state.units.flatMap((u) => u.objects);
 }

@@ -1,29 +1,40 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { DesiredObject, DesiredState, ManifestFile } from "./desired-state";
-import { DesiredStateError, GuardError, ManifestError, formatLocation } from "./manifest-error";
-import { displayName, objectId, sameObject } from "./object-id";
+import { DesiredObject, ManifestFile } from "./desired-state";
+import { DesiredStateError, GuardError, ManifestError } from "./manifest-error";
+import { objectId } from "./object-id";
 import { parseManifests } from "./parse-manifests";
 
-/** Options for {@link loadDesiredState}. */
+/** Options for {@link loadConfigFolder}. */
 export interface LoadOptions {
   /** Root of the config-repo checkout. */
   readonly checkout: string;
   /** The cluster folder, relative to the checkout root (e.g. `clusters/production`). */
   readonly path: string;
-  /** Accept a folder with no objects (which prunes everything ferry manages). Default false. */
-  readonly allowEmpty?: boolean;
+}
+
+/** The files of a cluster folder, parsed but not yet rendered. */
+export interface LoadedFolder {
+  /** Real path of the checkout root. */
+  readonly checkout: string;
+  /** The cluster folder, relative to the checkout root. */
+  readonly path: string;
+  /** Every manifest file outside Kustomize folders, with its objects (Flux objects included). */
+  readonly files: readonly ManifestFile[];
+  /** Folders holding a kustomization.yaml, relative to the checkout root: built with Kustomize. */
+  readonly kustomizeDirs: readonly string[];
 }
 
 const MANIFEST = /\.ya?ml$/i;
+const KUSTOMIZATION_FILES = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
 /**
- * Reads a cluster folder of a checkout into a validated {@link DesiredState}: every `*.yaml`/`*.yml`
- * below it, recursively. This is the only module that reads the config repo's files.
- * Throws {@link DesiredStateError} listing every problem, or {@link GuardError} for a folder that
- * is missing, empty or outside the checkout.
+ * Reads a cluster folder of a checkout: every `*.yaml`/`*.yml` below it, recursively, except below
+ * folders that hold a kustomization.yaml (those are built with Kustomize). This module is the only
+ * one that reads the config repo's files. Throws {@link DesiredStateError} listing every problem, or
+ * {@link GuardError} for a folder that is missing or outside the checkout.
  */
-export function loadDesiredState(options: LoadOptions): DesiredState {
+export function loadConfigFolder(options: LoadOptions): LoadedFolder {
   const checkout = fs.realpathSync(options.checkout);
   const rel = normalizeRelative(options.path);
   const folder = path.join(checkout, rel);
@@ -36,23 +47,65 @@ export function loadDesiredState(options: LoadOptions): DesiredState {
   assertInside(checkout, fs.realpathSync(folder), rel);
 
   const errors: ManifestError[] = [];
+  const kustomizeDirs: string[] = [];
+  const files = readManifests(checkout, listManifests(checkout, folder, errors, kustomizeDirs), errors);
+  if (errors.length > 0) throw new DesiredStateError(errors);
+  return { checkout, path: rel, files, kustomizeDirs };
+}
+
+/** Parses manifest files (absolute paths inside the checkout) into objects; problems go to `errors`. */
+function readManifests(checkout: string, absFiles: readonly string[], errors: ManifestError[]): ManifestFile[] {
   const files: ManifestFile[] = [];
-  for (const file of listManifests(checkout, folder, errors)) {
-    const relFile = path.relative(checkout, file).split(path.sep).join("/");
+  for (const file of absFiles) {
+    const relFile = toRelative(checkout, file);
     const parsed = parseManifests(fs.readFileSync(file, "utf8"), relFile);
     errors.push(...parsed.errors);
-    const objects: DesiredObject[] = parsed.objects.map((p) => ({ object: p.object, id: objectId(p.object), location: p.location }));
+    const objects: DesiredObject[] = parsed.objects.map((p) => ({ object: p.object, id: objectId(p.object), location: p.location, prune: true }));
     if (objects.length > 0) files.push({ path: relFile, objects });
   }
-  errors.push(...findDuplicates(files));
+  return files;
+}
+
+/**
+ * The text of every manifest below a folder of the checkout (for a Flux Kustomization whose path
+ * has no kustomization.yaml: Flux generates one that includes them all), with each file's path.
+ */
+export function readManifestTexts(checkout: string, relDir: string): { path: string; text: string }[] {
+  const dir = resolveInCheckout(checkout, relDir, "folder");
+  const errors: ManifestError[] = [];
+  const nested: string[] = [];
+  const list = listManifests(checkout, dir, errors, nested);
   if (errors.length > 0) throw new DesiredStateError(errors);
-  if (files.length === 0 && !options.allowEmpty) {
-    throw new GuardError(
-      `cluster folder "${rel}" contains no Kubernetes objects; refusing to sync, because that would delete every object ferry manages.\n` +
-        `  fix: check the path, or pass --allow-empty if removing everything is really intended`,
-    );
-  }
-  return { path: rel, files };
+  if (nested.length > 0) throw new Error(`${relDir}: nested kustomization folders (${nested.join(", ")}) need a kustomization.yaml at ${relDir}`);
+  return list.map((f) => ({ path: toRelative(checkout, f), text: fs.readFileSync(f, "utf8") }));
+}
+
+/** Whether a folder of the checkout holds a kustomization file. */
+export function hasKustomization(checkout: string, relDir: string): boolean {
+  const dir = resolveInCheckout(checkout, relDir, "folder");
+  return KUSTOMIZATION_FILES.some((f) => fs.existsSync(path.join(dir, f)));
+}
+
+/** Reads a file of the checkout (a chart's values file...), refusing paths that leave it. */
+export function readCheckoutFile(checkout: string, relFile: string): string {
+  return fs.readFileSync(resolveInCheckout(checkout, relFile, "file"), "utf8");
+}
+
+/**
+ * The absolute path of a file or folder named by the config repo, after checking that it (and any
+ * symlink on the way) stays inside the checkout. Throws a GuardError otherwise.
+ */
+export function resolveInCheckout(checkout: string, rel: string, what: "file" | "folder"): string {
+  const root = fs.realpathSync(checkout);
+  const n = normalizeRelative(rel);
+  const abs = path.join(root, n);
+  if (!fs.existsSync(abs)) throw new Error(`${what} "${n}" does not exist in the checkout`);
+  assertInside(root, fs.realpathSync(abs), n);
+  return abs;
+}
+
+function toRelative(checkout: string, abs: string): string {
+  return path.relative(checkout, abs).split(path.sep).join("/");
 }
 
 function normalizeRelative(p: string): string {
@@ -70,10 +123,17 @@ function assertInside(checkout: string, real: string, shown: string): void {
   }
 }
 
-/** Manifest files below a folder, sorted; dot-files and dot-folders (.git, .github) are skipped. */
-function listManifests(checkout: string, folder: string, errors: ManifestError[]): string[] {
+/**
+ * Manifest files below a folder, sorted; dot-files and dot-folders (.git, .github) are skipped, and
+ * folders holding a kustomization file are recorded in `kustomizeDirs` instead of walked.
+ */
+function listManifests(checkout: string, folder: string, errors: ManifestError[], kustomizeDirs: string[]): string[] {
   const out: string[] = [];
   const walk = (dir: string): void => {
+    if (KUSTOMIZATION_FILES.some((f) => fs.existsSync(path.join(dir, f)))) {
+      kustomizeDirs.push(toRelative(checkout, dir) || ".");
+      return;
+    }
     for (const entry of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
       if (entry.name.startsWith(".")) continue;
       const full = path.join(dir, entry.name);
@@ -88,7 +148,7 @@ function listManifests(checkout: string, folder: string, errors: ManifestError[]
         if (real !== checkout && !real.startsWith(checkout + path.sep)) {
           errors.push(
             new ManifestError(
-              { file: path.relative(checkout, full).split(path.sep).join("/"), line: 1 },
+              { file: toRelative(checkout, full), line: 1 },
               `symbolic link to ${real}, outside the checkout`,
               "ferry only reads files inside the config repo; replace the link with the file itself",
             ),
@@ -102,23 +162,4 @@ function listManifests(checkout: string, folder: string, errors: ManifestError[]
   };
   walk(folder);
   return out;
-}
-
-function findDuplicates(files: readonly ManifestFile[]): ManifestError[] {
-  const seen = new Map<string, DesiredObject>();
-  const errors: ManifestError[] = [];
-  for (const o of files.flatMap((f) => f.objects)) {
-    const key = `${o.id.group}/${o.id.kind}/${o.id.namespace}/${o.id.name}`;
-    const first = seen.get(key);
-    if (first && sameObject(first.id, o.id)) {
-      errors.push(
-        new ManifestError(
-          o.location,
-          `${displayName(o.id)} is defined twice: here and at ${formatLocation(first.location)}`,
-          "keep one definition and remove the other",
-        ),
-      );
-    } else seen.set(key, o);
-  }
-  return errors;
 }

@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { EngineEvent, LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import { ferryRoot } from "../lib/paths";
 import { Revision } from "./git-source";
-import { StepEvent } from "./change-summary";
+import { isKubernetesObject, StepEvent, urnName } from "./change-summary";
 
 /** Everything needed to run the ferry program for one stack through the Automation API. */
 export interface StackSettings {
@@ -82,6 +82,13 @@ export async function openStack(settings: StackSettings): Promise<Stack> {
     Object.fromEntries(Object.entries(settings.config).map(([k, v]) => [k.includes(":") ? k : `ferry:${k}`, { value: v }])),
   );
   return stack;
+}
+
+/** Resource names of the Kubernetes objects the stack manages now (from its state). */
+export async function managedObjectNames(stack: Stack): Promise<string[]> {
+  const exported = await stack.exportStack();
+  const resources = (exported.deployment as { resources?: { urn: string; type: string }[] }).resources ?? [];
+  return resources.filter((r) => isKubernetesObject(r.type)).map((r) => urnName(r.urn));
 }
 
 /** Options of {@link applyStack}. */

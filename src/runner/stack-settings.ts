@@ -17,10 +17,14 @@ const StackFileSchema = z.object({
       "ferry:kubeconfig": z.string().optional(),
       "ferry:context": z.string().optional(),
       "ferry:clusterIdentifier": z.string().optional(),
+      "ferry:maxPruneShare": z.union([z.number(), z.string().regex(/^(0(\.\d+)?|1(\.0+)?)$/)]).optional(),
     })
     .passthrough()
     .optional(),
 });
+
+/** By default one run may delete at most half of the objects a stack manages. */
+export const DEFAULT_MAX_PRUNE_SHARE = 0.5;
 
 /** Command-line or caller overrides; anything left out comes from the stack file or the defaults. */
 export interface SyncInput {
@@ -33,6 +37,8 @@ export interface SyncInput {
   readonly clusterIdentifier?: string;
   readonly backendUrl?: string;
   readonly allowEmpty?: boolean;
+  /** Allow this run to delete more than maxPruneShare of the managed objects. */
+  readonly allowPrune?: boolean;
   readonly stacksDir?: string;
 }
 
@@ -47,6 +53,9 @@ export interface SyncSettings {
   readonly clusterIdentifier: string;
   readonly backendUrl: string;
   readonly allowEmpty: boolean;
+  /** Largest share of managed objects one run may delete (0..1). */
+  readonly maxPruneShare: number;
+  readonly allowPrune: boolean;
   readonly auth: GitAuth;
   /** Environment for Pulumi: the secrets passphrase (file), cloud credentials pass through. */
   readonly pulumiEnv: Readonly<Record<string, string>>;
@@ -106,6 +115,8 @@ export function resolveSyncSettings(input: SyncInput, env: NodeJS.ProcessEnv = p
     clusterIdentifier: input.clusterIdentifier ?? file["ferry:clusterIdentifier"] ?? input.stack,
     backendUrl,
     allowEmpty: input.allowEmpty ?? false,
+    maxPruneShare: Number(file["ferry:maxPruneShare"] ?? DEFAULT_MAX_PRUNE_SHARE),
+    allowPrune: input.allowPrune ?? input.allowEmpty ?? false,
     auth: { token, sshKeyFile: env.FERRY_GIT_SSH_KEY_FILE, knownHostsFile: env.FERRY_GIT_KNOWN_HOSTS_FILE },
     pulumiEnv: passphraseEnv(state, env),
     checkoutDir: path.join(state, "checkouts", input.stack),

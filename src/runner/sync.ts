@@ -1,10 +1,16 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { allObjects, DesiredState } from "../desired-state/desired-state";
+import { loadConfigFolder } from "../desired-state/load-desired-state";
 import { DesiredStateError, GuardError } from "../desired-state/manifest-error";
-import { loadDesiredState } from "../desired-state/load-desired-state";
-import { allObjects } from "../desired-state/desired-state";
+import { resourceName } from "../desired-state/object-id";
+import { buildDesiredState, serializeDesiredState } from "../render/build-desired-state";
+import { localRenderTools } from "../render/render-tools";
 import { changeOf, countChanges, isKubernetesObject, objectDisplayName, StepEvent } from "./change-summary";
 import { checkoutSource, redactUrl, normalizeRepoUrl, Revision } from "./git-source";
 import { summarizeDiagnostics } from "./pulumi-diagnostics";
-import { applyStack, openStack, revisionEnv } from "./pulumi-stack";
+import { decidePrune } from "./prune-guard";
+import { applyStack, managedObjectNames, openStack, revisionEnv } from "./pulumi-stack";
 import { ObjectStep, ReconcileResult } from "./reconcile-result";
 import { SyncSettings } from "./stack-settings";
 
@@ -14,9 +20,15 @@ export interface SyncProgress {
   readonly object: (step: ObjectStep) => void;
 }
 
+/** Toolchain components a sync runs. */
+export const SYNC_COMPONENTS = ["pulumi", "pulumi-resource-kubernetes", "helm", "kubectl"] as const;
+
 /** Options of {@link sync} beyond the stack's settings. */
 export interface SyncRuntime {
   readonly pulumiRoot: string;
+  /** The helm and kubectl binaries the render stage runs. */
+  readonly helm: string;
+  readonly kubectl: string;
   readonly progress?: SyncProgress;
   readonly signal?: AbortSignal;
   /** What kind of run this is, for the update's message (sync, drift, rollback, manual). */
@@ -26,8 +38,10 @@ export interface SyncRuntime {
 /**
  * One reconcile of a stack:
  * 1. fetch the source and check out the commit asked for;
- * 2. build the desired state from the cluster folder, refusing bad input before anything is applied;
- * 3. apply with `pulumi up --refresh`, which corrects drift and prunes what Git no longer declares;
+ * 2. build the desired state from the cluster folder (render charts and Kustomize), refusing bad
+ *    input before anything is applied;
+ * 3. guard against a prune that is too large, then apply with `pulumi up --refresh`, which corrects
+ *    drift and prunes what Git no longer declares;
  * 4. record the change summary (the update itself carries the commit, author and subject).
  */
 export async function sync(settings: SyncSettings, runtime: SyncRuntime): Promise<ReconcileResult> {
@@ -50,26 +64,40 @@ export async function sync(settings: SyncSettings, runtime: SyncRuntime): Promis
     return result({ succeeded: false, reason: "SourceFailed", message: errorMessage(err) });
   }
 
-  // 2. Build and validate the desired state; nothing has touched the cluster yet.
+  // 2. Build the desired state (load, render charts and Kustomize); refuse bad input before
+  //    anything touches the cluster.
   progress?.phase("build", `${revision.sha.slice(0, 7)} ${revision.subject} (${revision.author})`);
-  let objectCount: number;
+  let state: DesiredState;
   try {
-    const state = loadDesiredState({ checkout: settings.checkoutDir, path: settings.path, allowEmpty: settings.allowEmpty });
-    objectCount = allObjects(state).length;
+    const loaded = loadConfigFolder({ checkout: settings.checkoutDir, path: settings.path });
+    const tools = localRenderTools({
+      helm: runtime.helm,
+      kubectl: runtime.kubectl,
+      kubeconfig: settings.kubeconfig,
+      context: settings.context,
+      cacheDir: path.join(settings.workDir, "render-cache"),
+      gitAuth: settings.auth,
+    });
+    state = await buildDesiredState(loaded, tools, { allowEmpty: settings.allowEmpty });
   } catch (err) {
-    const reason = err instanceof GuardError ? "GuardRefused" : "BuildFailed";
-    if (err instanceof DesiredStateError || err instanceof GuardError)
-      return result({ succeeded: false, reason, revision, message: err.message });
+    if (err instanceof DesiredStateError || err instanceof GuardError) {
+      return result({ succeeded: false, reason: err instanceof GuardError ? "GuardRefused" : "BuildFailed", revision, message: err.message });
+    }
     return result({ succeeded: false, reason: "BuildFailed", revision, message: errorMessage(err) });
   }
+  const desired = allObjects(state);
 
-  // 3. Apply: refresh from the cluster, then create, update and prune to match Git.
-  progress?.phase("apply", `${objectCount} objects from ${settings.path}`);
+  // 3. Guard and apply: refresh from the cluster, then create, update and prune to match Git.
+  progress?.phase("apply", `${desired.length} objects from ${settings.path}`);
   const steps: StepEvent[] = [];
   try {
+    fs.mkdirSync(settings.workDir, { recursive: true });
+    const rendered = path.join(settings.workDir, "desired-state.json");
+    fs.writeFileSync(rendered, serializeDesiredState(state), { mode: 0o600 });
     const config: Record<string, string> = {
       checkout: settings.checkoutDir,
       path: settings.path,
+      desiredState: rendered,
       clusterIdentifier: settings.clusterIdentifier,
       allowEmpty: String(settings.allowEmpty),
     };
@@ -83,6 +111,13 @@ export async function sync(settings: SyncSettings, runtime: SyncRuntime): Promis
       env: settings.pulumiEnv,
       config,
     });
+    const prune = decidePrune(
+      await managedObjectNames(stack),
+      desired.map((o) => resourceName(o.id)),
+      settings.maxPruneShare,
+      settings.allowPrune,
+    );
+    if (!prune.allowed) return result({ succeeded: false, reason: "GuardRefused", revision, message: prune.message });
     await applyStack(stack, {
       message: `${runtime.trigger ?? "sync"} ${revision.sha.slice(0, 7)}: ${revision.subject}`,
       env: revisionEnv(revision, normalizeRepoUrl(redactUrl(settings.repo))),

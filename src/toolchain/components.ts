@@ -41,6 +41,7 @@ export const PULUMI_KUBERNETES_VERSION = "4.25.0";
 export const KUBERNETES_VERSION = "1.34.4";
 export const ETCD_VERSION = "3.6.16";
 export const KWOK_VERSION = "0.8.0";
+export const HELM_VERSION = "3.19.0";
 
 const k8sVersionFlags = (pkg: string): string[] => {
   const [major, minor] = KUBERNETES_VERSION.split(".");
@@ -108,6 +109,19 @@ export const COMPONENTS: readonly ToolComponent[] = [
     },
   },
   {
+    name: "helm",
+    version: HELM_VERSION,
+    module: "helm",
+    binaries: [
+      {
+        name: "helm",
+        goPackage: "helm.sh/helm/v3/cmd/helm",
+        probe: { args: ["version", "--short"], expect: `v${HELM_VERSION}` },
+      },
+    ],
+    ldflags: [`-X helm.sh/helm/v3/internal/version.version=v${HELM_VERSION}`],
+  },
+  {
     name: "kubernetes",
     version: KUBERNETES_VERSION,
     module: "kubernetes",
@@ -127,6 +141,15 @@ export const COMPONENTS: readonly ToolComponent[] = [
         goPackage: "k8s.io/kubernetes/cmd/kube-scheduler",
         probe: { args: ["--version"], expect: `Kubernetes v${KUBERNETES_VERSION}` },
       },
+    ],
+    ldflags: [...k8sVersionFlags("k8s.io/component-base/version"), ...k8sVersionFlags("k8s.io/client-go/pkg/version")],
+  },
+  {
+    // Its own component: `ferry sync` needs kubectl (Kustomize, live reads) but not a control plane.
+    name: "kubectl",
+    version: KUBERNETES_VERSION,
+    module: "kubernetes",
+    binaries: [
       {
         name: "kubectl",
         goPackage: "k8s.io/kubernetes/cmd/kubectl",

@@ -3,7 +3,6 @@ import assert from "node:assert/strict";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import { runChecked } from "../../src/lib/exec";
-import { ReconcileResult } from "../../src/runner/reconcile-result";
 import { pulumiEnv } from "../../src/runner/pulumi-stack";
 import { resolveSyncSettings } from "../../src/runner/stack-settings";
 import { ConfigRepo } from "../helpers/config-repo";
@@ -22,30 +21,7 @@ describe("ferry sync", () => {
   let repo: ConfigRepo;
   const stack = "dev";
 
-  const sync = async (...extra: string[]): Promise<{ code: number; result: ReconcileResult; stderr: string }> => {
-    const e = env();
-    const r = await e.ferry([
-      "sync",
-      "--stack",
-      stack,
-      "--repo",
-      repo.dir,
-      "--path",
-      "clusters/dev",
-      "--kubeconfig",
-      e.cluster.kubeconfig,
-      "-o",
-      "json",
-      ...extra,
-    ]);
-    let result: ReconcileResult;
-    try {
-      result = JSON.parse(r.stdout) as ReconcileResult;
-    } catch {
-      throw new Error(`ferry sync printed no JSON result (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
-    }
-    return { code: r.code, result, stderr: r.stderr };
-  };
+  const sync = (...extra: string[]) => env().sync({ repo: repo.dir, path: "clusters/dev", stack, extra });
   const snapshot = async (): Promise<string> => {
     const list = await env().getJson<{ items: K8sObject[] }>("namespace,configmap,deployment,service", "-n", "demo", "--ignore-not-found");
     const ns = await env().getJson<K8sObject>("namespace", "demo");

@@ -13,15 +13,16 @@ export class ConfigRepo {
   private constructor(
     readonly dir: string,
     private readonly scenario: string,
+    private readonly vars: Readonly<Record<string, string>>,
   ) {}
 
-  /** Creates an empty repository on branch main. */
-  static async create(dir: string, scenario: string): Promise<ConfigRepo> {
+  /** Creates an empty repository on branch main; `${NAME}` in fixture files is replaced by vars[NAME]. */
+  static async create(dir: string, scenario: string, vars: Readonly<Record<string, string>> = {}): Promise<ConfigRepo> {
     fs.mkdirSync(dir, { recursive: true });
     const git = simpleGit(dir);
     await git.init(["--initial-branch=main"]);
     await git.addConfig("commit.gpgsign", "false");
-    return new ConfigRepo(dir, scenario);
+    return new ConfigRepo(dir, scenario, vars);
   }
 
   /** Makes the working tree equal to `stepN/` of the scenario and commits it; returns the commit SHA. */
@@ -29,7 +30,33 @@ export class ConfigRepo {
     for (const entry of fs.readdirSync(this.dir))
       if (entry !== ".git") fs.rmSync(path.join(this.dir, entry), { recursive: true, force: true });
     fs.cpSync(path.join(fixtureRepo(this.scenario), step), this.dir, { recursive: true });
+    if (Object.keys(this.vars).length > 0) this.substitute(this.dir);
     return this.commitAll(subject, author);
+  }
+
+  private substitute(dir: string): void {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, entry.name);
+      if (entry.name === ".git") continue;
+      if (entry.isDirectory()) this.substitute(p);
+      else if (/\.ya?ml$/.test(entry.name)) {
+        const text = fs.readFileSync(p, "utf8").replace(/\$\{([A-Z_]+)\}/g, (m, k: string) => this.vars[k] ?? m);
+        fs.writeFileSync(p, text);
+      }
+    }
+  }
+
+  /** Writes (or, with `undefined`, deletes) files of the working tree; commit with {@link commitAll}. */
+  edit(files: Readonly<Record<string, string | undefined>>): this {
+    for (const [rel, text] of Object.entries(files)) {
+      const p = path.join(this.dir, rel);
+      if (text === undefined) fs.rmSync(p, { force: true });
+      else {
+        fs.mkdirSync(path.dirname(p), { recursive: true });
+        fs.writeFileSync(p, text);
+      }
+    }
+    return this;
   }
 
   /** Commits whatever the working tree holds; returns the commit SHA. */

@@ -5,6 +5,7 @@ import { after, before } from "node:test";
 import { DevCluster, devClusterDown, devClusterUp } from "../../src/devcluster/dev-cluster";
 import { run, RunResult, runChecked } from "../../src/lib/exec";
 import { ferryRoot } from "../../src/lib/paths";
+import { ReconcileResult } from "../../src/runner/reconcile-result";
 import { defaultToolchainOptions, ensureToolchain, Toolchain } from "../../src/toolchain/install";
 
 /** One end-to-end environment: a real control plane, the real toolchain, an isolated state dir. */
@@ -22,6 +23,15 @@ export interface E2E {
   getJson<T = Record<string, unknown>>(...args: string[]): Promise<T>;
   /** Whether `kubectl get` finds the object. */
   exists(...args: string[]): Promise<boolean>;
+  /** Runs `ferry sync -o json` for a stack against this cluster and parses its result. */
+  sync(options: { repo: string; path: string; stack?: string; extra?: readonly string[] }): Promise<SyncRun>;
+}
+
+/** What one `ferry sync` run returned. */
+export interface SyncRun {
+  readonly code: number;
+  readonly result: ReconcileResult;
+  readonly stderr: string;
 }
 
 /**
@@ -55,6 +65,14 @@ export function useE2E(): () => E2E {
       getJson: async <T>(...args: string[]) => JSON.parse(await kubectl("get", ...args, "-o", "json")) as T,
       exists: async (...args: string[]) =>
         (await run(toolchain.bin("kubectl"), ["--kubeconfig", cluster.kubeconfig, "get", ...args])).code === 0,
+      sync: async ({ repo, path: folder, stack = "dev", extra = [] }) => {
+        const r = await e2e!.ferry(["sync", "--stack", stack, "--repo", repo, "--path", folder, "--kubeconfig", cluster.kubeconfig, "-o", "json", ...extra]);
+        try {
+          return { code: r.code, result: JSON.parse(r.stdout) as ReconcileResult, stderr: r.stderr };
+        } catch {
+          throw new Error(`ferry sync printed no JSON result (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+        }
+      },
     };
   });
   after(async () => {

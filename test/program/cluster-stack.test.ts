@@ -2,7 +2,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
-import { loadDesiredState } from "../../src/desired-state/load-desired-state";
+import { loadConfigFolder } from "../../src/desired-state/load-desired-state";
+import { buildDesiredState } from "../../src/render/build-desired-state";
+import { FakeRenderTools } from "../helpers/fake-render-tools";
 import { tempDir, writeFiles } from "../helpers/temp-dir";
 
 interface Registered {
@@ -49,7 +51,8 @@ describe("ClusterStack", () => {
       "c/z-ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: demo}\n",
     });
     const { ClusterStack } = await import("../../components/cluster-stack");
-    const stack = new ClusterStack("cluster", { state: loadDesiredState({ checkout: repo, path: "c" }), clusterIdentifier: "dev" });
+    const state = await buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), new FakeRenderTools());
+    const stack = new ClusterStack("cluster", { state, clusterIdentifier: "dev" });
     assert.equal(stack.objectCount, 5);
     await new Promise((r) => setTimeout(r, 100));
     const objects = registered.filter((r) => r.type.startsWith("kubernetes:") && r.type !== "pulumi:providers:kubernetes");
@@ -67,7 +70,7 @@ describe("ClusterStack", () => {
     const provider = registered.find((r) => r.type === "pulumi:providers:kubernetes");
     assert.equal(provider?.inputs.clusterIdentifier, "dev");
     assert.deepEqual(
-      registered.filter((r) => r.type === "ferry:index:ManifestFile").map((r) => r.name),
+      registered.filter((r) => r.type === "ferry:index:ManifestFile").map((r) => r.name).sort(),
       ["c/a-app.yaml", "c/z-crd.yaml", "c/z-ns.yaml"],
     );
   });

@@ -4,7 +4,7 @@ import { applyDependencies, applyPhase } from "../../src/desired-state/apply-ord
 import { DesiredObject } from "../../src/desired-state/desired-state";
 import { KubeObject, objectId } from "../../src/desired-state/object-id";
 
-const obj = (o: KubeObject): DesiredObject => ({ object: o, id: objectId(o), location: { file: "f.yaml", line: 1 } });
+const obj = (o: KubeObject): DesiredObject => ({ object: o, id: objectId(o), location: { file: "f.yaml", line: 1 }, prune: true });
 
 describe("apply order", () => {
   it("puts Namespaces, then CRDs, then ClusterRoles and Classes before everything else", () => {

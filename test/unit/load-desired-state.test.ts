@@ -2,14 +2,13 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import { allObjects } from "../../src/desired-state/desired-state";
-import { loadDesiredState } from "../../src/desired-state/load-desired-state";
+import { loadConfigFolder, readCheckoutFile } from "../../src/desired-state/load-desired-state";
 import { DesiredStateError, GuardError } from "../../src/desired-state/manifest-error";
 import { tempDir, writeFiles } from "../helpers/temp-dir";
 
 const cm = (name: string, ns = "demo") => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n  namespace: ${ns}\n`;
 
-describe("loadDesiredState", () => {
+describe("loadConfigFolder", () => {
   it("reads *.yaml and *.yml recursively, sorted, ignoring other files and dot-folders", () => {
     const repo = tempDir();
     writeFiles(repo, {
@@ -19,14 +18,29 @@ describe("loadDesiredState", () => {
       "clusters/dev/.hidden/x.yaml": cm("hidden"),
       "clusters/prod/p.yaml": cm("p"),
     });
-    const state = loadDesiredState({ checkout: repo, path: "clusters/dev" });
+    const loaded = loadConfigFolder({ checkout: repo, path: "clusters/dev" });
     assert.deepEqual(
-      state.files.map((f) => f.path),
+      loaded.files.map((f) => f.path),
       ["clusters/dev/a/a.yaml", "clusters/dev/b.yml"],
     );
     assert.deepEqual(
-      allObjects(state).map((o) => o.id.name),
+      loaded.files.flatMap((f) => f.objects.map((o) => o.id.name)),
       ["a", "b"],
+    );
+  });
+
+  it("hands folders with a kustomization.yaml to Kustomize instead of reading their files", () => {
+    const repo = tempDir();
+    writeFiles(repo, {
+      "c/plain.yaml": cm("plain"),
+      "c/overlay/kustomization.yaml": "resources: [cm.yaml]\n",
+      "c/overlay/cm.yaml": cm("from-kustomize"),
+    });
+    const loaded = loadConfigFolder({ checkout: repo, path: "c" });
+    assert.deepEqual(loaded.kustomizeDirs, ["c/overlay"]);
+    assert.deepEqual(
+      loaded.files.map((f) => f.path),
+      ["c/plain.yaml"],
     );
   });
 
@@ -34,7 +48,7 @@ describe("loadDesiredState", () => {
     const repo = tempDir();
     writeFiles(repo, { "c/one.yaml": "a: [\n", "c/two.yaml": "apiVersion: v1\nkind: ConfigMap\n", "c/ok.yaml": cm("ok") });
     assert.throws(
-      () => loadDesiredState({ checkout: repo, path: "c" }),
+      () => loadConfigFolder({ checkout: repo, path: "c" }),
       (err: unknown) => {
         assert.ok(err instanceof DesiredStateError);
         assert.equal(err.errors.length, 2);
@@ -45,28 +59,12 @@ describe("loadDesiredState", () => {
     );
   });
 
-  it("refuses an object defined twice, naming both places", () => {
+  it("refuses a missing folder", () => {
     const repo = tempDir();
-    writeFiles(repo, { "c/one.yaml": cm("dup"), "c/two.yaml": `# x\n${cm("dup")}` });
     assert.throws(
-      () => loadDesiredState({ checkout: repo, path: "c" }),
-      /c\/two\.yaml:2 \(document 1\): ConfigMap\/demo\/dup is defined twice: here and at c\/one\.yaml:1/,
-    );
-  });
-
-  it("refuses a missing folder and an empty one, unless empty is allowed", () => {
-    const repo = tempDir();
-    fs.mkdirSync(path.join(repo, "empty"));
-    writeFiles(repo, { "empty/readme.txt": "nothing" });
-    assert.throws(
-      () => loadDesiredState({ checkout: repo, path: "nope" }),
+      () => loadConfigFolder({ checkout: repo, path: "nope" }),
       (e: unknown) => e instanceof GuardError && /does not exist/.test(e.message),
     );
-    assert.throws(
-      () => loadDesiredState({ checkout: repo, path: "empty" }),
-      (e: unknown) => e instanceof GuardError && /contains no Kubernetes objects/.test(e.message),
-    );
-    assert.equal(loadDesiredState({ checkout: repo, path: "empty", allowEmpty: true }).files.length, 0);
   });
 
   it("refuses paths and symlinks that leave the checkout", () => {
@@ -75,7 +73,11 @@ describe("loadDesiredState", () => {
     const repo = tempDir();
     writeFiles(repo, { "c/ok.yaml": cm("ok") });
     fs.symlinkSync(path.join(outside, "secret.yaml"), path.join(repo, "c", "link.yaml"));
-    assert.throws(() => loadDesiredState({ checkout: repo, path: "../x" }), /leaves the checkout/);
-    assert.throws(() => loadDesiredState({ checkout: repo, path: "c" }), /c\/link\.yaml:1: symbolic link to .* outside the checkout/);
+    fs.symlinkSync(outside, path.join(repo, "out"));
+    assert.throws(() => loadConfigFolder({ checkout: repo, path: "../x" }), /leaves the checkout/);
+    assert.throws(() => loadConfigFolder({ checkout: repo, path: "/etc" }), /leaves the checkout/);
+    assert.throws(() => loadConfigFolder({ checkout: repo, path: "c" }), /c\/link\.yaml:1: symbolic link to .* outside the checkout/);
+    assert.throws(() => readCheckoutFile(repo, "out/secret.yaml"), /outside the checkout/);
+    assert.throws(() => readCheckoutFile(repo, "c/../../etc/passwd"), /leaves the checkout/);
   });
 });

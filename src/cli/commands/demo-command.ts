@@ -43,6 +43,8 @@ export function demoCommand(): Command {
         const runSync = async (): Promise<boolean> => {
           const result = await sync(settings, {
             pulumiRoot: toolchain.pulumiRoot,
+            helm: toolchain.bin("helm"),
+            kubectl: toolchain.bin("kubectl"),
             progress: {
               phase: (phase, detail) => phase !== "done" && process.stderr.write(`${phase.padEnd(5)} ${detail}\n`),
               object: (o) => process.stderr.write(`  ${o.change.padEnd(8)} ${o.object}\n`),

@@ -23,7 +23,7 @@ export function devCommand(): Command {
     .description("Start the control plane (or return the running one) and print its kubeconfig path")
     .option("--nodes <n>", "number of kwok fake nodes", "1")
     .action(async (opts: { dir: string; nodes: string }) => {
-      const only = ["etcd", "kwok", "kubernetes"];
+      const only = ["etcd", "kwok", "kubernetes", "kubectl"];
       const toolchain = await ensureToolchain(defaultToolchainOptions({ only }));
       process.stderr.write(`starting ${CONTROL_PLANE_BINARIES.slice(0, 5).join(", ")}...\n`);
       const c = await devClusterUp({ dir: opts.dir, toolchain, nodes: Number(opts.nodes) });

@@ -2,7 +2,7 @@ import { Command, Option } from "commander";
 import { formatCounts } from "../../runner/change-summary";
 import { ReconcileResult } from "../../runner/reconcile-result";
 import { resolveSyncSettings } from "../../runner/stack-settings";
-import { sync } from "../../runner/sync";
+import { sync, SYNC_COMPONENTS } from "../../runner/sync";
 import { defaultToolchainOptions, ensureToolchain } from "../../toolchain/install";
 import { EXIT, styler } from "../output";
 
@@ -22,6 +22,7 @@ export function syncCommand(): Command {
     .option("--backend <url>", "Pulumi backend URL (default: $PULUMI_BACKEND_URL, else a local file backend)")
     .option("--stacks-dir <dir>", "folder of the stack files (default: ferry's stacks/)")
     .option("--allow-empty", "allow a cluster folder with no objects (prunes everything ferry manages)", false)
+    .option("--allow-prune", "allow this run to delete more than ferry:maxPruneShare (default half) of the managed objects", false)
     .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const settings = resolveSyncSettings({
@@ -35,11 +36,14 @@ export function syncCommand(): Command {
         backendUrl: opts.backend as string | undefined,
         stacksDir: opts.stacksDir as string | undefined,
         allowEmpty: opts.allowEmpty as boolean,
+        allowPrune: opts.allowPrune as boolean,
       });
-      const toolchain = await ensureToolchain(defaultToolchainOptions({ only: ["pulumi", "pulumi-resource-kubernetes"] }));
+      const toolchain = await ensureToolchain(defaultToolchainOptions({ only: SYNC_COMPONENTS }));
       const err = styler(process.stderr);
       const result = await sync(settings, {
         pulumiRoot: toolchain.pulumiRoot,
+        helm: toolchain.bin("helm"),
+        kubectl: toolchain.bin("kubectl"),
         progress: {
           phase: (phase, detail) => {
             if (phase !== "done") process.stderr.write(`${err.bold(phase.padEnd(5))} ${detail}\n`);

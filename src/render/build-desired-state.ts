@@ -1,0 +1,326 @@
+import * as yaml from "js-yaml";
+import { applyIgnoreRules, findDuplicates, namespaceObjects } from "../desired-state/object-rules";
+import { orderByDependsOn } from "../desired-state/dependency-order";
+import { DesiredObject, DesiredState, DesiredUnit, unitKey } from "../desired-state/desired-state";
+import { isFluxKustomization, parseFluxKustomization, substituteVariables, FluxKustomizationSpec } from "../desired-state/flux-kustomization";
+import { HelmReleaseSpec, isFluxSource, isHelmRelease, mergeValues, parseHelmRelease, parseValuesText, setValueAtPath, ValuesRef } from "../desired-state/helm-release";
+import { hasKustomization, LoadedFolder, readCheckoutFile, readManifestTexts, resolveInCheckout } from "../desired-state/load-desired-state";
+import { DesiredStateError, GuardError, ManifestError, SourceLocation } from "../desired-state/manifest-error";
+import { KubeObject, objectId } from "../desired-state/object-id";
+import { parseManifests } from "../desired-state/parse-manifests";
+
+/** A `helm template` to run. */
+export interface HelmTemplateRequest {
+  readonly releaseName: string;
+  readonly namespace: string;
+  /** A chart folder, a chart name in `repo`, or an `oci://` reference. */
+  readonly chart: string;
+  readonly repo?: string;
+  /** Exact version or semver range. */
+  readonly version?: string;
+  /** Merged values. */
+  readonly values: Record<string, unknown>;
+  readonly includeCRDs: boolean;
+}
+
+/** The I/O the render stage needs, at the edge (real implementations in render-tools.ts, fakes in tests). */
+export interface RenderTools {
+  /** Renders a chart: the YAML text of its objects. */
+  helmTemplate(request: HelmTemplateRequest): Promise<string>;
+  /** Builds a Kustomize folder: the YAML text of its objects. */
+  kustomizeBuild(absDir: string): Promise<string>;
+  /** A live ConfigMap or Secret (valuesFrom that Git does not declare); undefined when absent. */
+  readLive(kind: "ConfigMap" | "Secret", namespace: string, name: string): Promise<KubeObject | undefined>;
+  /** The text at a URL (Flux v1 externalSourceRef). */
+  fetchText(url: string): Promise<string>;
+  /** A checkout of another git repository at a ref (a chart from another repo); returns its folder. */
+  checkoutGit(url: string, ref: string | undefined): Promise<string>;
+}
+
+/** Options of {@link buildDesiredState}. */
+export interface BuildOptions {
+  /** Accept a desired state with no objects (prunes everything). Default false. */
+  readonly allowEmpty?: boolean;
+}
+
+/**
+ * Renders a loaded cluster folder into the desired state: plain manifests as they are, HelmReleases
+ * through `helm template`, Kustomize folders and Flux Kustomizations through Kustomize. Every
+ * problem of every unit is collected; any problem aborts with a {@link DesiredStateError} before
+ * anything is applied.
+ */
+export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools, options: BuildOptions = {}): Promise<DesiredState> {
+  const errors: ManifestError[] = [];
+  const units: DesiredUnit[] = [];
+  const plain: DesiredObject[] = [];
+  const helmReleases: { obj: KubeObject; location: SourceLocation }[] = [];
+  const kustomizations: { obj: KubeObject; location: SourceLocation }[] = [];
+  const sources: KubeObject[] = [];
+
+  // 1. Sort what Git declares: objects to apply, and Flux objects that ferry interprets.
+  for (const file of loaded.files) {
+    const objects: DesiredObject[] = [];
+    for (const o of file.objects) {
+      if (isHelmRelease(o.object)) helmReleases.push({ obj: o.object, location: o.location });
+      else if (isFluxKustomization(o.object)) kustomizations.push({ obj: o.object, location: o.location });
+      else if (isFluxSource(o.object)) sources.push(o.object);
+      else objects.push(o);
+    }
+    const kept = applyIgnoreRules(objects);
+    plain.push(...kept);
+    if (kept.length > 0) units.push({ kind: "ManifestFile", name: file.path, location: { file: file.path, line: 1 }, objects: kept, dependsOn: [] });
+  }
+
+  // 2. Kustomize folders inside the cluster folder.
+  for (const dir of loaded.kustomizeDirs) {
+    const location = { file: `${dir}/kustomization.yaml`, line: 1 };
+    try {
+      const text = await tools.kustomizeBuild(resolveInCheckout(loaded.checkout, dir, "folder"));
+      const objects = parseRendered(text, location, errors, `Kustomize folder ${dir}`);
+      units.push({ kind: "Kustomize", name: dir, location, objects: applyIgnoreRules(objects), dependsOn: [] });
+    } catch (err) {
+      errors.push(new ManifestError(location, `kustomize build ${dir} failed: ${message(err)}`, "run `kubectl kustomize` on that folder to see the problem"));
+    }
+  }
+
+  // 3. Flux Kustomizations, in dependsOn order.
+  const kSpecs: FluxKustomizationSpec[] = [];
+  for (const k of kustomizations) {
+    try {
+      kSpecs.push(parseFluxKustomization(k.obj, k.location));
+    } catch (err) {
+      errors.push(asManifestError(err, k.location));
+    }
+  }
+  for (const spec of ordered(kSpecs, "Kustomization", errors)) {
+    const name = `Kustomization/${spec.namespace}/${spec.name}`;
+    try {
+      const text = hasKustomization(loaded.checkout, spec.path)
+        ? await tools.kustomizeBuild(resolveInCheckout(loaded.checkout, spec.path, "folder"))
+        : readManifestTexts(loaded.checkout, spec.path)
+            .map((f) => f.text)
+            .join("\n---\n");
+      const substituted = Object.keys(spec.substitute).length > 0 ? substituteVariables(text, spec.substitute) : text;
+      let objects = parseRendered(substituted, spec.location, errors, name);
+      if (spec.targetNamespace) objects = namespaceObjects(objects, spec.targetNamespace, { override: true });
+      objects = applyIgnoreRules(objects).map((o) => ({ ...o, prune: o.prune && spec.prune, suspended: spec.suspend }));
+      units.push({
+        kind: "Kustomization",
+        name: `${spec.namespace}/${spec.name}`,
+        location: spec.location,
+        objects,
+        dependsOn: spec.dependsOn.map((d) => unitKey({ kind: "Kustomization", name: `${d.namespace}/${d.name}` })),
+      });
+    } catch (err) {
+      errors.push(asManifestError(err, spec.location, name));
+    }
+  }
+
+  // 4. HelmReleases, in dependsOn order, rendered with the values of Git (or the live cluster).
+  const hSpecs: HelmReleaseSpec[] = [];
+  for (const h of helmReleases) {
+    try {
+      hSpecs.push(parseHelmRelease(h.obj, h.location, sources));
+    } catch (err) {
+      errors.push(asManifestError(err, h.location));
+    }
+  }
+  for (const spec of ordered(hSpecs, "HelmRelease", errors)) {
+    const name = `HelmRelease/${spec.namespace}/${spec.name}`;
+    try {
+      const objects = await renderHelmRelease(spec, loaded, plain, tools, errors);
+      units.push({
+        kind: "HelmRelease",
+        name: `${spec.namespace}/${spec.name}`,
+        location: spec.location,
+        objects: applyIgnoreRules(objects).map((o) => ({ ...o, suspended: spec.suspend })),
+        dependsOn: spec.dependsOn.map((d) => unitKey({ kind: "HelmRelease", name: `${d.namespace}/${d.name}` })),
+      });
+    } catch (err) {
+      errors.push(asManifestError(err, spec.location, name));
+    }
+  }
+
+  // 5. Guards: one definition per object, and no accidental empty state.
+  errors.push(...findDuplicates(units));
+  if (errors.length > 0) throw new DesiredStateError(errors);
+  if (units.every((u) => u.objects.length === 0) && !options.allowEmpty) {
+    throw new GuardError(
+      `cluster folder "${loaded.path}" contains no Kubernetes objects; refusing to sync, because that would delete every object ferry manages.\n` +
+        `  fix: check the path, or pass --allow-empty if removing everything is really intended`,
+    );
+  }
+  return { path: loaded.path, units };
+}
+
+async function renderHelmRelease(
+  spec: HelmReleaseSpec,
+  loaded: LoadedFolder,
+  gitObjects: readonly DesiredObject[],
+  tools: RenderTools,
+  errors: ManifestError[],
+): Promise<DesiredObject[]> {
+  const name = `HelmRelease/${spec.namespace}/${spec.name}`;
+  // Where the chart is.
+  let chart = "";
+  let repo: string | undefined;
+  let version: string | undefined;
+  let chartDir: string | undefined;
+  switch (spec.chart.type) {
+    case "helm-repository":
+      chart = spec.chart.chart;
+      repo = spec.chart.url;
+      version = spec.chart.version;
+      break;
+    case "oci":
+      chart = spec.chart.url;
+      version = spec.chart.version;
+      break;
+    case "git": {
+      const root = spec.chart.url ? await tools.checkoutGit(spec.chart.url, spec.chart.ref) : loaded.checkout;
+      chartDir = resolveInCheckout(root, spec.chart.path, "folder");
+      chart = chartDir;
+      break;
+    }
+  }
+
+  // Values: valuesFrom in order, inline values last.
+  const layers: Record<string, unknown>[] = [];
+  let merged: Record<string, unknown> = {};
+  for (const ref of spec.valuesFrom) {
+    const text = await valuesText(ref, spec, gitObjects, tools, chartDir);
+    if (text === undefined) continue; // optional and absent
+    if (ref.kind !== "ExternalURL" && ref.kind !== "ChartFile" && ref.targetPath) {
+      merged = setValueAtPath(mergeValues([merged, ...layers]), ref.targetPath, text);
+      layers.length = 0;
+    } else {
+      layers.push(parseValuesText(text, `${name}: values from ${describeRef(ref)}`));
+    }
+  }
+  const values = mergeValues([merged, ...layers, spec.values]);
+
+  const text = await tools.helmTemplate({
+    releaseName: spec.releaseName,
+    namespace: spec.targetNamespace,
+    chart,
+    repo,
+    version,
+    values,
+    includeCRDs: !spec.skipCRDs,
+  });
+  const objects = parseRendered(text, spec.location, errors, name);
+  // helm install puts namespaced objects without a namespace in the release namespace.
+  return namespaceObjects(objects, spec.targetNamespace, { override: false });
+}
+
+async function valuesText(
+  ref: ValuesRef,
+  spec: HelmReleaseSpec,
+  gitObjects: readonly DesiredObject[],
+  tools: RenderTools,
+  chartDir: string | undefined,
+): Promise<string | undefined> {
+  const name = `HelmRelease/${spec.namespace}/${spec.name}`;
+  switch (ref.kind) {
+    case "ExternalURL":
+      try {
+        return await tools.fetchText(ref.url);
+      } catch (err) {
+        if (ref.optional) return undefined;
+        throw new Error(`${name}: cannot fetch values from ${ref.url}: ${message(err)}`, { cause: err });
+      }
+    case "ChartFile": {
+      if (!chartDir) throw new Error(`${name}: chartFileRef needs a chart from git`);
+      try {
+        return readCheckoutFile(chartDir, ref.path);
+      } catch (err) {
+        if (ref.optional) return undefined;
+        throw new Error(`${name}: chart file ${ref.path}: ${message(err)}`, { cause: err });
+      }
+    }
+    case "ConfigMap":
+    case "Secret": {
+      // Git first: a ConfigMap or Secret declared in the folder is the one that will exist.
+      const declared = gitObjects.find(
+        (o) => o.id.group === "" && o.id.kind === ref.kind && o.id.name === ref.name && (o.id.namespace || "default") === ref.namespace,
+      )?.object;
+      const source = declared ?? (await tools.readLive(ref.kind, ref.namespace, ref.name));
+      const value = source ? dataValue(source, ref.key) : undefined;
+      if (value !== undefined) return value;
+      if (ref.optional) return undefined;
+      throw new Error(
+        source
+          ? `${name}: ${ref.kind}/${ref.namespace}/${ref.name} has no key "${ref.key}"; add it, or mark the valuesFrom entry optional`
+          : `${name}: ${ref.kind}/${ref.namespace}/${ref.name} (valuesFrom) is neither in the repository nor in the cluster; add it, or mark the entry optional`,
+      );
+    }
+  }
+  return undefined;
+}
+
+function dataValue(obj: KubeObject, key: string): string | undefined {
+  const data = obj.data as Record<string, string> | undefined;
+  const stringData = obj.stringData as Record<string, string> | undefined;
+  if (obj.kind === "Secret") {
+    if (stringData?.[key] !== undefined) return stringData[key];
+    return data?.[key] !== undefined ? Buffer.from(data[key], "base64").toString("utf8") : undefined;
+  }
+  return data?.[key];
+}
+
+function describeRef(ref: ValuesRef): string {
+  switch (ref.kind) {
+    case "ExternalURL":
+      return ref.url;
+    case "ChartFile":
+      return `chart file ${ref.path}`;
+    default:
+      return `${ref.kind}/${ref.namespace}/${ref.name} key ${ref.key}`;
+  }
+}
+
+function parseRendered(text: string, location: SourceLocation, errors: ManifestError[], what: string): DesiredObject[] {
+  const parsed = parseManifests(text, location.file);
+  for (const e of parsed.errors) errors.push(new ManifestError(location, `${what} rendered an invalid object: ${e.problem}`));
+  // Rendered objects are reported at the line of what rendered them.
+  return parsed.objects.map((p) => ({ object: p.object, id: objectId(p.object), location, prune: true }));
+}
+
+function ordered<T extends { name: string; namespace: string; dependsOn: readonly { name: string; namespace: string }[]; location: SourceLocation }>(
+  items: readonly T[],
+  kind: string,
+  errors: ManifestError[],
+): T[] {
+  try {
+    return orderByDependsOn(items, kind);
+  } catch (err) {
+    errors.push(new ManifestError(items[0]?.location ?? { file: "?", line: 1 }, message(err)));
+    return [];
+  }
+}
+
+function asManifestError(err: unknown, location: SourceLocation, name?: string): ManifestError {
+  if (err instanceof ManifestError) return err;
+  if (err instanceof DesiredStateError) return new ManifestError(location, err.errors.map((e) => e.message).join("; "));
+  const m = message(err);
+  return new ManifestError(location, name && !m.startsWith(name) ? `${name}: ${m}` : m);
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Serialises a desired state for the Pulumi program (the runner renders once, the program maps). */
+export function serializeDesiredState(state: DesiredState): string {
+  return JSON.stringify(state);
+}
+
+/** Reads what {@link serializeDesiredState} wrote. */
+export function deserializeDesiredState(text: string): DesiredState {
+  return JSON.parse(text) as DesiredState;
+}
+
+/** YAML text of values, for `helm template --values`. */
+export function valuesYaml(values: Record<string, unknown>): string {
+  return yaml.dump(values, { noRefs: true });
+}

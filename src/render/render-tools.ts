@@ -1,0 +1,72 @@
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as yaml from "js-yaml";
+import { KubeObject } from "../desired-state/object-id";
+import { run } from "../lib/exec";
+import { checkoutSource, GitAuth } from "../runner/git-source";
+import { HelmTemplateRequest, RenderTools } from "./build-desired-state";
+
+/** What the real render tools need. */
+export interface RenderToolsOptions {
+  readonly helm: string;
+  readonly kubectl: string;
+  /** Kubeconfig and context of the cluster, for valuesFrom read from the live cluster. */
+  readonly kubeconfig?: string;
+  readonly context?: string;
+  /** Folder for Helm's caches and for checkouts of other git repositories. */
+  readonly cacheDir: string;
+  readonly gitAuth?: GitAuth;
+}
+
+/** Render tools backed by the helm and kubectl binaries, git and HTTP. */
+export function localRenderTools(options: RenderToolsOptions): RenderTools {
+  const helmEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    HELM_CACHE_HOME: path.join(options.cacheDir, "helm", "cache"),
+    HELM_CONFIG_HOME: path.join(options.cacheDir, "helm", "config"),
+    HELM_DATA_HOME: path.join(options.cacheDir, "helm", "data"),
+  };
+  const kubeArgs = [...(options.kubeconfig ? ["--kubeconfig", options.kubeconfig] : []), ...(options.context ? ["--context", options.context] : [])];
+  return {
+    async helmTemplate(request: HelmTemplateRequest): Promise<string> {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ferry-values-"));
+      try {
+        const valuesFile = path.join(dir, "values.yaml");
+        fs.writeFileSync(valuesFile, yaml.dump(request.values, { noRefs: true }), { mode: 0o600 });
+        const args = ["template", request.releaseName, request.chart, "--namespace", request.namespace, "--values", valuesFile];
+        if (request.repo) args.push("--repo", request.repo);
+        if (request.version) args.push("--version", request.version);
+        if (request.includeCRDs) args.push("--include-crds");
+        const out = await run(options.helm, args, { env: helmEnv, timeoutMs: 300_000 });
+        if (out.code !== 0) throw new Error(out.stderr.trim().replace(/^Error: /, "") || `helm exited with ${out.code}`);
+        return out.stdout;
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    async kustomizeBuild(absDir: string): Promise<string> {
+      const out = await run(options.kubectl, ["kustomize", absDir], { timeoutMs: 120_000 });
+      if (out.code !== 0) throw new Error(out.stderr.trim().replace(/^error: /, ""));
+      return out.stdout;
+    },
+    async readLive(kind, namespace, name): Promise<KubeObject | undefined> {
+      const out = await run(options.kubectl, [...kubeArgs, "get", kind.toLowerCase(), name, "-n", namespace, "-o", "json", "--ignore-not-found"], {
+        timeoutMs: 60_000,
+      });
+      if (out.code !== 0) throw new Error(`cannot read ${kind}/${namespace}/${name} from the cluster: ${out.stderr.trim()}`);
+      return out.stdout.trim() ? (JSON.parse(out.stdout) as KubeObject) : undefined;
+    },
+    async fetchText(url: string): Promise<string> {
+      const res = await fetch(url, { signal: AbortSignal.timeout(60_000) });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      return res.text();
+    },
+    async checkoutGit(url: string, ref: string | undefined): Promise<string> {
+      const dir = path.join(options.cacheDir, "git", createHash("sha256").update(`${url}#${ref ?? ""}`).digest("hex").slice(0, 16));
+      await checkoutSource({ url, ref, auth: options.gitAuth }, dir);
+      return dir;
+    },
+  };
+}

@@ -1,0 +1,106 @@
+// End to end: HelmReleases of three API versions rendered from a real chart repository on loopback.
+import assert from "node:assert/strict";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { ChartRepo, startChartRepo } from "../helpers/chart-repo";
+import { ConfigRepo } from "../helpers/config-repo";
+import { useE2E } from "../helpers/e2e";
+
+interface K8sObject {
+  kind: string;
+  metadata: { name: string; namespace?: string; uid: string; labels?: Record<string, string> };
+  data?: Record<string, string>;
+  spec?: Record<string, unknown> & { replicas?: number };
+}
+
+describe("HelmRelease", () => {
+  const env = useE2E();
+  let charts: ChartRepo;
+  let repo: ConfigRepo;
+  const sync = (...extra: string[]) => env().sync({ repo: repo.dir, path: "clusters/dev", extra });
+
+  before(async () => {
+    charts = await startChartRepo(env().toolchain.bin("helm"), [
+      { name: "webapp", version: "1.0.0" },
+      { name: "webapp", version: "1.1.0" },
+      { name: "widgets" },
+      { name: "platform" },
+    ]);
+    repo = await ConfigRepo.create(path.join(env().dir, "config-repo"), "helm", { CHART_REPO: charts.url });
+  });
+  after(async () => charts?.close());
+
+  it("renders the same release in all three API versions, values from Git and the cluster, CRDs and subcharts, in one sync", async () => {
+    const e = env();
+    // A Secret that exists only in the cluster, read for valuesFrom.
+    await e.kubectl("create", "namespace", "ops");
+    await e.kubectl("create", "secret", "generic", "layered-secret-values", "-n", "ops", "--from-literal=values.yaml=color: red\nextraConfig:\n  source: secret\n");
+    await repo.commitStep("step1", "Add the releases");
+    const { code, result, stderr } = await sync();
+    assert.equal(code, 0, `${result.message}\n${stderr}`);
+
+    // The same objects whichever API version the HelmRelease is written in.
+    const shape = async (ns: string) => {
+      const list = await e.getJson<{ items: K8sObject[] }>("configmap,deployment,service", "-n", ns, "-l", "app.kubernetes.io/instance=web");
+      return list.items.map((o) => `${o.kind}/${o.metadata.name} ${JSON.stringify(o.data ?? o.spec?.replicas ?? "")}`).sort();
+    };
+    const a = await shape("team-a");
+    assert.deepEqual(a, [
+      'ConfigMap/web-webapp {"color":"blue","greeting":"hello from the chart"}',
+      "Deployment/web-webapp 2",
+      'Service/web-webapp ""',
+    ]);
+    assert.deepEqual(await shape("team-b"), a);
+    assert.deepEqual(await shape("team-c"), a);
+
+    // valuesFrom in order (ConfigMap from Git, then the cluster-only Secret), inline values last.
+    const layered = await e.getJson<K8sObject>("configmap", "layered-webapp", "-n", "apps");
+    assert.deepEqual(layered.data, { greeting: "inline wins", color: "red", source: "secret" });
+
+    // The chart's CRD and a custom resource from Git arrived in the same run.
+    assert.ok(await e.exists("crd", "widgets.example.com"));
+    assert.ok(await e.exists("widgets.example.com", "widgets-default", "-n", "crds-demo"));
+    assert.ok(await e.exists("widgets.example.com", "extra", "-n", "crds-demo"));
+
+    // The umbrella chart rendered its subchart too, with the parent's values.
+    const metrics = await e.getJson<K8sObject>("configmap", "apps-platform-metrics", "-n", "apps");
+    assert.equal(metrics.data?.interval, "15s");
+  });
+
+  it("heals a chart's Deployment deleted and ConfigMap edited by hand", async () => {
+    const e = env();
+    await e.kubectl("delete", "deployment", "web-webapp", "-n", "team-a", "--wait=true");
+    await e.kubectl("patch", "configmap", "web-webapp", "-n", "team-b", "--type=merge", "-p", '{"data":{"color":"hacked"}}');
+    const { code, result } = await sync();
+    assert.equal(code, 0, result.message);
+    assert.ok(await e.exists("deployment", "web-webapp", "-n", "team-a"));
+    assert.equal((await e.getJson<K8sObject>("configmap", "web-webapp", "-n", "team-b")).data?.color, "blue");
+  });
+
+  it("upgrades the objects in place when the chart version is bumped in Git", async () => {
+    const e = env();
+    const before = await e.getJson<K8sObject>("deployment", "web-webapp", "-n", "team-c");
+    assert.equal(before.metadata.labels?.["helm.sh/chart"], "webapp-1.0.0");
+    await repo.commitStep("step2", "Upgrade webapp to 1.1.0 in team-c");
+    const { code, result } = await sync();
+    assert.equal(code, 0, result.message);
+    const after = await e.getJson<K8sObject>("deployment", "web-webapp", "-n", "team-c");
+    assert.equal(after.metadata.labels?.["helm.sh/chart"], "webapp-1.1.0");
+    assert.equal(after.metadata.uid, before.metadata.uid);
+    assert.equal(result.changes?.replaced, 0);
+    assert.ok((result.changes?.updated ?? 0) >= 3);
+  });
+
+  it("removes every object of a HelmRelease removed from Git", async () => {
+    const e = env();
+    await repo.commitStep("step3", "Remove the team-a release");
+    const { code, result } = await sync();
+    assert.equal(code, 0, result.message);
+    assert.deepEqual(
+      result.objects.map((o) => `${o.change} ${o.object}`).sort(),
+      ["deleted ConfigMap/team-a/web-webapp", "deleted Deployment/team-a/web-webapp", "deleted Service/team-a/web-webapp"],
+    );
+    assert.equal(await e.exists("deployment", "web-webapp", "-n", "team-a"), false);
+    assert.ok(await e.exists("deployment", "web-webapp", "-n", "team-b"));
+  });
+});

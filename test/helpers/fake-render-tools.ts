@@ -1,0 +1,31 @@
+import { HelmTemplateRequest, RenderTools } from "../../src/render/build-desired-state";
+import { KubeObject } from "../../src/desired-state/object-id";
+
+/** Render tools for unit tests: answers from tables, records what was asked. */
+export class FakeRenderTools implements RenderTools {
+  readonly helmRequests: HelmTemplateRequest[] = [];
+  constructor(
+    private readonly charts: Record<string, (r: HelmTemplateRequest) => string> = {},
+    private readonly live: KubeObject[] = [],
+    private readonly kustomize: Record<string, string> = {},
+  ) {}
+
+  helmTemplate(request: HelmTemplateRequest): Promise<string> {
+    this.helmRequests.push(request);
+    const render = this.charts[request.chart];
+    return render ? Promise.resolve(render(request)) : Promise.reject(new Error(`chart "${request.chart}" not found in ${request.repo}`));
+  }
+  kustomizeBuild(absDir: string): Promise<string> {
+    const key = Object.keys(this.kustomize).find((k) => absDir.endsWith(k));
+    return key ? Promise.resolve(this.kustomize[key]!) : Promise.reject(new Error(`no kustomization for ${absDir}`));
+  }
+  readLive(kind: "ConfigMap" | "Secret", namespace: string, name: string): Promise<KubeObject | undefined> {
+    return Promise.resolve(this.live.find((o) => o.kind === kind && o.metadata.namespace === namespace && o.metadata.name === name));
+  }
+  fetchText(url: string): Promise<string> {
+    return Promise.reject(new Error(`no network in unit tests (${url})`));
+  }
+  checkoutGit(url: string): Promise<string> {
+    return Promise.reject(new Error(`no git in unit tests (${url})`));
+  }
+}

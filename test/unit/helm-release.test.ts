@@ -1,0 +1,424 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import {
+  HelmReleaseSpec,
+  isFluxSource,
+  isHelmRelease,
+  mergeValues,
+  parseHelmRelease,
+  parseValuesText,
+  setValueAtPath,
+  shortenReleaseName,
+} from "../../src/desired-state/helm-release";
+import { ManifestError, SourceLocation } from "../../src/desired-state/manifest-error";
+import { KubeObject } from "../../src/desired-state/object-id";
+
+const at: SourceLocation = { file: "clusters/dev/apps.yaml", line: 3, document: 0 };
+
+function helmRelease(apiVersion: string, name: string, namespace: string | undefined, spec: Record<string, unknown>): KubeObject {
+  return { apiVersion, kind: "HelmRelease", metadata: namespace === undefined ? { name } : { name, namespace }, spec };
+}
+
+function source(kind: string, name: string, namespace: string, spec: Record<string, unknown>): KubeObject {
+  return { apiVersion: "source.toolkit.fluxcd.io/v1", kind, metadata: { name, namespace }, spec };
+}
+
+const podinfoRepo = source("HelmRepository", "podinfo", "flux-system", { url: "https://stefanprodan.github.io/podinfo" });
+
+function v2(
+  name: string,
+  namespace: string,
+  spec: Record<string, unknown>,
+  sources: readonly KubeObject[] = [podinfoRepo],
+): HelmReleaseSpec {
+  const chart = {
+    spec: { chart: "podinfo", version: "6.5.0", sourceRef: { kind: "HelmRepository", name: "podinfo", namespace: "flux-system" } },
+  };
+  return parseHelmRelease(helmRelease("helm.toolkit.fluxcd.io/v2", name, namespace, { chart, ...spec }), at, sources);
+}
+
+function v1(name: string, namespace: string | undefined, spec: Record<string, unknown>): HelmReleaseSpec {
+  const chart = { repository: "https://stefanprodan.github.io/podinfo/", name: "podinfo", version: "6.5.0" };
+  return parseHelmRelease(helmRelease("helm.fluxcd.io/v1", name, namespace, { chart, ...spec }), at, []);
+}
+
+function throwsManifestError(fn: () => unknown, message: RegExp): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof ManifestError, `expected a ManifestError, got ${String(err)}`);
+    assert.deepEqual(err.location, at);
+    assert.match(err.message, message);
+    return true;
+  });
+}
+
+describe("isHelmRelease and isFluxSource", () => {
+  it("recognises the Flux v1 and v2 HelmRelease API versions and nothing else", () => {
+    for (const apiVersion of [
+      "flux.weave.works/v1beta1",
+      "helm.fluxcd.io/v1",
+      "helm.toolkit.fluxcd.io/v2",
+      "helm.toolkit.fluxcd.io/v2beta1",
+      "helm.toolkit.fluxcd.io/v2beta2",
+    ]) {
+      assert.equal(isHelmRelease(helmRelease(apiVersion, "a", "b", {})), true, apiVersion);
+    }
+    assert.equal(isHelmRelease(helmRelease("example.com/v1", "a", "b", {})), false);
+    assert.equal(isHelmRelease({ apiVersion: "helm.toolkit.fluxcd.io/v2", kind: "HelmChart", metadata: { name: "a" } }), false);
+  });
+
+  it("recognises HelmRepository, GitRepository and OCIRepository sources of any version", () => {
+    assert.equal(isFluxSource(podinfoRepo), true);
+    assert.equal(isFluxSource({ ...podinfoRepo, apiVersion: "source.toolkit.fluxcd.io/v1beta2", kind: "OCIRepository" }), true);
+    assert.equal(isFluxSource({ ...podinfoRepo, kind: "GitRepository" }), true);
+    assert.equal(isFluxSource({ ...podinfoRepo, kind: "Bucket" }), false);
+    assert.equal(isFluxSource({ ...podinfoRepo, apiVersion: "example.com/v1" }), false);
+  });
+});
+
+describe("parseHelmRelease", () => {
+  it("reads the same release written for helm-operator v1beta1, helm-operator v1 and Flux v2 alike", () => {
+    const v1Chart = { repository: "https://stefanprodan.github.io/podinfo/", name: "podinfo", version: "6.5.0" };
+    const specs = [
+      parseHelmRelease(helmRelease("flux.weave.works/v1beta1", "podinfo", "apps", { chart: v1Chart }), at, []),
+      parseHelmRelease(helmRelease("helm.fluxcd.io/v1", "podinfo", "apps", { chart: v1Chart }), at, []),
+      // Flux v2 names the release "<targetNamespace>-<name>", so this keeps helm-operator's release.
+      v2("podinfo", "apps", { targetNamespace: "apps" }),
+    ];
+    for (const spec of specs) {
+      assert.deepEqual(
+        { chart: spec.chart, releaseName: spec.releaseName, targetNamespace: spec.targetNamespace },
+        {
+          chart: { type: "helm-repository", url: "https://stefanprodan.github.io/podinfo", chart: "podinfo", version: "6.5.0" },
+          releaseName: "apps-podinfo",
+          targetNamespace: "apps",
+        },
+        spec.apiVersion,
+      );
+      assert.deepEqual(spec.location, at);
+    }
+  });
+
+  it("defaults the Flux v1 release name to <namespace>-<name>, or <namespace>-<targetNamespace>-<name> when they differ", () => {
+    assert.equal(v1("web", "apps", {}).releaseName, "apps-web");
+    assert.equal(v1("web", "apps", { targetNamespace: "apps" }).releaseName, "apps-web");
+    const other = v1("web", "apps", { targetNamespace: "frontend" });
+    assert.equal(other.releaseName, "apps-frontend-web");
+    assert.equal(other.targetNamespace, "frontend");
+    const unnamespaced = v1("web", undefined, {});
+    assert.deepEqual(
+      [unnamespaced.namespace, unnamespaced.targetNamespace, unnamespaced.releaseName],
+      ["default", "default", "default-web"],
+    );
+    assert.equal(v1("web", "apps", { releaseName: "mine" }).releaseName, "mine");
+  });
+
+  it("refuses a Flux v1 release name longer than Helm allows, since helm-operator never shortened it", () => {
+    throwsManifestError(
+      () => v1("a-very-long-release-name-that-does-not-fit", "a-rather-long-namespace", {}),
+      /HelmRelease\/a-rather-long-namespace\/a-very-long-release-name-that-does-not-fit: release name ".*" has 66 characters; Helm allows at most 53\n {2}fix: set a shorter `spec.releaseName`/,
+    );
+  });
+
+  it("defaults the Flux v2 release name to <name>, or <targetNamespace>-<name>", () => {
+    const plain = v2("web", "apps", {});
+    assert.deepEqual([plain.releaseName, plain.targetNamespace], ["web", "apps"]);
+    const targeted = v2("web", "apps", { targetNamespace: "frontend" });
+    assert.deepEqual([targeted.releaseName, targeted.targetNamespace], ["frontend-web", "frontend"]);
+    assert.equal(v2("web", "apps", { targetNamespace: "frontend", releaseName: "mine" }).releaseName, "mine");
+  });
+
+  it("shortens a Flux v2 release name over 53 characters exactly as helm-controller does", () => {
+    // The expected names are helm-controller's own test vectors (internal/release/name_test.go).
+    const spec = v2("name-with-very-long-name-which-is-longer-than-53-characters", "apps", { targetNamespace: "release" });
+    assert.equal(spec.releaseName, "release-name-with-very-long-name-which-i-788ca0d0d7b0");
+    assert.equal(
+      shortenReleaseName("another-release-name-with-very-long-name-which-is-longer-than-53-characters"),
+      "another-release-name-with-very-long-name-7e72150d5a36",
+    );
+    assert.equal(shortenReleaseName("release-name"), "release-name");
+    assert.equal(shortenReleaseName("x".repeat(53)), "x".repeat(53));
+  });
+
+  it("keeps Flux v1 valuesFrom in order, valueFileSecrets first, with helm-operator's defaults", () => {
+    const spec = parseHelmRelease(
+      helmRelease("helm.fluxcd.io/v1", "web", "apps", {
+        chart: { git: "git@github.com:org/charts", path: "./charts/web/" },
+        valueFileSecrets: [{ name: "legacy" }],
+        valuesFrom: [
+          { configMapKeyRef: { name: "common" } },
+          { secretKeyRef: { name: "creds", namespace: "shared", key: "prod.yaml", optional: true } },
+          { externalSourceRef: { url: "https://example.com/values.yaml" } },
+          { chartFileRef: { path: "overrides/prod.yaml", optional: true } },
+        ],
+        values: { replicas: 2 },
+        skipCRDs: true,
+      }),
+      at,
+      [],
+    );
+    assert.deepEqual(spec.chart, { type: "git", url: "git@github.com:org/charts", ref: "master", path: "charts/web" });
+    assert.deepEqual(spec.valuesFrom, [
+      { kind: "Secret", name: "legacy", namespace: "apps", key: "values.yaml", optional: false },
+      { kind: "ConfigMap", name: "common", namespace: "apps", key: "values.yaml", optional: false },
+      { kind: "Secret", name: "creds", namespace: "shared", key: "prod.yaml", optional: true },
+      { kind: "ExternalURL", url: "https://example.com/values.yaml", optional: false },
+      { kind: "ChartFile", path: "overrides/prod.yaml", optional: true },
+    ]);
+    assert.deepEqual(spec.values, { replicas: 2 });
+    assert.deepEqual([spec.skipCRDs, spec.suspend, spec.dependsOn], [true, false, []]);
+  });
+
+  it("reads Flux v2 valuesFrom, suspend, dependsOn and skipCRDs with Flux's defaults", () => {
+    const spec = v2("web", "apps", {
+      valuesFrom: [
+        { kind: "ConfigMap", name: "common" },
+        { kind: "Secret", name: "creds", valuesKey: "password", targetPath: "auth.password", optional: true },
+      ],
+      suspend: true,
+      dependsOn: [{ name: "database" }, { name: "cert-manager", namespace: "infra" }],
+      install: { crds: "Skip" },
+    });
+    assert.deepEqual(spec.valuesFrom, [
+      { kind: "ConfigMap", name: "common", namespace: "apps", key: "values.yaml", optional: false },
+      { kind: "Secret", name: "creds", namespace: "apps", key: "password", optional: true, targetPath: "auth.password" },
+    ]);
+    assert.deepEqual(spec.values, {});
+    assert.deepEqual(spec.dependsOn, [
+      { name: "database", namespace: "apps" },
+      { name: "cert-manager", namespace: "infra" },
+    ]);
+    assert.deepEqual([spec.suspend, spec.skipCRDs], [true, true]);
+    assert.equal(v2("web", "apps", { install: { skipCRDs: true } }).skipCRDs, true);
+    assert.equal(v2("web", "apps", { skipCRDs: true }).skipCRDs, true);
+    assert.equal(v2("web", "apps", { install: { crds: "CreateReplace" } }).skipCRDs, false);
+  });
+
+  it("resolves Flux v2 charts from GitRepository, OCI HelmRepository and OCIRepository sources", () => {
+    const git = source("GitRepository", "charts", "apps", { url: "https://github.com/org/charts", ref: { branch: "main", tag: "v1.2.0" } });
+    const spec = parseHelmRelease(
+      helmRelease("helm.toolkit.fluxcd.io/v2beta1", "web", "apps", {
+        chart: { spec: { chart: "./charts/web", version: "ignored", sourceRef: { kind: "GitRepository", name: "charts" } } },
+      }),
+      at,
+      [git],
+    );
+    // source-controller: a tag takes precedence over a branch.
+    assert.deepEqual(spec.chart, { type: "git", url: "https://github.com/org/charts", ref: "v1.2.0", path: "charts/web" });
+
+    const bare = source("GitRepository", "charts", "apps", { url: "https://github.com/org/charts" });
+    const onMaster = parseHelmRelease(
+      helmRelease("helm.toolkit.fluxcd.io/v2", "web", "apps", {
+        chart: { spec: { chart: "web", sourceRef: { kind: "GitRepository", name: "charts" } } },
+      }),
+      at,
+      [bare],
+    );
+    assert.deepEqual(onMaster.chart, { type: "git", url: "https://github.com/org/charts", ref: "master", path: "web" });
+
+    const ociRepo = source("HelmRepository", "podinfo", "flux-system", { type: "oci", url: "oci://ghcr.io/stefanprodan/charts/" });
+    assert.deepEqual(v2("web", "apps", {}, [ociRepo]).chart, {
+      type: "oci",
+      url: "oci://ghcr.io/stefanprodan/charts/podinfo",
+      version: "6.5.0",
+    });
+
+    const artifact = source("OCIRepository", "podinfo", "apps", {
+      url: "oci://ghcr.io/stefanprodan/charts/podinfo",
+      ref: { semver: ">=6.0.0 <7.0.0" },
+    });
+    const fromRef = parseHelmRelease(
+      helmRelease("helm.toolkit.fluxcd.io/v2", "web", "apps", { chartRef: { kind: "OCIRepository", name: "podinfo" } }),
+      at,
+      [artifact],
+    );
+    assert.deepEqual(fromRef.chart, { type: "oci", url: "oci://ghcr.io/stefanprodan/charts/podinfo", version: ">=6.0.0 <7.0.0" });
+  });
+
+  it("keeps a semver range as the chart version, and no version as undefined (the newest)", () => {
+    assert.equal(
+      v2("web", "apps", {
+        chart: {
+          spec: {
+            chart: "podinfo",
+            version: ">=1.0.0 <2.0.0",
+            sourceRef: { kind: "HelmRepository", name: "podinfo", namespace: "flux-system" },
+          },
+        },
+      }).chart.type,
+      "helm-repository",
+    );
+    const ranged = v2("web", "apps", {
+      chart: {
+        spec: { chart: "podinfo", version: "1.x", sourceRef: { kind: "HelmRepository", name: "podinfo", namespace: "flux-system" } },
+      },
+    });
+    assert.equal(ranged.chart.type === "helm-repository" && ranged.chart.version, "1.x");
+    const newest = v2("web", "apps", {
+      chart: { spec: { chart: "podinfo", sourceRef: { kind: "HelmRepository", name: "podinfo", namespace: "flux-system" } } },
+    });
+    assert.equal(newest.chart.type === "helm-repository" && newest.chart.version, undefined);
+  });
+
+  it("refuses a chartFileRef for a chart from a Helm repository", () => {
+    throwsManifestError(
+      () => v1("web", "apps", { valuesFrom: [{ chartFileRef: { path: "values-prod.yaml" } }] }),
+      /^clusters\/dev\/apps\.yaml:3 \(document 1\): HelmRelease\/apps\/web: `spec\.valuesFrom\[0\]\.chartFileRef` reads a file of the chart's git folder, but this release's chart comes from a Helm repository\n {2}fix: move those values into `spec\.values`/,
+    );
+  });
+
+  it("names a missing HelmRepository and says to add it to the repository", () => {
+    throwsManifestError(
+      () => v2("web", "apps", {}, []),
+      /HelmRelease\/apps\/web: `spec\.chart\.spec\.sourceRef` names HelmRepository\/flux-system\/podinfo, which is not in the repository\n {2}fix: add the HelmRepository "podinfo" \(namespace flux-system\) to the repository/,
+    );
+    // The source's namespace defaults to the HelmRelease's, not to the source's actual namespace.
+    throwsManifestError(
+      () =>
+        parseHelmRelease(
+          helmRelease("helm.toolkit.fluxcd.io/v2", "web", "apps", {
+            chart: { spec: { chart: "podinfo", sourceRef: { kind: "HelmRepository", name: "podinfo" } } },
+          }),
+          at,
+          [podinfoRepo],
+        ),
+      /names HelmRepository\/apps\/podinfo, which is not in the repository/,
+    );
+  });
+
+  it("explains invalid fields, and refuses what ferry cannot render faithfully", () => {
+    throwsManifestError(
+      () =>
+        v2("web", "apps", { chart: { spec: { chart: "podinfo", version: 1.1, sourceRef: { kind: "HelmRepository", name: "podinfo" } } } }),
+      /`spec\.chart\.spec\.version` must be a string, not number 1\.1\n {2}fix: quote it, e\.g\. "1\.1"/,
+    );
+    throwsManifestError(
+      () => v2("web", "apps", { valuesFrom: [{ kind: "Bucket", name: "x" }] }),
+      /`spec\.valuesFrom\[0\]\.kind` is "Bucket"; it must be ConfigMap or Secret/,
+    );
+    throwsManifestError(() => v2("web", "apps", { postRenderers: [{ kustomize: {} }] }), /`postRenderers` is not supported/);
+    throwsManifestError(() => v2("web", "apps", { chart: undefined }), /has neither `spec\.chart` nor `spec\.chartRef`/);
+    throwsManifestError(
+      () => v1("web", "apps", { chart: { git: "g", repository: "r" } }),
+      /`spec\.chart` sets both `repository` and `git`/,
+    );
+    throwsManifestError(
+      () => v1("web", "apps", { valuesFrom: [{ configMapKeyRef: { name: "a" }, secretKeyRef: { name: "b" } }] }),
+      /must set exactly one of/,
+    );
+    throwsManifestError(
+      () => parseHelmRelease(helmRelease("helm.fluxcd.io/v1", "web", "apps", { chart: { git: "g", path: "../outside" } }), at, []),
+      /`spec\.chart\.path` "\.\.\/outside" leaves the repository/,
+    );
+  });
+});
+
+describe("mergeValues", () => {
+  it("merges nested mappings, later layers winning, and replaces lists and scalars", () => {
+    const chartDefaults = { image: { repository: "nginx", tag: "1.25" }, ports: [80, 443], replicas: 1, extra: { a: 1 } };
+    const fromConfigMap = { image: { tag: "1.27" }, ports: [8080], extra: null };
+    const inline = { replicas: 3, image: { pullPolicy: "Always" } };
+    assert.deepEqual(mergeValues([chartDefaults, fromConfigMap, inline]), {
+      image: { repository: "nginx", tag: "1.27", pullPolicy: "Always" },
+      ports: [8080],
+      replicas: 3,
+      extra: null,
+    });
+    assert.deepEqual(mergeValues([]), {});
+    assert.deepEqual(mergeValues([{ a: { b: 1 } }, { a: "scalar" }, { a: { c: 2 } }]), { a: { c: 2 } });
+  });
+
+  it("neither mutates nor shares its inputs", () => {
+    const a = { nested: { x: 1 }, list: [{ y: 1 }] };
+    const b = { nested: { z: 2 } };
+    const merged = mergeValues([a, b]);
+    (merged.nested as Record<string, unknown>).x = 99;
+    ((merged.list as Record<string, unknown>[])[0] as Record<string, unknown>).y = 99;
+    assert.deepEqual(a, { nested: { x: 1 }, list: [{ y: 1 }] });
+    assert.deepEqual(b, { nested: { z: 2 } });
+  });
+
+  it("keeps a __proto__ key from YAML as data", () => {
+    const layer = JSON.parse('{"__proto__": {"polluted": true}}') as Record<string, unknown>;
+    const merged = mergeValues([layer]);
+    assert.deepEqual(Object.keys(merged), ["__proto__"]);
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  });
+});
+
+describe("setValueAtPath", () => {
+  it("sets a value at a dotted path, creating mappings and keeping siblings", () => {
+    const values = { auth: { user: "admin" } };
+    const out = setValueAtPath(values, "auth.password", "s3cret");
+    assert.deepEqual(out, { auth: { user: "admin", password: "s3cret" } });
+    assert.deepEqual(values, { auth: { user: "admin" } }, "the input is left alone");
+    assert.deepEqual(setValueAtPath({ a: "scalar" }, "a.b.c", "x"), { a: { b: { c: "x" } } });
+  });
+
+  it("reads escaped dots and list indexes like helm --set", () => {
+    assert.deepEqual(setValueAtPath({}, "podAnnotations.prometheus\\.io/scrape", "'true'"), {
+      podAnnotations: { "prometheus.io/scrape": "true" },
+    });
+    assert.deepEqual(setValueAtPath({ hosts: ["a"] }, "hosts[2]", "c"), { hosts: ["a", null, "c"] });
+    assert.deepEqual(setValueAtPath({ env: [{ name: "A", value: "1" }] }, "env[0].value", "'2'"), { env: [{ name: "A", value: "2" }] });
+    assert.deepEqual(setValueAtPath({}, "matrix[0][1]", "x"), { matrix: [[null, "x"]] });
+  });
+
+  it("types an unquoted value as helm --set does, and keeps a quoted one a string", () => {
+    assert.deepEqual(setValueAtPath({}, "v", "true"), { v: true });
+    assert.deepEqual(setValueAtPath({}, "v", "FALSE"), { v: false });
+    assert.deepEqual(setValueAtPath({}, "v", "null"), { v: null });
+    assert.deepEqual(setValueAtPath({}, "v", "42"), { v: 42 });
+    assert.deepEqual(setValueAtPath({}, "v", "-7"), { v: -7 });
+    assert.deepEqual(setValueAtPath({}, "v", "0"), { v: 0 });
+    assert.deepEqual(setValueAtPath({}, "v", "0042"), { v: "0042" });
+    assert.deepEqual(setValueAtPath({}, "v", "1.5"), { v: "1.5" });
+    assert.deepEqual(setValueAtPath({}, "v", "12345678901234567890"), { v: "12345678901234567890" });
+    assert.deepEqual(setValueAtPath({}, "v", '"42"'), { v: "42" });
+    assert.deepEqual(setValueAtPath({}, "v", "'true'"), { v: "true" });
+    assert.deepEqual(setValueAtPath({}, "v", ""), { v: "" });
+    assert.deepEqual(setValueAtPath({}, "v", "{a,2,true}"), { v: ["a", 2, true] });
+    assert.deepEqual(setValueAtPath({}, "v", "a\\,b"), { v: "a,b" });
+    assert.deepEqual(setValueAtPath({}, "v", "multi\nline\n"), { v: "multi\nline\n" });
+  });
+
+  it("refuses an unescaped comma and malformed paths, saying how to fix them", () => {
+    assert.throws(() => setValueAtPath({}, "v", "a,b"), /contains an unescaped comma.*escape it as \\,/);
+    assert.throws(() => setValueAtPath({}, "a..b", "x"), /targetPath "a\.\.b" is invalid: it has an empty key/);
+    assert.throws(() => setValueAtPath({}, "a[x]", "x"), /a list index must be a number/);
+    assert.throws(() => setValueAtPath({}, "", "x"), /it is empty/);
+    assert.throws(() => setValueAtPath({}, "a[70000]", "x"), /larger than Helm's maximum 65536/);
+  });
+});
+
+describe("parseValuesText", () => {
+  it("reads a mapping, and an empty or comment-only text as no values", () => {
+    assert.deepEqual(parseValuesText("replicas: 2\nimage:\n  tag: v1\n", "x"), { replicas: 2, image: { tag: "v1" } });
+    assert.deepEqual(parseValuesText("", "x"), {});
+    assert.deepEqual(parseValuesText("# nothing here\n", "x"), {});
+  });
+
+  it("reads values as Helm does: timestamps stay strings, merge keys merge", () => {
+    assert.deepEqual(parseValuesText("since: 2024-01-31\nbase: &b {a: 1}\nfull:\n  <<: *b\n  c: 2\n", "x"), {
+      since: "2024-01-31",
+      base: { a: 1 },
+      full: { a: 1, c: 2 },
+    });
+  });
+
+  it("fails with a message that starts with where the text came from, never quoting it", () => {
+    const where = "HelmRelease/apps/web: values from Secret/apps/creds key values.yaml";
+    assert.throws(
+      () => parseValuesText("hunter2", where),
+      (err: unknown) =>
+        err instanceof Error && err.message === `${where}: values must be a YAML mapping (key: value lines), not a plain string`,
+    );
+    assert.throws(
+      () => parseValuesText("- a\n- b\n", where),
+      (err: unknown) => err instanceof Error && err.message.startsWith(`${where}: values must be a YAML mapping`),
+    );
+    assert.throws(
+      () => parseValuesText("a: [\n", where),
+      (err: unknown) => err instanceof Error && err.message.startsWith(`${where}: invalid YAML:`) && err.cause !== undefined,
+    );
+  });
+});
