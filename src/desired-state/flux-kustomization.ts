@@ -213,7 +213,9 @@ export interface SubstituteOptions {
  * Flux skips substitution when a Kustomization has no variables at all, so an empty `vars` returns the
  * text unchanged; and it skips every object labeled or annotated
  * `kustomize.toolkit.fluxcd.io/substitute: disabled`, so the text is handled one YAML document at a
- * time and such documents are left untouched. Pure; throws a plain Error naming the line.
+ * time and such documents are left untouched. Flux substitutes kustomize's output, which has no
+ * comments; ferry may be given the files as written, so a `${` in a comment counts too.
+ * Pure; throws a plain Error naming the line.
  */
 export function substituteVariables(text: string, vars: Readonly<Record<string, string>>, options: SubstituteOptions = {}): string {
   const names = Object.keys(vars);
@@ -411,7 +413,9 @@ class TemplateParser {
   }
 
   private ident(start: number): string {
-    const m = /^[\p{L}\p{N}_]+/u.exec(this.s.slice(this.pos, this.pos + 256));
+    const name = /[\p{L}\p{N}_]+/uy;
+    name.lastIndex = this.pos;
+    const m = name.exec(this.s);
     if (!m) return this.fail(start, "no variable name");
     this.pos += m[0].length;
     return m[0];
@@ -431,9 +435,15 @@ class TemplateParser {
       this.newlines = [];
       for (let i = this.s.indexOf("\n"); i >= 0; i = this.s.indexOf("\n", i + 1)) this.newlines.push(i);
     }
-    let before = 0;
-    while (before < this.newlines.length && this.newlines[before]! < offset) before++;
-    return this.linesBefore + before + 1;
+    // Binary search: the number of newlines before offset.
+    let lo = 0;
+    let hi = this.newlines.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.newlines[mid]! < offset) lo = mid + 1;
+      else hi = mid;
+    }
+    return this.linesBefore + lo + 1;
   }
 
   private fail(start: number, why: string): never {

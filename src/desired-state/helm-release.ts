@@ -524,7 +524,7 @@ function mergeTwo(base: Record<string, unknown>, layer: Record<string, unknown>)
  */
 export function setValueAtPath(values: Record<string, unknown>, targetPath: string, value: string): Record<string, unknown> {
   const segments = parseTargetPath(targetPath);
-  const quoted = /^'.*'$|^".*"$/s.test(value);
+  const quoted = (value.startsWith("'") && value.endsWith("'")) || (value.startsWith('"') && value.endsWith('"'));
   // helm-controller trims every leading and trailing quote character (strings.Trim), not one pair.
   const typed = quoted ? parseSetValue(value.replace(/^['"]+|['"]+$/g, ""), true, targetPath) : parseSetValue(value, false, targetPath);
   return setIn(values, segments, typed) as Record<string, unknown>;
@@ -705,6 +705,7 @@ function defineKey(obj: Record<string, unknown>, key: string, value: unknown): v
 function describe(v: unknown): string {
   if (Array.isArray(v)) return "a list";
   if (v === null) return "null";
+  if (v instanceof Date) return "a timestamp";
   if (typeof v === "object") return "a mapping";
   if (typeof v === "string") return `the string "${v.length > 40 ? `${v.slice(0, 40)}…` : v}"`;
   return `${typeof v} ${String(v)}`;

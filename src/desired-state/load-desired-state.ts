@@ -60,7 +60,12 @@ function readManifests(checkout: string, absFiles: readonly string[], errors: Ma
     const relFile = toRelative(checkout, file);
     const parsed = parseManifests(fs.readFileSync(file, "utf8"), relFile);
     errors.push(...parsed.errors);
-    const objects: DesiredObject[] = parsed.objects.map((p) => ({ object: p.object, id: objectId(p.object), location: p.location, prune: true }));
+    const objects: DesiredObject[] = parsed.objects.map((p) => ({
+      object: p.object,
+      id: objectId(p.object),
+      location: p.location,
+      prune: true,
+    }));
     if (objects.length > 0) files.push({ path: relFile, objects });
   }
   return files;
@@ -76,7 +81,8 @@ export function readManifestTexts(checkout: string, relDir: string): { path: str
   const nested: string[] = [];
   const list = listManifests(checkout, dir, errors, nested);
   if (errors.length > 0) throw new DesiredStateError(errors);
-  if (nested.length > 0) throw new Error(`${relDir}: nested kustomization folders (${nested.join(", ")}) need a kustomization.yaml at ${relDir}`);
+  if (nested.length > 0)
+    throw new Error(`${relDir}: nested kustomization folders (${nested.join(", ")}) need a kustomization.yaml at ${relDir}`);
   return list.map((f) => ({ path: toRelative(checkout, f), text: fs.readFileSync(f, "utf8") }));
 }
 

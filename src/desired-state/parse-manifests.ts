@@ -63,7 +63,8 @@ export function parseManifests(text: string, file: string): ParsedFile {
     const location: SourceLocation = { file, line: chunk.lineOffset + firstLine + 1, document };
     let value: unknown;
     try {
-      value = yaml.load(chunk.text, { filename: file });
+      // CORE_SCHEMA: no timestamps, so `date: 2024-01-01` stays the string Kubernetes sees.
+      value = yaml.load(chunk.text, { filename: file, schema: yaml.CORE_SCHEMA });
     } catch (err) {
       if (err instanceof yaml.YAMLException) {
         errors.push(

@@ -2,9 +2,29 @@ import * as yaml from "js-yaml";
 import { applyIgnoreRules, findDuplicates, namespaceObjects } from "../desired-state/object-rules";
 import { orderByDependsOn } from "../desired-state/dependency-order";
 import { DesiredObject, DesiredState, DesiredUnit, unitKey } from "../desired-state/desired-state";
-import { isFluxKustomization, parseFluxKustomization, substituteVariables, FluxKustomizationSpec } from "../desired-state/flux-kustomization";
-import { HelmReleaseSpec, isFluxSource, isHelmRelease, mergeValues, parseHelmRelease, parseValuesText, setValueAtPath, ValuesRef } from "../desired-state/helm-release";
-import { hasKustomization, LoadedFolder, readCheckoutFile, readManifestTexts, resolveInCheckout } from "../desired-state/load-desired-state";
+import {
+  isFluxKustomization,
+  parseFluxKustomization,
+  substituteVariables,
+  FluxKustomizationSpec,
+} from "../desired-state/flux-kustomization";
+import {
+  HelmReleaseSpec,
+  isFluxSource,
+  isHelmRelease,
+  mergeValues,
+  parseHelmRelease,
+  parseValuesText,
+  setValueAtPath,
+  ValuesRef,
+} from "../desired-state/helm-release";
+import {
+  hasKustomization,
+  LoadedFolder,
+  readCheckoutFile,
+  readManifestTexts,
+  resolveInCheckout,
+} from "../desired-state/load-desired-state";
 import { DesiredStateError, GuardError, ManifestError, SourceLocation } from "../desired-state/manifest-error";
 import { KubeObject, objectId } from "../desired-state/object-id";
 import { parseManifests } from "../desired-state/parse-manifests";
@@ -68,7 +88,8 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
     }
     const kept = applyIgnoreRules(objects);
     plain.push(...kept);
-    if (kept.length > 0) units.push({ kind: "ManifestFile", name: file.path, location: { file: file.path, line: 1 }, objects: kept, dependsOn: [] });
+    if (kept.length > 0)
+      units.push({ kind: "ManifestFile", name: file.path, location: { file: file.path, line: 1 }, objects: kept, dependsOn: [] });
   }
 
   // 2. Kustomize folders inside the cluster folder.
@@ -79,7 +100,13 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
       const objects = parseRendered(text, location, errors, `Kustomize folder ${dir}`);
       units.push({ kind: "Kustomize", name: dir, location, objects: applyIgnoreRules(objects), dependsOn: [] });
     } catch (err) {
-      errors.push(new ManifestError(location, `kustomize build ${dir} failed: ${message(err)}`, "run `kubectl kustomize` on that folder to see the problem"));
+      errors.push(
+        new ManifestError(
+          location,
+          `kustomize build ${dir} failed: ${message(err)}`,
+          "run `kubectl kustomize` on that folder to see the problem",
+        ),
+      );
     }
   }
 
@@ -95,6 +122,9 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
   for (const spec of ordered(kSpecs, "Kustomization", errors)) {
     const name = `Kustomization/${spec.namespace}/${spec.name}`;
     try {
+      if (spec.substituteFrom.length > 0) {
+        throw new Error(`${name}: postBuild.substituteFrom is not supported by ferry yet; put the variables in postBuild.substitute`);
+      }
       const text = hasKustomization(loaded.checkout, spec.path)
         ? await tools.kustomizeBuild(resolveInCheckout(loaded.checkout, spec.path, "folder"))
         : readManifestTexts(loaded.checkout, spec.path)
@@ -286,11 +316,9 @@ function parseRendered(text: string, location: SourceLocation, errors: ManifestE
   return parsed.objects.map((p) => ({ object: p.object, id: objectId(p.object), location, prune: true }));
 }
 
-function ordered<T extends { name: string; namespace: string; dependsOn: readonly { name: string; namespace: string }[]; location: SourceLocation }>(
-  items: readonly T[],
-  kind: string,
-  errors: ManifestError[],
-): T[] {
+function ordered<
+  T extends { name: string; namespace: string; dependsOn: readonly { name: string; namespace: string }[]; location: SourceLocation },
+>(items: readonly T[], kind: string, errors: ManifestError[]): T[] {
   try {
     return orderByDependsOn(items, kind);
   } catch (err) {

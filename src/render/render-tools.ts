@@ -28,7 +28,10 @@ export function localRenderTools(options: RenderToolsOptions): RenderTools {
     HELM_CONFIG_HOME: path.join(options.cacheDir, "helm", "config"),
     HELM_DATA_HOME: path.join(options.cacheDir, "helm", "data"),
   };
-  const kubeArgs = [...(options.kubeconfig ? ["--kubeconfig", options.kubeconfig] : []), ...(options.context ? ["--context", options.context] : [])];
+  const kubeArgs = [
+    ...(options.kubeconfig ? ["--kubeconfig", options.kubeconfig] : []),
+    ...(options.context ? ["--context", options.context] : []),
+  ];
   return {
     async helmTemplate(request: HelmTemplateRequest): Promise<string> {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ferry-values-"));
@@ -52,9 +55,13 @@ export function localRenderTools(options: RenderToolsOptions): RenderTools {
       return out.stdout;
     },
     async readLive(kind, namespace, name): Promise<KubeObject | undefined> {
-      const out = await run(options.kubectl, [...kubeArgs, "get", kind.toLowerCase(), name, "-n", namespace, "-o", "json", "--ignore-not-found"], {
-        timeoutMs: 60_000,
-      });
+      const out = await run(
+        options.kubectl,
+        [...kubeArgs, "get", kind.toLowerCase(), name, "-n", namespace, "-o", "json", "--ignore-not-found"],
+        {
+          timeoutMs: 60_000,
+        },
+      );
       if (out.code !== 0) throw new Error(`cannot read ${kind}/${namespace}/${name} from the cluster: ${out.stderr.trim()}`);
       return out.stdout.trim() ? (JSON.parse(out.stdout) as KubeObject) : undefined;
     },
@@ -64,7 +71,14 @@ export function localRenderTools(options: RenderToolsOptions): RenderTools {
       return res.text();
     },
     async checkoutGit(url: string, ref: string | undefined): Promise<string> {
-      const dir = path.join(options.cacheDir, "git", createHash("sha256").update(`${url}#${ref ?? ""}`).digest("hex").slice(0, 16));
+      const dir = path.join(
+        options.cacheDir,
+        "git",
+        createHash("sha256")
+          .update(`${url}#${ref ?? ""}`)
+          .digest("hex")
+          .slice(0, 16),
+      );
       await checkoutSource({ url, ref, auth: options.gitAuth }, dir);
       return dir;
     },

@@ -17,7 +17,8 @@ export function decidePrune(managed: readonly string[], desired: readonly string
   const want = new Set(desired);
   const deleting = managed.filter((m) => !want.has(m));
   const share = managed.length === 0 ? 0 : deleting.length / managed.length;
-  if (deleting.length === 0 || share <= maxShare || allowLarge) return { allowed: true, managed: managed.length, deleting: deleting.length };
+  if (deleting.length === 0 || share <= maxShare || allowLarge)
+    return { allowed: true, managed: managed.length, deleting: deleting.length };
   const sample = deleting.slice(0, 5).join(", ") + (deleting.length > 5 ? ", ..." : "");
   return {
     allowed: false,

@@ -81,7 +81,12 @@ export async function sync(settings: SyncSettings, runtime: SyncRuntime): Promis
     state = await buildDesiredState(loaded, tools, { allowEmpty: settings.allowEmpty });
   } catch (err) {
     if (err instanceof DesiredStateError || err instanceof GuardError) {
-      return result({ succeeded: false, reason: err instanceof GuardError ? "GuardRefused" : "BuildFailed", revision, message: err.message });
+      return result({
+        succeeded: false,
+        reason: err instanceof GuardError ? "GuardRefused" : "BuildFailed",
+        revision,
+        message: err.message,
+      });
     }
     return result({ succeeded: false, reason: "BuildFailed", revision, message: errorMessage(err) });
   }

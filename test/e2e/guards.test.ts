@@ -54,13 +54,19 @@ describe("guards", () => {
     assert.ok(!JSON.stringify(again.result).includes(SECRET));
     assert.ok(!again.stderr.includes(SECRET));
     const backend = path.join(env().env.FERRY_STATE_DIR!, "backend");
-    const stateFiles = fs.readdirSync(backend, { recursive: true }).map(String).filter((f) => f.endsWith(".json"));
+    const stateFiles = fs
+      .readdirSync(backend, { recursive: true })
+      .map(String)
+      .filter((f) => f.endsWith(".json"));
     assert.ok(stateFiles.length > 0);
-    for (const f of stateFiles) assert.ok(!fs.readFileSync(path.join(backend, f), "utf8").includes(SECRET), `${f} holds the secret in plain text`);
+    for (const f of stateFiles)
+      assert.ok(!fs.readFileSync(path.join(backend, f), "utf8").includes(SECRET), `${f} holds the secret in plain text`);
   });
 
   it("refuses a chart that does not render, naming the HelmRelease, its file and line", async () => {
-    await repo.edit({ "clusters/dev/web.yaml": helmRelease("web", { repository: charts.url, name: "webapp", version: "9.9.9" }) }).commitAll("Bad chart version");
+    await repo
+      .edit({ "clusters/dev/web.yaml": helmRelease("web", { repository: charts.url, name: "webapp", version: "9.9.9" }) })
+      .commitAll("Bad chart version");
     const { code, result } = await sync();
     assert.notEqual(code, 0);
     assert.equal(result.reason, "BuildFailed");
@@ -78,23 +84,35 @@ describe("guards", () => {
     const { code, result } = await sync();
     assert.notEqual(code, 0);
     assert.equal(result.reason, "BuildFailed");
-    assert.match(result.message ?? "", /ConfigMap\/guarded\/guarded-web-webapp is defined twice: by .*HelmRelease\/guarded\/web.* and by clusters\/dev\/dup\.yaml:1/);
+    assert.match(
+      result.message ?? "",
+      /ConfigMap\/guarded\/guarded-web-webapp is defined twice: by .*HelmRelease\/guarded\/web.* and by clusters\/dev\/dup\.yaml:1/,
+    );
     assert.equal(await snapshot(), good);
   });
 
   it("refuses a chart path that leaves the checkout", async () => {
     await repo
-      .edit({ "clusters/dev/dup.yaml": undefined, "clusters/dev/web.yaml": helmRelease("web", { git: repo.dir, path: "../../../etc", ref: "main" }) })
+      .edit({
+        "clusters/dev/dup.yaml": undefined,
+        "clusters/dev/web.yaml": helmRelease("web", { git: repo.dir, path: "../../../etc", ref: "main" }),
+      })
       .commitAll("Chart path escaping the repo");
     const { code, result } = await sync();
     assert.notEqual(code, 0);
-    assert.match(result.message ?? "", /HelmRelease\/guarded\/web: .*leaves the checkout/);
+    assert.match(result.message ?? "", /HelmRelease\/guarded\/web: `spec.chart.path` "..\/..\/..\/etc" leaves the repository/);
     assert.equal(await snapshot(), good);
   });
 
   it("refuses a change that would delete more than half of the managed objects, unless allowed for that run", async () => {
     await repo
-      .edit({ "clusters/dev/web.yaml": undefined, "clusters/dev/cm-1.yaml": undefined, "clusters/dev/cm-2.yaml": undefined, "clusters/dev/cm-3.yaml": undefined, "clusters/dev/cm-4.yaml": undefined })
+      .edit({
+        "clusters/dev/web.yaml": undefined,
+        "clusters/dev/cm-1.yaml": undefined,
+        "clusters/dev/cm-2.yaml": undefined,
+        "clusters/dev/cm-3.yaml": undefined,
+        "clusters/dev/cm-4.yaml": undefined,
+      })
       .commitAll("Delete most ConfigMaps");
     const refused = await sync();
     assert.notEqual(refused.code, 0);

@@ -34,14 +34,28 @@ describe("HelmRelease", () => {
     const e = env();
     // A Secret that exists only in the cluster, read for valuesFrom.
     await e.kubectl("create", "namespace", "ops");
-    await e.kubectl("create", "secret", "generic", "layered-secret-values", "-n", "ops", "--from-literal=values.yaml=color: red\nextraConfig:\n  source: secret\n");
+    await e.kubectl(
+      "create",
+      "secret",
+      "generic",
+      "layered-secret-values",
+      "-n",
+      "ops",
+      "--from-literal=values.yaml=color: red\nextraConfig:\n  source: secret\n",
+    );
     await repo.commitStep("step1", "Add the releases");
     const { code, result, stderr } = await sync();
     assert.equal(code, 0, `${result.message}\n${stderr}`);
 
     // The same objects whichever API version the HelmRelease is written in.
     const shape = async (ns: string) => {
-      const list = await e.getJson<{ items: K8sObject[] }>("configmap,deployment,service", "-n", ns, "-l", "app.kubernetes.io/instance=web");
+      const list = await e.getJson<{ items: K8sObject[] }>(
+        "configmap,deployment,service",
+        "-n",
+        ns,
+        "-l",
+        "app.kubernetes.io/instance=web",
+      );
       return list.items.map((o) => `${o.kind}/${o.metadata.name} ${JSON.stringify(o.data ?? o.spec?.replicas ?? "")}`).sort();
     };
     const a = await shape("team-a");
@@ -96,10 +110,11 @@ describe("HelmRelease", () => {
     await repo.commitStep("step3", "Remove the team-a release");
     const { code, result } = await sync();
     assert.equal(code, 0, result.message);
-    assert.deepEqual(
-      result.objects.map((o) => `${o.change} ${o.object}`).sort(),
-      ["deleted ConfigMap/team-a/web-webapp", "deleted Deployment/team-a/web-webapp", "deleted Service/team-a/web-webapp"],
-    );
+    assert.deepEqual(result.objects.map((o) => `${o.change} ${o.object}`).sort(), [
+      "deleted ConfigMap/team-a/web-webapp",
+      "deleted Deployment/team-a/web-webapp",
+      "deleted Service/team-a/web-webapp",
+    ]);
     assert.equal(await e.exists("deployment", "web-webapp", "-n", "team-a"), false);
     assert.ok(await e.exists("deployment", "web-webapp", "-n", "team-b"));
   });

@@ -25,7 +25,9 @@ export async function startChartRepo(helm: string, charts: readonly { name: stri
   for (const c of charts) {
     const args = ["package", path.join(ferryRoot(), "test", "fixtures", "charts", c.name), "--destination", repoDir];
     if (c.version) args.push("--version", c.version);
-    await runChecked(helm, args, { env: { ...process.env, HELM_CACHE_HOME: path.join(dir, "cache"), HELM_CONFIG_HOME: path.join(dir, "config") } });
+    await runChecked(helm, args, {
+      env: { ...process.env, HELM_CACHE_HOME: path.join(dir, "cache"), HELM_CONFIG_HOME: path.join(dir, "config") },
+    });
   }
   const requests: string[] = [];
   const server = http.createServer((req, res) => {

@@ -66,7 +66,20 @@ export function useE2E(): () => E2E {
       exists: async (...args: string[]) =>
         (await run(toolchain.bin("kubectl"), ["--kubeconfig", cluster.kubeconfig, "get", ...args])).code === 0,
       sync: async ({ repo, path: folder, stack = "dev", extra = [] }) => {
-        const r = await e2e!.ferry(["sync", "--stack", stack, "--repo", repo, "--path", folder, "--kubeconfig", cluster.kubeconfig, "-o", "json", ...extra]);
+        const r = await e2e!.ferry([
+          "sync",
+          "--stack",
+          stack,
+          "--repo",
+          repo,
+          "--path",
+          folder,
+          "--kubeconfig",
+          cluster.kubeconfig,
+          "-o",
+          "json",
+          ...extra,
+        ]);
         try {
           return { code: r.code, result: JSON.parse(r.stdout) as ReconcileResult, stderr: r.stderr };
         } catch {

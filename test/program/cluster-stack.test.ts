@@ -70,7 +70,10 @@ describe("ClusterStack", () => {
     const provider = registered.find((r) => r.type === "pulumi:providers:kubernetes");
     assert.equal(provider?.inputs.clusterIdentifier, "dev");
     assert.deepEqual(
-      registered.filter((r) => r.type === "ferry:index:ManifestFile").map((r) => r.name).sort(),
+      registered
+        .filter((r) => r.type === "ferry:index:ManifestFile")
+        .map((r) => r.name)
+        .sort(),
       ["c/a-app.yaml", "c/z-crd.yaml", "c/z-ns.yaml"],
     );
   });

@@ -38,12 +38,13 @@ export function scaffoldFiles(clusters: readonly string[]): Record<string, strin
       "new stack at the same folder), then add `stacks/Pulumi.<new>.yaml` in your ferry deployment with",
       "`ferry:repo`, `ferry:path: clusters/<new>` and the new cluster's kubeconfig.",
       "",
-      "Objects annotated `fluxcd.io/ignore: \"true\"` are skipped; `fluxcd.io/ignore: sync_only` or",
+      'Objects annotated `fluxcd.io/ignore: "true"` are skipped; `fluxcd.io/ignore: sync_only` or',
       "`kustomize.toolkit.fluxcd.io/prune: disabled` are applied but never deleted by ferry.",
       "",
     ].join("\n"),
     "infrastructure/namespaces.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: apps\n",
-    "apps/hello/configmap.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hello\n  namespace: apps\ndata:\n  message: hello from git\n",
+    "apps/hello/configmap.yaml":
+      "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hello\n  namespace: apps\ndata:\n  message: hello from git\n",
   };
   for (const c of clusters) {
     files[`clusters/${c}/infrastructure.yaml`] = KUSTOMIZATION("infrastructure", "infrastructure");
