@@ -1,6 +1,8 @@
 // End to end: HelmReleases of three API versions rendered from a real chart repository on loopback.
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
 import * as path from "node:path";
+import { ferryRoot } from "../../src/lib/paths";
 import { after, before, describe, it } from "node:test";
 import { ChartRepo, startChartRepo } from "../helpers/chart-repo";
 import { ConfigRepo } from "../helpers/config-repo";
@@ -103,6 +105,33 @@ describe("HelmRelease", () => {
     assert.equal(after.metadata.uid, before.metadata.uid);
     assert.equal(result.changes?.replaced, 0);
     assert.ok((result.changes?.updated ?? 0) >= 3);
+  });
+
+  it("renders a chart from another git repository, cloned at the ref", async () => {
+    const e = env();
+    const chartsRepo = await ConfigRepo.create(path.join(e.dir, "charts-git"), "helm");
+    fs.cpSync(path.join(ferryRoot(), "test", "fixtures", "charts", "webapp"), path.join(chartsRepo.dir, "charts", "webapp"), {
+      recursive: true,
+    });
+    await chartsRepo.commitAll("Add the webapp chart");
+    const other = await ConfigRepo.create(path.join(e.dir, "git-chart-config"), "helm");
+    await other
+      .edit({
+        "c/release.yaml": [
+          "apiVersion: helm.fluxcd.io/v1",
+          "kind: HelmRelease",
+          "metadata: {name: from-git, namespace: default}",
+          "spec:",
+          "  chart: {git: " + chartsRepo.dir + ", ref: main, path: charts/webapp}",
+          "  values: {greeting: from a git chart}",
+          "",
+        ].join("\n"),
+      })
+      .commitAll("A release from a git chart");
+    const { code, result } = await e.sync({ repo: other.dir, path: "c", stack: "git-chart" });
+    assert.equal(code, 0, result.message);
+    const cm = await e.getJson<K8sObject>("configmap", "default-from-git-webapp", "-n", "default");
+    assert.equal(cm.data?.greeting, "from a git chart");
   });
 
   it("removes every object of a HelmRelease removed from Git", async () => {

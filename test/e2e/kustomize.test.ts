@@ -31,4 +31,53 @@ describe("Kustomize and Flux Kustomizations", () => {
     assert.ok(await e.exists("namespace", "podinfo"));
     assert.equal(result.changes?.created, 4);
   });
+
+  it("applies a CRD and a custom resource of it from one commit in one run", async () => {
+    const e = env();
+    const repo = await ConfigRepo.create(path.join(e.dir, "crd-repo"), "kustomize");
+    await repo
+      .edit({
+        "clusters/crd/gadget.yaml":
+          "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: first\n  namespace: default\nspec:\n  color: red\n",
+        "clusters/crd/z-crd.yaml": [
+          "apiVersion: apiextensions.k8s.io/v1",
+          "kind: CustomResourceDefinition",
+          "metadata: {name: gadgets.example.com}",
+          "spec:",
+          "  group: example.com",
+          "  scope: Namespaced",
+          "  names: {kind: Gadget, plural: gadgets, singular: gadget}",
+          "  versions:",
+          "    - name: v1",
+          "      served: true",
+          "      storage: true",
+          "      schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}",
+          "",
+        ].join("\n"),
+      })
+      .commitAll("A CRD and its first resource");
+    const { code, result } = await e.sync({ repo: repo.dir, path: "clusters/crd", stack: "crd" });
+    assert.equal(code, 0, result.message);
+    assert.equal(result.changes?.created, 2);
+    assert.ok(await e.exists("gadgets.example.com", "first", "-n", "default"));
+  });
+
+  it("skips fluxcd.io/ignore objects and never prunes sync_only ones", async () => {
+    const e = env();
+    const repo = await ConfigRepo.create(path.join(e.dir, "ignore-repo"), "kustomize");
+    const cm = (name: string, ignore?: string) =>
+      `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n  namespace: default\n${ignore ? `  annotations:\n    fluxcd.io/ignore: "${ignore}"\n` : ""}`;
+    await repo
+      .edit({ "c/kept.yaml": cm("kept"), "c/skipped.yaml": cm("skipped", "true"), "c/sync-only.yaml": cm("sync-only", "sync_only") })
+      .commitAll("Annotated objects");
+    const first = await e.sync({ repo: repo.dir, path: "c", stack: "ignore" });
+    assert.equal(first.code, 0, first.result.message);
+    assert.equal(await e.exists("configmap", "skipped", "-n", "default"), false);
+    assert.ok(await e.exists("configmap", "sync-only", "-n", "default"));
+
+    await repo.edit({ "c/sync-only.yaml": undefined }).commitAll("Drop the sync_only object from Git");
+    const second = await e.sync({ repo: repo.dir, path: "c", stack: "ignore" });
+    assert.equal(second.code, 0, second.result.message);
+    assert.ok(await e.exists("configmap", "sync-only", "-n", "default"), "a sync_only object is never deleted");
+  });
 });
