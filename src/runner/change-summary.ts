@@ -54,14 +54,16 @@ export function objectDisplayName(urn: string): string {
   return slash < 0 ? name : name.slice(slash + 1);
 }
 
-/** Counts the changes of Kubernetes objects in a list of completed steps. Pure. */
+/** Counts the changes of Kubernetes objects in a list of completed steps, once per object. Pure. */
 export function countChanges(steps: readonly StepEvent[]): ChangeCounts {
   const counts = { created: 0, updated: 0, replaced: 0, deleted: 0, unchanged: 0 };
+  const last = new Map<string, ObjectChange>();
   for (const s of steps) {
     if (!isKubernetesObject(s.type)) continue;
     const change = changeOf(s.op);
-    if (change) counts[change]++;
+    if (change) last.set(s.urn, change);
   }
+  for (const change of last.values()) counts[change]++;
   return counts;
 }
 

@@ -95,6 +95,7 @@ export async function sync(settings: SyncSettings, runtime: SyncRuntime): Promis
   // 3. Guard and apply: refresh from the cluster, then create, update and prune to match Git.
   progress?.phase("apply", `${desired.length} objects from ${settings.path}`);
   const steps: StepEvent[] = [];
+  const reported = new Set<string>();
   try {
     fs.mkdirSync(settings.workDir, { recursive: true });
     const rendered = path.join(settings.workDir, "desired-state.json");
@@ -130,7 +131,8 @@ export async function sync(settings: SyncSettings, runtime: SyncRuntime): Promis
       onStep: (step) => {
         steps.push(step);
         const change = changeOf(step.op);
-        if (change && change !== "unchanged" && isKubernetesObject(step.type)) {
+        if (change && change !== "unchanged" && isKubernetesObject(step.type) && !reported.has(step.urn)) {
+          reported.add(step.urn);
           const s = { change, object: objectDisplayName(step.urn) };
           objects.push(s);
           progress?.object(s);

@@ -1,6 +1,8 @@
 // End to end: a Kustomize overlay and Flux Kustomizations with dependsOn, in one sync.
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
 import * as path from "node:path";
+import { simpleGit } from "simple-git";
 import { describe, it } from "node:test";
 import { ConfigRepo } from "../helpers/config-repo";
 import { useE2E } from "../helpers/e2e";
@@ -29,7 +31,7 @@ describe("Kustomize and Flux Kustomizations", () => {
     assert.deepEqual(cm.data, { greeting: "hello from postBuild", unset: "a default" });
     // The namespaces from the infra Kustomization came first, or the run would have failed.
     assert.ok(await e.exists("namespace", "podinfo"));
-    assert.equal(result.changes?.created, 4);
+    assert.equal(result.changes?.created, 4, JSON.stringify(result.objects));
   });
 
   it("applies a CRD and a custom resource of it from one commit in one run", async () => {
@@ -60,6 +62,20 @@ describe("Kustomize and Flux Kustomizations", () => {
     assert.equal(code, 0, result.message);
     assert.equal(result.changes?.created, 2);
     assert.ok(await e.exists("gadgets.example.com", "first", "-n", "default"));
+  });
+
+  it("syncs a config repo scaffolded by ferry init (one folder per cluster, shared folders)", async () => {
+    const e = env();
+    const dir = path.join(e.dir, "scaffolded");
+    const init = await e.ferry(["init", dir, "--cluster", "alpha", "--cluster", "beta"]);
+    assert.equal(init.code, 0, init.stderr);
+    assert.ok(fs.existsSync(path.join(dir, "clusters", "beta", "apps.yaml")));
+    const git = simpleGit(dir);
+    await git.addConfig("user.name", "Alice Example").addConfig("user.email", "alice@example.com");
+    await git.add(".").commit("Scaffold");
+    const { code, result } = await e.sync({ repo: dir, path: "clusters/alpha", stack: "alpha" });
+    assert.equal(code, 0, result.message);
+    assert.equal((await e.getJson<K8sObject>("configmap", "hello", "-n", "apps")).data?.message, "hello from git");
   });
 
   it("skips fluxcd.io/ignore objects and never prunes sync_only ones", async () => {

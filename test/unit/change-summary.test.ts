@@ -7,12 +7,14 @@ describe("change summary", () => {
     const urn = (t: string, n: string) => `urn:pulumi:dev::ferry::ferry:index:ClusterStack$ferry:index:ManifestFile$${t}::${n}`;
     const counts = countChanges([
       { op: "create", type: "kubernetes:apps/v1:Deployment", urn: urn("kubernetes:apps/v1:Deployment", "apps/Deployment/demo/web") },
-      { op: "update", type: "kubernetes:core/v1:ConfigMap", urn: "x" },
-      { op: "delete", type: "kubernetes:core/v1:Service", urn: "x" },
-      { op: "same", type: "kubernetes:core/v1:Namespace", urn: "x" },
-      { op: "refresh", type: "kubernetes:core/v1:Namespace", urn: "x" },
+      { op: "update", type: "kubernetes:core/v1:ConfigMap", urn: "cm" },
+      { op: "delete", type: "kubernetes:core/v1:Service", urn: "svc" },
+      { op: "same", type: "kubernetes:core/v1:Namespace", urn: "ns" },
+      { op: "refresh", type: "kubernetes:core/v1:Namespace", urn: "ns" },
       { op: "same", type: "pulumi:providers:kubernetes", urn: "x" },
       { op: "create", type: "ferry:index:ManifestFile", urn: "x" },
+      // The same object reported twice counts once.
+      { op: "create", type: "kubernetes:apps/v1:Deployment", urn: urn("kubernetes:apps/v1:Deployment", "apps/Deployment/demo/web") },
     ]);
     assert.deepEqual(counts, { created: 1, updated: 1, replaced: 0, deleted: 1, unchanged: 1 });
     assert.equal(formatCounts(counts), "1 created, 1 updated, 1 deleted, 1 unchanged");
