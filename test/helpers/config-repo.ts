@@ -61,8 +61,10 @@ export class ConfigRepo {
 
   /** Commits whatever the working tree holds; returns the commit SHA. */
   async commitAll(subject: string, author = { name: "Alice Example", email: "alice@example.com" }): Promise<string> {
+    // Only what git needs: simple-git refuses variables such as EDITOR that may be in the environment.
     const git = simpleGit(this.dir).env({
-      ...process.env,
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "",
       GIT_AUTHOR_NAME: author.name,
       GIT_AUTHOR_EMAIL: author.email,
       GIT_COMMITTER_NAME: author.name,
