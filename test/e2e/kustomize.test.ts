@@ -78,6 +78,21 @@ describe("Kustomize and Flux Kustomizations", () => {
     assert.equal((await e.getJson<K8sObject>("configmap", "hello", "-n", "apps")).data?.message, "hello from git");
   });
 
+  it("leaves the objects of a suspended Kustomization as they are", async () => {
+    const e = env();
+    const repo = await ConfigRepo.create(path.join(e.dir, "suspend-repo"), "kustomize");
+    const kustomization = (suspend: boolean) =>
+      `apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: app, namespace: flux-system}\nspec: {path: ./app, prune: true, suspend: ${suspend}}\n`;
+    const cm = (v: string) =>
+      `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: suspended-app, namespace: default}\ndata: {version: "${v}"}\n`;
+    await repo.edit({ "c/k.yaml": kustomization(false), "app/cm.yaml": cm("1") }).commitAll("App v1");
+    assert.equal((await e.sync({ repo: repo.dir, path: "c", stack: "suspend" })).code, 0);
+    await repo.edit({ "c/k.yaml": kustomization(true), "app/cm.yaml": cm("2") }).commitAll("App v2, suspended");
+    const { code, result } = await e.sync({ repo: repo.dir, path: "c", stack: "suspend" });
+    assert.equal(code, 0, result.message);
+    assert.equal((await e.getJson<K8sObject>("configmap", "suspended-app", "-n", "default")).data?.version, "1");
+  });
+
   it("skips fluxcd.io/ignore objects and never prunes sync_only ones", async () => {
     const e = env();
     const repo = await ConfigRepo.create(path.join(e.dir, "ignore-repo"), "kustomize");
