@@ -6,8 +6,9 @@ import {
   parseFluxKustomization,
   substituteVariables,
 } from "../../src/desired-state/flux-kustomization";
-import { ManifestError, SourceLocation } from "../../src/desired-state/manifest-error";
+import { SourceLocation } from "../../src/desired-state/manifest-error";
 import { KubeObject } from "../../src/desired-state/object-id";
+import { throwsManifestError as throwsAt } from "../helpers/assertions";
 
 const at: SourceLocation = { file: "clusters/dev/flux.yaml", line: 7, document: 1 };
 
@@ -21,12 +22,7 @@ function kustomization(
 }
 
 function throwsManifestError(fn: () => unknown, message: RegExp): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof ManifestError, `expected a ManifestError, got ${String(err)}`);
-    assert.deepEqual(err.location, at);
-    assert.match(err.message, message);
-    return true;
-  });
+  throwsAt(fn, at, message);
 }
 
 describe("isFluxKustomization", () => {

@@ -10,8 +10,9 @@ import {
   setValueAtPath,
   shortenReleaseName,
 } from "../../src/desired-state/helm-release";
-import { ManifestError, SourceLocation } from "../../src/desired-state/manifest-error";
+import { SourceLocation } from "../../src/desired-state/manifest-error";
 import { KubeObject } from "../../src/desired-state/object-id";
+import { throwsManifestError as throwsAt } from "../helpers/assertions";
 
 const at: SourceLocation = { file: "clusters/dev/apps.yaml", line: 3, document: 0 };
 
@@ -43,12 +44,7 @@ function v1(name: string, namespace: string | undefined, spec: Record<string, un
 }
 
 function throwsManifestError(fn: () => unknown, message: RegExp): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof ManifestError, `expected a ManifestError, got ${String(err)}`);
-    assert.deepEqual(err.location, at);
-    assert.match(err.message, message);
-    return true;
-  });
+  throwsAt(fn, at, message);
 }
 
 describe("isHelmRelease and isFluxSource", () => {
