@@ -3,6 +3,7 @@ import { SettingsError } from "../runner/stack-settings";
 import { demoCommand } from "./commands/demo-command";
 import { devCommand } from "./commands/dev-command";
 import { initCommand } from "./commands/init-command";
+import { runCommand, runnerClientCommands } from "./commands/run-command";
 import { syncCommand } from "./commands/sync-command";
 import { toolchainCommand } from "./commands/toolchain-command";
 import { EXIT, styler } from "./output";
@@ -13,10 +14,12 @@ export function program(): Command {
     .description("GitOps for Kubernetes on Pulumi: keeps each cluster equal to its folder in a Git repository")
     .version(require("../../../package.json").version as string)
     .addCommand(syncCommand())
+    .addCommand(runCommand())
     .addCommand(initCommand())
     .addCommand(demoCommand())
     .addCommand(devCommand())
     .addCommand(toolchainCommand());
+  for (const c of runnerClientCommands()) root.addCommand(c);
   // Commands added with addCommand() do not inherit settings: make every one exit through main().
   const configure = (c: Command): void => {
     c.exitOverride().showHelpAfterError();

@@ -186,3 +186,23 @@ function firstLine(err: unknown): string {
       .slice(-1)[0] ?? m
   );
 }
+
+/**
+ * The commit a source's ref points to now, asked of the remote without fetching (`git ls-remote`),
+ * so a poll that finds nothing new costs one round trip.
+ */
+export async function remoteHead(source: GitSource): Promise<string> {
+  const url = normalizeRepoUrl(source.url);
+  if (source.ref && /^[0-9a-f]{40}$/i.test(source.ref)) return source.ref.toLowerCase();
+  let out: string;
+  try {
+    out = await gitFor(undefined, source.auth).listRemote([url, ...(source.ref ? [source.ref, `${source.ref}^{}`] : ["HEAD"])]);
+  } catch (err) {
+    throw new SourceError(`cannot reach ${redactUrl(url)}: ${firstLine(err)}`, { cause: err });
+  }
+  const lines = out.trim().split("\n").filter(Boolean).map((l) => l.split("\t") as [string, string]);
+  // A peeled annotated tag (^{}) names the commit; prefer it, then a branch, then anything.
+  const pick = lines.find(([, r]) => r.endsWith("^{}")) ?? lines.find(([, r]) => r === `refs/heads/${source.ref}`) ?? lines[0];
+  if (!pick) throw new SourceError(`${redactUrl(url)} has no ref "${source.ref ?? "HEAD"}"`);
+  return pick[0];
+}

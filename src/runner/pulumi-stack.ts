@@ -84,11 +84,24 @@ export async function openStack(settings: StackSettings): Promise<Stack> {
   return stack;
 }
 
-/** Resource names of the Kubernetes objects the stack manages now (from its state). */
-export async function managedObjectNames(stack: Stack): Promise<string[]> {
+/** The Kubernetes objects the stack manages now (from its state): resource name -> URN. */
+export async function managedObjects(stack: Stack): Promise<Map<string, string>> {
   const exported = await stack.exportStack();
   const resources = (exported.deployment as { resources?: { urn: string; type: string }[] }).resources ?? [];
-  return resources.filter((r) => isKubernetesObject(r.type)).map((r) => urnName(r.urn));
+  return new Map(resources.filter((r) => isKubernetesObject(r.type)).map((r) => [urnName(r.urn), r.urn]));
+}
+
+/** A refreshing preview: reports what an update would change, changes nothing. */
+export async function previewStack(stack: Stack, options: { onStep: (s: StepEvent) => void; signal?: AbortSignal }): Promise<void> {
+  await stack.preview({
+    refresh: true,
+    color: "never",
+    signal: options.signal,
+    onEvent: (e: EngineEvent) => {
+      const m = e.resourcePreEvent?.metadata;
+      if (m) options.onStep({ op: m.op, urn: m.urn, type: m.type });
+    },
+  });
 }
 
 /** Options of {@link applyStack}. */
@@ -98,6 +111,8 @@ export interface ApplyOptions {
   readonly env: Readonly<Record<string, string>>;
   readonly onStep?: (step: StepEvent) => void;
   readonly signal?: AbortSignal;
+  /** URNs to update alone (with what they depend on); everything when absent. */
+  readonly targets?: readonly string[];
 }
 
 /** `pulumi up --refresh --skip-preview`: makes the cluster match the program, correcting drift. */
@@ -110,6 +125,8 @@ export async function applyStack(stack: Stack, options: ApplyOptions): Promise<{
     const result = await stack.up({
       refresh: true,
       message: options.message,
+      target: options.targets ? [...options.targets] : undefined,
+      targetDependents: options.targets ? true : undefined,
       color: "never",
       signal: options.signal,
       onEvent: (e: EngineEvent) => {

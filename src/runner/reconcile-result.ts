@@ -20,4 +20,6 @@ export interface ReconcileResult {
   readonly changes?: ChangeCounts;
   readonly objects: readonly ObjectStep[];
   readonly durationMs: number;
+  /** Detect mode: whether the cluster differs from Git (the changes an apply would make). */
+  readonly drift?: boolean;
 }

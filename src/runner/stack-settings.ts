@@ -39,7 +39,8 @@ export interface SyncInput {
   readonly allowEmpty?: boolean;
   /** Allow this run to delete more than maxPruneShare of the managed objects. */
   readonly allowPrune?: boolean;
-  readonly stacksDir?: string;
+  /** Folder of the stack files; false when the caller has all settings (the runner's config file). */
+  readonly stacksDir?: string | false;
 }
 
 /** Fully resolved settings of a sync: every default applied, in this one place. */
@@ -88,13 +89,13 @@ export function readStackFile(stacksDir: string, stack: string): z.infer<typeof 
  * FERRY_GIT_TOKEN(_FILE), FERRY_GIT_SSH_KEY_FILE, FERRY_GIT_KNOWN_HOSTS_FILE, PULUMI_CONFIG_PASSPHRASE(_FILE).
  */
 export function resolveSyncSettings(input: SyncInput, env: NodeJS.ProcessEnv = process.env): SyncSettings {
-  const stacksDir = input.stacksDir ?? env.FERRY_STACKS_DIR ?? path.join(ferryRoot(), "stacks");
-  const file = readStackFile(stacksDir, input.stack) ?? {};
+  const stacksDir = input.stacksDir === false ? undefined : (input.stacksDir ?? env.FERRY_STACKS_DIR ?? path.join(ferryRoot(), "stacks"));
+  const file = (stacksDir && readStackFile(stacksDir, input.stack)) || {};
   const state = stateDir(env);
   const repo = input.repo ?? file["ferry:repo"];
   if (!repo) {
     throw new SettingsError(
-      `stack "${input.stack}" has no config repo: pass --repo <url|path>, or set ferry:repo in ${path.join(stacksDir, `Pulumi.${input.stack}.yaml`)}`,
+      `stack "${input.stack}" has no config repo: pass --repo <url|path>, or set ferry:repo in ${path.join(stacksDir ?? "stacks", `Pulumi.${input.stack}.yaml`)}`,
     );
   }
   const folder = input.path ?? file["ferry:path"];

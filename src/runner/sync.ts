@@ -9,8 +9,9 @@ import { localRenderTools } from "../render/render-tools";
 import { changeOf, countChanges, isKubernetesObject, objectDisplayName, StepEvent } from "./change-summary";
 import { checkoutSource, redactUrl, normalizeRepoUrl, Revision } from "./git-source";
 import { summarizeDiagnostics } from "./pulumi-diagnostics";
+import { WatchedObject } from "./live-watch";
 import { decidePrune } from "./prune-guard";
-import { applyStack, managedObjectNames, openStack, revisionEnv } from "./pulumi-stack";
+import { applyStack, managedObjects, openStack, previewStack, revisionEnv } from "./pulumi-stack";
 import { ObjectStep, ReconcileResult } from "./reconcile-result";
 import { SyncSettings } from "./stack-settings";
 
@@ -33,6 +34,12 @@ export interface SyncRuntime {
   readonly signal?: AbortSignal;
   /** What kind of run this is, for the update's message (sync, drift, rollback, manual). */
   readonly trigger?: string;
+  /** Detect only: a refreshing preview that reports drift and changes nothing. */
+  readonly detectOnly?: boolean;
+  /** Heal only these objects (resource names) when all of them are in the stack: `up --target`. */
+  readonly targets?: readonly string[];
+  /** Receives the desired objects once they are built (the runner watches them). */
+  readonly onDesired?: (objects: WatchedObject[]) => void;
 }
 
 /**
@@ -91,6 +98,9 @@ export async function sync(settings: SyncSettings, runtime: SyncRuntime): Promis
     return result({ succeeded: false, reason: "BuildFailed", revision, message: errorMessage(err) });
   }
   const desired = allObjects(state);
+  runtime.onDesired?.(
+    desired.map((o) => ({ apiVersion: o.object.apiVersion, kind: o.object.kind, namespace: o.id.namespace, name: o.id.name, resourceName: resourceName(o.id) })),
+  );
 
   // 3. Guard and apply: refresh from the cluster, then create, update and prune to match Git.
   progress?.phase("apply", `${desired.length} objects from ${settings.path}`);
@@ -117,27 +127,37 @@ export async function sync(settings: SyncSettings, runtime: SyncRuntime): Promis
       env: settings.pulumiEnv,
       config,
     });
+    const managed = await managedObjects(stack);
+    const onStep = (step: StepEvent): void => {
+      steps.push(step);
+      const change = changeOf(step.op);
+      if (change && change !== "unchanged" && isKubernetesObject(step.type) && !reported.has(step.urn)) {
+        reported.add(step.urn);
+        const s = { change, object: objectDisplayName(step.urn) };
+        objects.push(s);
+        progress?.object(s);
+      }
+    };
+    if (runtime.detectOnly) {
+      // Detect mode: what an apply would change is the drift; nothing is applied.
+      await previewStack(stack, { onStep, signal: runtime.signal });
+      const changes = countChanges(steps);
+      return result({ succeeded: true, revision, changes, drift: changes.created + changes.updated + changes.replaced + changes.deleted > 0 });
+    }
     const prune = decidePrune(
-      await managedObjectNames(stack),
+      [...managed.keys()],
       desired.map((o) => resourceName(o.id)),
       settings.maxPruneShare,
       settings.allowPrune,
     );
     if (!prune.allowed) return result({ succeeded: false, reason: "GuardRefused", revision, message: prune.message });
+    const targets = runtime.targets?.every((t) => managed.has(t)) ? runtime.targets.map((t) => managed.get(t)!) : undefined;
     await applyStack(stack, {
       message: `${runtime.trigger ?? "sync"} ${revision.sha.slice(0, 7)}: ${revision.subject}`,
       env: revisionEnv(revision, normalizeRepoUrl(redactUrl(settings.repo))),
       signal: runtime.signal,
-      onStep: (step) => {
-        steps.push(step);
-        const change = changeOf(step.op);
-        if (change && change !== "unchanged" && isKubernetesObject(step.type) && !reported.has(step.urn)) {
-          reported.add(step.urn);
-          const s = { change, object: objectDisplayName(step.urn) };
-          objects.push(s);
-          progress?.object(s);
-        }
-      },
+      targets,
+      onStep,
     });
   } catch (err) {
     return result({ succeeded: false, reason: "ApplyFailed", revision, changes: countChanges(steps), message: errorMessage(err) });

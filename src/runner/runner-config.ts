@@ -1,0 +1,82 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as yaml from "js-yaml";
+import { z } from "zod";
+
+const duration = z
+  .union([z.number(), z.string().regex(/^\d+(ms|s|m|h)$/, "a duration like 30s, 5m or 1h")])
+  .transform((v) => (typeof v === "number" ? v * 1000 : parseDuration(v)));
+
+/** One stack (cluster) the runner keeps in sync. */
+const StackSchema = z.object({
+  name: z.string().regex(/^[a-zA-Z0-9_.-]+$/, "letters, digits, '-', '_' and '.' only"),
+  repo: z.string().min(1),
+  ref: z.string().optional(),
+  path: z.string().min(1),
+  kubeconfig: z.string().optional(),
+  context: z.string().optional(),
+  clusterIdentifier: z.string().optional(),
+  /** enforce: heal drift; detect: report it and change nothing; suspended: do nothing. */
+  mode: z.enum(["enforce", "detect", "suspended"]).default("enforce"),
+  pollInterval: duration.default("1m"),
+  driftInterval: duration.default("5m"),
+  /** Watch the managed objects and heal within seconds. */
+  watch: z.boolean().default(true),
+});
+
+/** The runner's configuration file (`ferry run --config ferry.yaml`). */
+const RunnerConfigSchema = z.object({
+  /** host:port of the status API, metrics and webhook receivers. */
+  listen: z.string().default("127.0.0.1:8080"),
+  /** How many stacks may reconcile at once. */
+  maxParallel: z.number().int().min(1).default(2),
+  /** Largest webhook body accepted, in bytes. */
+  maxWebhookBytes: z.number().int().min(1024).default(1024 * 1024),
+  /** Retry a failed run after this much, doubling up to maxRetryDelay. */
+  retryDelay: duration.default("5s"),
+  maxRetryDelay: duration.default("5m"),
+  /** Where failures, drift and recoveries are posted. */
+  notifications: z.array(z.object({ type: z.enum(["generic", "slack"]), url: z.string().url() })).default([]),
+  stacks: z.array(StackSchema).min(1, "name at least one stack"),
+});
+
+/** A validated stack entry, durations in milliseconds. */
+export type RunnerStack = z.infer<typeof StackSchema>;
+/** The validated runner configuration, durations in milliseconds. */
+export type RunnerConfig = z.infer<typeof RunnerConfigSchema> & { readonly webhookSecret: string };
+
+/** `30s` -> 30000. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+)(ms|s|m|h)$/.exec(text);
+  if (!m) throw new Error(`invalid duration "${text}"`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
+  return Number(m[1]) * unit;
+}
+
+/**
+ * Reads and validates the runner's config file. Secrets never live in it: the webhook secret comes
+ * from FERRY_WEBHOOK_SECRET or FERRY_WEBHOOK_SECRET_FILE (git and Pulumi secrets as for `ferry sync`).
+ */
+export function loadRunnerConfig(file: string, env: NodeJS.ProcessEnv = process.env): RunnerConfig {
+  let raw: unknown;
+  try {
+    raw = yaml.load(fs.readFileSync(file, "utf8"));
+  } catch (err) {
+    throw new Error(`${file}: ${(err as Error).message}`, { cause: err });
+  }
+  const parsed = RunnerConfigSchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    throw new Error(`${file}: invalid runner config:\n${parsed.error.issues.map((i) => `- ${i.path.join(".") || "(top)"}: ${i.message}`).join("\n")}`);
+  }
+  const names = parsed.data.stacks.map((s) => s.name);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) throw new Error(`${file}: stack "${dup}" is listed twice`);
+  const secretFile = env.FERRY_WEBHOOK_SECRET_FILE;
+  const webhookSecret = env.FERRY_WEBHOOK_SECRET ?? (secretFile ? fs.readFileSync(secretFile, "utf8").trim() : "");
+  const base = path.dirname(path.resolve(file));
+  return {
+    ...parsed.data,
+    webhookSecret,
+    stacks: parsed.data.stacks.map((s) => ({ ...s, kubeconfig: s.kubeconfig ? path.resolve(base, s.kubeconfig) : undefined })),
+  };
+}

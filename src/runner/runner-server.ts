@@ -1,0 +1,72 @@
+import * as http from "node:http";
+import { pushedBranch, verifyWebhook, WebhookKind } from "./webhook";
+import type { Runner } from "./runner";
+
+function send(res: http.ServerResponse, status: number, body: unknown, type = "application/json"): void {
+  const text = typeof body === "string" ? body : JSON.stringify(body, null, 2);
+  res.writeHead(status, { "Content-Type": type }).end(text);
+}
+
+/** Reads a request body, refusing (with undefined) one larger than `limit` bytes. */
+function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        resolve(undefined);
+        req.destroy();
+      } else chunks.push(c);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
+}
+
+/**
+ * The runner's HTTP API: `/healthz`, `/readyz`, `/metrics`, `GET /api/stacks[/<name>]`,
+ * `POST /api/stacks/<name>/reconcile|suspend|resume`, and push receivers `POST /hooks/github|gitlab|generic`.
+ */
+export async function handleRequest(runner: Runner, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? "/", "http://localhost");
+  const parts = url.pathname.split("/").filter(Boolean);
+  try {
+    if (req.method === "GET" && url.pathname === "/healthz") return send(res, 200, "ok", "text/plain");
+    if (req.method === "GET" && url.pathname === "/readyz") return send(res, runner.isReady() ? 200 : 503, runner.isReady() ? "ok" : "starting", "text/plain");
+    if (req.method === "GET" && url.pathname === "/metrics") {
+      return send(res, 200, await runner.metrics.registry.metrics(), runner.metrics.registry.contentType);
+    }
+    if (parts[0] === "api" && parts[1] === "stacks") {
+      if (req.method === "GET" && parts.length === 2) return send(res, 200, [...runner.workers.values()].map((w) => w.status));
+      const worker = parts[2] ? runner.workers.get(parts[2]) : undefined;
+      if (!worker) return send(res, 404, { error: `no stack "${parts[2] ?? ""}"` });
+      if (req.method === "GET" && parts.length === 3) return send(res, 200, worker.status);
+      if (req.method === "POST" && parts[3] === "reconcile") {
+        worker.trigger("manual");
+        return send(res, 202, { stack: worker.stack.name, accepted: "reconcile" });
+      }
+      if (req.method === "POST" && (parts[3] === "suspend" || parts[3] === "resume")) {
+        worker.setSuspended(parts[3] === "suspend");
+        return send(res, 202, { stack: worker.stack.name, accepted: parts[3] });
+      }
+      return send(res, 405, { error: "method not allowed" });
+    }
+    if (req.method === "POST" && parts[0] === "hooks" && ["github", "gitlab", "generic"].includes(parts[1] ?? "")) {
+      const body = await readBody(req, runner.config.maxWebhookBytes);
+      if (!body) return send(res, 413, { error: `body larger than ${runner.config.maxWebhookBytes} bytes` });
+      const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v[0] : v]));
+      if (!verifyWebhook(parts[1] as WebhookKind, headers, body, runner.config.webhookSecret)) {
+        return send(res, 401, { error: "missing or wrong signature" });
+      }
+      const branch = pushedBranch(body);
+      // A push concerns the stacks following that branch (or their default branch); each checks the remote.
+      const concerned = [...runner.workers.values()].filter((w) => !branch || !w.stack.ref || w.stack.ref === branch);
+      for (const w of concerned) void w.poll();
+      return send(res, 202, { branch, stacks: concerned.map((w) => w.stack.name) });
+    }
+    return send(res, 404, { error: "not found" });
+  } catch (err) {
+    return send(res, 500, { error: err instanceof Error ? err.message : String(err) });
+  }
+}

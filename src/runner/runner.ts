@@ -1,0 +1,126 @@
+import * as http from "node:http";
+import { Logger } from "../lib/log";
+import { remoteHead } from "./git-source";
+import { LiveWatch } from "./live-watch";
+import { notify } from "./notifier";
+import { RunnerConfig, RunnerStack } from "./runner-config";
+import { RunnerMetrics } from "./runner-metrics";
+import { handleRequest } from "./runner-server";
+import { resolveSyncSettings } from "./stack-settings";
+import { StackWorker } from "./stack-worker";
+import { sync } from "./sync";
+
+/** The binaries a runner uses (from the toolchain). */
+export interface RunnerBinaries {
+  readonly pulumiRoot: string;
+  readonly helm: string;
+  readonly kubectl: string;
+}
+
+/** A running `ferry run`: one worker per stack, the HTTP server, the metrics. */
+export class Runner {
+  readonly workers = new Map<string, StackWorker>();
+  readonly metrics = new RunnerMetrics();
+  private server: http.Server | undefined;
+  private slots: number;
+  private readonly waiting: (() => void)[] = [];
+  private ready = false;
+
+  constructor(
+    readonly config: RunnerConfig,
+    private readonly binaries: RunnerBinaries,
+    private readonly log: Logger,
+    private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {
+    this.slots = config.maxParallel;
+    for (const stack of config.stacks) this.workers.set(stack.name, new StackWorker(stack, this.deps()));
+  }
+
+  /** Starts the HTTP server and every worker; resolves with the address listened on. */
+  async start(): Promise<string> {
+    const [host, port] = splitListen(this.config.listen);
+    this.server = http.createServer((req, res) => void handleRequest(this, req, res));
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once("error", reject);
+      this.server!.listen(port, host, () => resolve());
+    });
+    const address = this.server.address() as { address: string; port: number };
+    for (const w of this.workers.values()) w.start();
+    this.ready = true;
+    const url = `http://${address.address}:${address.port}`;
+    this.log.info({ phase: "start", url, stacks: [...this.workers.keys()] }, "ferry runner started");
+    return url;
+  }
+
+  /** Whether the runner has started its workers (for /readyz). */
+  isReady(): boolean {
+    return this.ready;
+  }
+
+  /** Stops accepting work, cancels current updates cleanly, and closes the server. */
+  async stop(): Promise<void> {
+    this.ready = false;
+    await Promise.all([...this.workers.values()].map((w) => w.stop()));
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  private acquire(): Promise<() => void> {
+    const release = (): void => {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.slots++;
+    };
+    if (this.slots > 0) {
+      this.slots--;
+      return Promise.resolve(release);
+    }
+    return new Promise((resolve) => this.waiting.push(() => resolve(release)));
+  }
+
+  private settings(stack: RunnerStack) {
+    return resolveSyncSettings(
+      {
+        stack: stack.name,
+        repo: stack.repo,
+        ref: stack.ref,
+        path: stack.path,
+        kubeconfig: stack.kubeconfig,
+        context: stack.context,
+        clusterIdentifier: stack.clusterIdentifier,
+        stacksDir: false,
+      },
+      this.env,
+    );
+  }
+
+  private deps(): ConstructorParameters<typeof StackWorker>[1] {
+    return {
+      reconcile: (stack, o) =>
+        sync(this.settings(stack), {
+          ...this.binaries,
+          trigger: o.trigger === "live" ? "heal" : o.trigger === "drift" ? "drift" : o.trigger === "manual" ? "manual" : "sync",
+          detectOnly: o.detectOnly,
+          targets: o.targets,
+          signal: o.signal,
+          onDesired: o.onDesired,
+        }),
+      remoteHead: (stack) => remoteHead({ url: stack.repo, ref: stack.ref, auth: this.settings(stack).auth }),
+      acquire: () => this.acquire(),
+      watch: async (stack, objects, onDrift) => {
+        const w = new LiveWatch(stack.kubeconfig, stack.context, objects, onDrift, (m) => this.log.warn({ stack: stack.name, phase: "watch" }, m));
+        await w.start();
+        return w;
+      },
+      notify: (n) => void notify(this.config.notifications, n, (m) => this.log.warn({ stack: n.stack, phase: "notify" }, m)),
+      metrics: this.metrics,
+      log: this.log,
+      retryDelayMs: this.config.retryDelay,
+      maxRetryDelayMs: this.config.maxRetryDelay,
+    };
+  }
+}
+
+function splitListen(listen: string): [string, number] {
+  const i = listen.lastIndexOf(":");
+  return [listen.slice(0, i) || "127.0.0.1", Number(listen.slice(i + 1))];
+}

@@ -1,0 +1,270 @@
+import { Logger } from "../lib/log";
+import { backoffDelay } from "./backoff";
+import { ChangeCounts } from "./change-summary";
+import { WatchedObject } from "./live-watch";
+import { Notification } from "./notifier";
+import { ReconcileResult } from "./reconcile-result";
+import { RunnerMetrics } from "./runner-metrics";
+import { RunnerStack } from "./runner-config";
+
+/** Why a run started. */
+export type Trigger = "start" | "commit" | "drift" | "live" | "manual" | "retry";
+
+/** One past run, as `ferry status` and the API show it. */
+export interface RunRecord {
+  readonly trigger: Trigger;
+  readonly revision?: string;
+  readonly startedAt: string;
+  readonly durationMs: number;
+  readonly result: "Succeeded" | "Failed";
+  readonly reason?: string;
+  readonly message?: string;
+  readonly changes?: ChangeCounts;
+  readonly drift?: boolean;
+}
+
+/** The state of one stack, in the vocabulary of Flux and Argo CD. */
+export interface StackStatus {
+  readonly name: string;
+  mode: RunnerStack["mode"];
+  condition: "Ready" | "Reconciling" | "Stalled" | "Suspended" | "Pending";
+  reason?: string;
+  message?: string;
+  lastAppliedRevision?: string;
+  lastAttemptedRevision?: string;
+  drift: { detected: boolean; at?: string; objects: string[] };
+  objectsManaged?: number;
+  history: RunRecord[];
+}
+
+/** What a worker needs from the runner: the I/O, injected so the scheduling can be tested alone. */
+export interface WorkerDeps {
+  reconcile(
+    stack: RunnerStack,
+    options: { trigger: Trigger; detectOnly: boolean; targets?: string[]; signal: AbortSignal; onDesired: (o: WatchedObject[]) => void },
+  ): Promise<ReconcileResult>;
+  remoteHead(stack: RunnerStack): Promise<string>;
+  /** Waits for one of the runner's parallel slots; returns its release. */
+  acquire(): Promise<() => void>;
+  watch(stack: RunnerStack, objects: WatchedObject[], onDrift: (o: WatchedObject[]) => void): Promise<{ stop(): void }>;
+  notify(n: Notification): void;
+  readonly metrics: RunnerMetrics;
+  readonly log: Logger;
+  readonly retryDelayMs: number;
+  readonly maxRetryDelayMs: number;
+}
+
+const HISTORY = 20;
+const LIVE_DEBOUNCE_MS = 300;
+
+/**
+ * Keeps one stack equal to Git: runs on a new commit, on the drift interval, on a live change of a
+ * managed object, and on request. Never two runs at once; triggers that arrive during a run are
+ * coalesced into one follow-up run. Failures are retried with backoff and jitter.
+ */
+export class StackWorker {
+  readonly status: StackStatus;
+  private running: Promise<void> | undefined;
+  private pending: { triggers: Set<Trigger>; targets: Set<string> | "all" } | undefined;
+  private timers: NodeJS.Timeout[] = [];
+  private retryTimer: NodeJS.Timeout | undefined;
+  private liveTimer: NodeJS.Timeout | undefined;
+  private liveTargets = new Set<string>();
+  private failures = 0;
+  private desired: WatchedObject[] = [];
+  private liveWatch: { stop(): void } | undefined;
+  private abort = new AbortController();
+  private stopped = false;
+
+  constructor(
+    readonly stack: RunnerStack,
+    private readonly deps: WorkerDeps,
+  ) {
+    this.status = {
+      name: stack.name,
+      mode: stack.mode,
+      condition: stack.mode === "suspended" ? "Suspended" : "Pending",
+      drift: { detected: false, objects: [] },
+      history: [],
+    };
+  }
+
+  /** Starts the timers and the first run. */
+  start(): void {
+    this.timers.push(setInterval(() => void this.poll(), this.stack.pollInterval));
+    this.timers.push(setInterval(() => this.trigger("drift"), this.stack.driftInterval));
+    this.trigger("start");
+  }
+
+  /** Stops timers and watches, cancels the current run cleanly and waits for it. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.liveTimer) clearTimeout(this.liveTimer);
+    this.liveWatch?.stop();
+    this.abort.abort();
+    await this.running;
+  }
+
+  /** Suspends or resumes (to the configured mode, or enforce). */
+  setSuspended(suspended: boolean): void {
+    this.status.mode = suspended ? "suspended" : this.stack.mode === "suspended" ? "enforce" : this.stack.mode;
+    if (suspended) {
+      this.status.condition = "Suspended";
+      this.liveWatch?.stop();
+      this.liveWatch = undefined;
+    } else this.trigger("manual");
+  }
+
+  /** Asks the remote whether the followed ref moved; runs when it did. */
+  async poll(): Promise<void> {
+    if (this.stopped || this.status.mode === "suspended") return;
+    try {
+      const head = await this.deps.remoteHead(this.stack);
+      // A new commit, or the source is back after it was unreachable.
+      const sourceBack = this.status.condition === "Stalled" && this.status.reason === "SourceFailed" && !this.running;
+      if (head !== this.status.lastAttemptedRevision || sourceBack) this.trigger("commit");
+    } catch (err) {
+      // Git unreachable: the cluster stays as it is; the stack is Stalled until the source is back.
+      const message = err instanceof Error ? err.message : String(err);
+      this.markStalled("SourceFailed", message);
+    }
+  }
+
+  /** Requests a run; coalesced with any run in progress. Live triggers name the drifted objects. */
+  trigger(trigger: Trigger, targets?: readonly string[]): void {
+    if (this.stopped) return;
+    if (this.status.mode === "suspended" && trigger !== "manual") return;
+    if (this.running) {
+      this.pending ??= { triggers: new Set(), targets: new Set() };
+      this.pending.triggers.add(trigger);
+      if (!targets || this.pending.targets === "all") this.pending.targets = "all";
+      else for (const t of targets) this.pending.targets.add(t);
+      return;
+    }
+    this.running = this.run(new Set([trigger]), targets ? new Set(targets) : "all").finally(() => {
+      this.running = undefined;
+      const next = this.pending;
+      this.pending = undefined;
+      if (next && !this.stopped) {
+        const first = [...next.triggers][0]!;
+        this.trigger(first, next.targets === "all" ? undefined : [...next.targets]);
+      }
+    });
+  }
+
+  private onLive(objects: WatchedObject[]): void {
+    for (const o of objects) this.liveTargets.add(o.resourceName);
+    this.deps.log.info({ stack: this.stack.name, phase: "watch", objects: objects.map((o) => o.resourceName) }, "live change of a managed object");
+    if (this.status.mode === "detect") this.deps.metrics.driftDetected.inc({ stack: this.stack.name, source: "watch" });
+    if (this.liveTimer) return;
+    this.liveTimer = setTimeout(() => {
+      this.liveTimer = undefined;
+      const targets = [...this.liveTargets];
+      this.liveTargets.clear();
+      this.trigger("live", targets);
+    }, LIVE_DEBOUNCE_MS);
+  }
+
+  private async run(triggers: Set<Trigger>, targets: Set<string> | "all"): Promise<void> {
+    const trigger = [...triggers][0]!;
+    const release = await this.deps.acquire();
+    const started = Date.now();
+    const detect = this.status.mode === "detect";
+    this.status.condition = "Reconciling";
+    // Our own changes must not look like drift: no watch while we apply.
+    this.liveWatch?.stop();
+    this.liveWatch = undefined;
+    const log = this.deps.log.child({ stack: this.stack.name, trigger });
+    log.info({ phase: "start", detect }, "reconcile started");
+    let result: ReconcileResult;
+    try {
+      result = await this.deps.reconcile(this.stack, {
+        trigger,
+        detectOnly: detect,
+        // Only a run for live drift alone touches just the drifted objects.
+        targets: targets !== "all" && triggers.size === 1 && trigger === "live" ? [...targets] : undefined,
+        signal: this.abort.signal,
+        onDesired: (o) => (this.desired = o),
+      });
+    } catch (err) {
+      result = { stack: this.stack.name, succeeded: false, reason: "ApplyFailed", message: String(err), objects: [], durationMs: Date.now() - started };
+    } finally {
+      release();
+    }
+    this.record(trigger, started, result);
+    if (!this.stopped && this.stack.watch && this.status.mode !== "suspended" && this.desired.length > 0) {
+      try {
+        this.liveWatch = await this.deps.watch(this.stack, this.desired, (o) => this.onLive(o));
+      } catch (err) {
+        log.warn({ phase: "watch", err: String(err) }, "cannot watch the managed objects; relying on the drift interval");
+      }
+    }
+  }
+
+  private record(trigger: Trigger, started: number, result: ReconcileResult): void {
+    const name = this.stack.name;
+    const revision = result.revision?.sha;
+    const durationMs = Date.now() - started;
+    const entry: RunRecord = {
+      trigger,
+      revision,
+      startedAt: new Date(started).toISOString(),
+      durationMs,
+      result: result.succeeded ? "Succeeded" : "Failed",
+      reason: result.reason,
+      message: result.message,
+      changes: result.changes,
+      drift: result.drift,
+    };
+    this.status.history = [entry, ...this.status.history].slice(0, HISTORY);
+    this.deps.metrics.reconcileDuration.observe({ stack: name, trigger, result: entry.result }, durationMs / 1000);
+    if (revision) this.status.lastAttemptedRevision = revision;
+    const log = this.deps.log.child({ stack: name, commit: revision?.slice(0, 7), trigger, phase: "done" });
+    if (!result.succeeded) {
+      log.warn({ reason: result.reason, durationMs }, result.message ?? "reconcile failed");
+      this.markStalled(result.reason ?? "Failed", result.message ?? "", revision);
+      this.failures++;
+      if (this.retryTimer) clearTimeout(this.retryTimer);
+      const delay = backoffDelay(this.failures, this.deps.retryDelayMs, this.deps.maxRetryDelayMs);
+      if (!this.stopped) this.retryTimer = setTimeout(() => this.trigger("retry"), delay);
+      return;
+    }
+    const wasStalled = this.status.condition === "Stalled" || this.failures > 0;
+    this.failures = 0;
+    this.deps.metrics.objectsManaged.set({ stack: name }, this.desired.length);
+    this.status.objectsManaged = this.desired.length;
+    if (this.status.mode === "detect") {
+      const drift = !!result.drift;
+      const objects = result.objects.map((o) => `${o.change} ${o.object}`);
+      if (drift && !this.status.drift.detected) {
+        this.deps.metrics.driftDetected.inc({ stack: name, source: "preview" });
+        this.deps.notify({ stack: name, event: "drift", message: `the cluster differs from Git: ${objects.join(", ")}`, revision });
+      }
+      this.status.drift = { detected: drift, at: drift ? new Date().toISOString() : undefined, objects };
+      this.deps.metrics.driftState.set({ stack: name }, drift ? 1 : 0);
+      log.info({ drift, objects }, drift ? "drift detected (detect mode: nothing changed)" : "no drift");
+    } else {
+      this.status.lastAppliedRevision = revision;
+      this.deps.metrics.lastSuccess.set({ stack: name }, Date.now() / 1000);
+      const c = result.changes;
+      if (trigger === "live" || (c && c.created + c.updated + c.deleted + c.replaced > 0 && trigger === "drift")) {
+        this.status.drift = { detected: false, at: new Date().toISOString(), objects: result.objects.map((o) => `${o.change} ${o.object}`) };
+      }
+      log.info({ changes: result.changes, durationMs }, "reconcile succeeded");
+    }
+    this.status.condition = this.status.mode === "suspended" ? "Suspended" : "Ready";
+    this.status.reason = "ReconciliationSucceeded";
+    this.status.message = undefined;
+    if (wasStalled) this.deps.notify({ stack: name, event: "recovery", message: "reconciling again", revision });
+  }
+
+  private markStalled(reason: string, message: string, revision?: string): void {
+    const first = this.status.condition !== "Stalled";
+    this.status.condition = "Stalled";
+    this.status.reason = reason;
+    this.status.message = message;
+    if (first) this.deps.notify({ stack: this.stack.name, event: "failure", message: `${reason}: ${message}`, revision });
+  }
+}
