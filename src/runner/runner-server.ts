@@ -14,12 +14,10 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | un
     let size = 0;
     req.on("data", (c: Buffer) => {
       size += c.length;
-      if (size > limit) {
-        resolve(undefined);
-        req.destroy();
-      } else chunks.push(c);
+      // Past the limit the rest is drained and dropped, so the client still gets its 413.
+      if (size <= limit) chunks.push(c);
     });
-    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("end", () => resolve(size > limit ? undefined : Buffer.concat(chunks)));
     req.on("error", reject);
   });
 }

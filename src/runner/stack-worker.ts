@@ -12,7 +12,9 @@ export type Trigger = "start" | "commit" | "drift" | "live" | "manual" | "retry"
 
 /** One past run, as `ferry status` and the API show it. */
 export interface RunRecord {
+  /** The first trigger of the run; `triggers` has all that were coalesced into it. */
   readonly trigger: Trigger;
+  readonly triggers: readonly Trigger[];
   readonly revision?: string;
   readonly startedAt: string;
   readonly durationMs: number;
@@ -71,6 +73,8 @@ export class StackWorker {
   private liveTimer: NodeJS.Timeout | undefined;
   private liveTargets = new Set<string>();
   private failures = 0;
+  /** Set while the stack is Stalled (kept across the Reconciling of a retry), for the recovery notice. */
+  private stalled = false;
   private desired: WatchedObject[] = [];
   private liveWatch: { stop(): void } | undefined;
   private abort = new AbortController();
@@ -123,7 +127,7 @@ export class StackWorker {
     try {
       const head = await this.deps.remoteHead(this.stack);
       // A new commit, or the source is back after it was unreachable.
-      const sourceBack = this.status.condition === "Stalled" && this.status.reason === "SourceFailed" && !this.running;
+      const sourceBack = this.stalled && this.status.reason === "SourceFailed" && !this.running;
       if (head !== this.status.lastAttemptedRevision || sourceBack) this.trigger("commit");
     } catch (err) {
       // Git unreachable: the cluster stays as it is; the stack is Stalled until the source is back.
@@ -143,14 +147,15 @@ export class StackWorker {
       else for (const t of targets) this.pending.targets.add(t);
       return;
     }
-    this.running = this.run(new Set([trigger]), targets ? new Set(targets) : "all").finally(() => {
+    this.startRun(new Set([trigger]), targets ? new Set(targets) : "all");
+  }
+
+  private startRun(triggers: Set<Trigger>, targets: Set<string> | "all"): void {
+    this.running = this.run(triggers, targets).finally(() => {
       this.running = undefined;
       const next = this.pending;
       this.pending = undefined;
-      if (next && !this.stopped) {
-        const first = [...next.triggers][0]!;
-        this.trigger(first, next.targets === "all" ? undefined : [...next.targets]);
-      }
+      if (next && !this.stopped) this.startRun(next.triggers, next.targets);
     });
   }
 
@@ -193,7 +198,7 @@ export class StackWorker {
     } finally {
       release();
     }
-    this.record(trigger, started, result);
+    this.record([...triggers], started, result);
     if (!this.stopped && this.stack.watch && this.status.mode !== "suspended" && this.desired.length > 0) {
       try {
         this.liveWatch = await this.deps.watch(this.stack, this.desired, (o) => this.onLive(o));
@@ -203,12 +208,14 @@ export class StackWorker {
     }
   }
 
-  private record(trigger: Trigger, started: number, result: ReconcileResult): void {
+  private record(triggers: Trigger[], started: number, result: ReconcileResult): void {
     const name = this.stack.name;
+    const trigger = triggers[0]!;
     const revision = result.revision?.sha;
     const durationMs = Date.now() - started;
     const entry: RunRecord = {
       trigger,
+      triggers,
       revision,
       startedAt: new Date(started).toISOString(),
       durationMs,
@@ -231,7 +238,8 @@ export class StackWorker {
       if (!this.stopped) this.retryTimer = setTimeout(() => this.trigger("retry"), delay);
       return;
     }
-    const wasStalled = this.status.condition === "Stalled" || this.failures > 0;
+    const wasStalled = this.stalled;
+    this.stalled = false;
     this.failures = 0;
     this.deps.metrics.objectsManaged.set({ stack: name }, this.desired.length);
     this.status.objectsManaged = this.desired.length;
@@ -261,7 +269,8 @@ export class StackWorker {
   }
 
   private markStalled(reason: string, message: string, revision?: string): void {
-    const first = this.status.condition !== "Stalled";
+    const first = !this.stalled;
+    this.stalled = true;
     this.status.condition = "Stalled";
     this.status.reason = reason;
     this.status.message = message;
