@@ -2,7 +2,7 @@ import { ChangeCounts } from "./change-summary";
 import { Revision } from "./git-source";
 
 /** Why a reconcile did not succeed, in the vocabulary of Flux's conditions. */
-export type FailureReason = "SourceFailed" | "BuildFailed" | "GuardRefused" | "ApplyFailed";
+export type FailureReason = "SourceFailed" | "BuildFailed" | "GuardRefused" | "ApplyFailed" | "Locked";
 
 /** One changed object of a run. */
 export interface ObjectStep {

@@ -1,4 +1,5 @@
 import * as fs from "node:fs";
+import { ConcurrentUpdateError } from "@pulumi/pulumi/automation";
 import * as path from "node:path";
 import { allObjects, DesiredState } from "../desired-state/desired-state";
 import { loadConfigFolder } from "../desired-state/load-desired-state";
@@ -11,6 +12,7 @@ import { checkoutSource, redactUrl, normalizeRepoUrl, Revision } from "./git-sou
 import { summarizeDiagnostics } from "./pulumi-diagnostics";
 import { WatchedObject } from "./live-watch";
 import { decidePrune } from "./prune-guard";
+import { clearStaleLocks, resolvePendingOperations } from "./stack-recovery";
 import { applyStack, managedObjects, openStack, previewStack, revisionEnv } from "./pulumi-stack";
 import { ObjectStep, ReconcileResult } from "./reconcile-result";
 import { SyncSettings } from "./stack-settings";
@@ -127,6 +129,10 @@ export async function sync(settings: SyncSettings, runtime: SyncRuntime): Promis
       env: settings.pulumiEnv,
       config,
     });
+    // Recover from a crashed run: locks of dead processes, operations an interrupted update left pending.
+    for (const lock of clearStaleLocks(settings.backendUrl, "ferry", settings.stack)) progress?.phase("apply", `removed a stale lock ${lock}`);
+    const resolved = await resolvePendingOperations(stack);
+    if (resolved > 0) progress?.phase("apply", `resolved ${resolved} operation(s) left pending by an interrupted update`);
     const managed = await managedObjects(stack);
     const onStep = (step: StepEvent): void => {
       steps.push(step);
@@ -160,7 +166,9 @@ export async function sync(settings: SyncSettings, runtime: SyncRuntime): Promis
       onStep,
     });
   } catch (err) {
-    return result({ succeeded: false, reason: "ApplyFailed", revision, changes: countChanges(steps), message: errorMessage(err) });
+    // Another process is updating this stack: not a failure of the desired state; wait and retry.
+    const reason = err instanceof ConcurrentUpdateError ? "Locked" : "ApplyFailed";
+    return result({ succeeded: false, reason, revision, changes: countChanges(steps), message: errorMessage(err) });
   }
 
   // 4. Record.

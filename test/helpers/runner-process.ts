@@ -13,13 +13,17 @@ export interface RunnerProcess {
   /** Everything the runner printed so far. */
   output(): string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** kill -9 of the whole process group (runner, pulumi, provider): a crash. */
+  crash(): Promise<void>;
 }
 
 /** Starts `ferry run --config <file>` and waits until it listens. */
 export async function startRunner(configFile: string, env: NodeJS.ProcessEnv): Promise<RunnerProcess> {
+  // Its own process group, so a test can kill the runner with its pulumi and provider processes.
   const child = spawn(process.execPath, [path.join(ferryRoot(), "bin", "ferry"), "run", "--config", configFile], {
     env: { ...env, FERRY_LOG_FORMAT: "json" },
     stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
   });
   let out = "";
   child.stdout?.setEncoding("utf8").on("data", (d: string) => (out += d));
@@ -38,6 +42,14 @@ export async function startRunner(configFile: string, env: NodeJS.ProcessEnv): P
     stop: async (signal = "SIGTERM") => {
       if (child.exitCode === null) child.kill(signal);
       return exited;
+    },
+    crash: async () => {
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        // already gone
+      }
+      await exited;
     },
   };
 }
