@@ -200,7 +200,11 @@ export async function remoteHead(source: GitSource): Promise<string> {
   } catch (err) {
     throw new SourceError(`cannot reach ${redactUrl(url)}: ${firstLine(err)}`, { cause: err });
   }
-  const lines = out.trim().split("\n").filter(Boolean).map((l) => l.split("\t") as [string, string]);
+  const lines = out
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => l.split("\t") as [string, string]);
   // A peeled annotated tag (^{}) names the commit; prefer it, then a branch, then anything.
   const pick = lines.find(([, r]) => r.endsWith("^{}")) ?? lines.find(([, r]) => r === `refs/heads/${source.ref}`) ?? lines[0];
   if (!pick) throw new SourceError(`${redactUrl(url)} has no ref "${source.ref ?? "HEAD"}"`);

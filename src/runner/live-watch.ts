@@ -11,7 +11,7 @@ export interface WatchedObject {
 }
 
 interface LiveObject {
-  metadata?: { name?: string; namespace?: string };
+  metadata?: { name?: string; namespace?: string; [key: string]: unknown };
   [key: string]: unknown;
 }
 
@@ -75,7 +75,7 @@ export class LiveWatch {
   }
 
   private event(type: string, obj: LiveObject, namespaced: boolean, wanted: Map<string, WatchedObject>): void {
-    const key = `${namespaced ? obj.metadata?.namespace ?? "" : ""}/${obj.metadata?.name ?? ""}`;
+    const key = `${namespaced ? (obj.metadata?.namespace ?? "") : ""}/${obj.metadata?.name ?? ""}`;
     const managed = wanted.get(key);
     if (!managed || this.stopped) return;
     const id = `${managed.resourceName}`;

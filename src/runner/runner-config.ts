@@ -31,7 +31,11 @@ const RunnerConfigSchema = z.object({
   /** How many stacks may reconcile at once. */
   maxParallel: z.number().int().min(1).default(2),
   /** Largest webhook body accepted, in bytes. */
-  maxWebhookBytes: z.number().int().min(1024).default(1024 * 1024),
+  maxWebhookBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(1024 * 1024),
   /** Retry a failed run after this much, doubling up to maxRetryDelay. */
   retryDelay: duration.default("5s"),
   maxRetryDelay: duration.default("5m"),
@@ -66,7 +70,9 @@ export function loadRunnerConfig(file: string, env: NodeJS.ProcessEnv = process.
   }
   const parsed = RunnerConfigSchema.safeParse(raw ?? {});
   if (!parsed.success) {
-    throw new Error(`${file}: invalid runner config:\n${parsed.error.issues.map((i) => `- ${i.path.join(".") || "(top)"}: ${i.message}`).join("\n")}`);
+    throw new Error(
+      `${file}: invalid runner config:\n${parsed.error.issues.map((i) => `- ${i.path.join(".") || "(top)"}: ${i.message}`).join("\n")}`,
+    );
   }
   const names = parsed.data.stacks.map((s) => s.name);
   const dup = names.find((n, i) => names.indexOf(n) !== i);

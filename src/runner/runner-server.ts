@@ -31,12 +31,18 @@ export async function handleRequest(runner: Runner, req: http.IncomingMessage, r
   const parts = url.pathname.split("/").filter(Boolean);
   try {
     if (req.method === "GET" && url.pathname === "/healthz") return send(res, 200, "ok", "text/plain");
-    if (req.method === "GET" && url.pathname === "/readyz") return send(res, runner.isReady() ? 200 : 503, runner.isReady() ? "ok" : "starting", "text/plain");
+    if (req.method === "GET" && url.pathname === "/readyz")
+      return send(res, runner.isReady() ? 200 : 503, runner.isReady() ? "ok" : "starting", "text/plain");
     if (req.method === "GET" && url.pathname === "/metrics") {
       return send(res, 200, await runner.metrics.registry.metrics(), runner.metrics.registry.contentType);
     }
     if (parts[0] === "api" && parts[1] === "stacks") {
-      if (req.method === "GET" && parts.length === 2) return send(res, 200, [...runner.workers.values()].map((w) => w.status));
+      if (req.method === "GET" && parts.length === 2)
+        return send(
+          res,
+          200,
+          [...runner.workers.values()].map((w) => w.status),
+        );
       const worker = parts[2] ? runner.workers.get(parts[2]) : undefined;
       if (!worker) return send(res, 404, { error: `no stack "${parts[2] ?? ""}"` });
       if (req.method === "GET" && parts.length === 3) return send(res, 200, worker.status);

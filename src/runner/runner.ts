@@ -107,7 +107,9 @@ export class Runner {
       remoteHead: (stack) => remoteHead({ url: stack.repo, ref: stack.ref, auth: this.settings(stack).auth }),
       acquire: () => this.acquire(),
       watch: async (stack, objects, onDrift) => {
-        const w = new LiveWatch(stack.kubeconfig, stack.context, objects, onDrift, (m) => this.log.warn({ stack: stack.name, phase: "watch" }, m));
+        const w = new LiveWatch(stack.kubeconfig, stack.context, objects, onDrift, (m) =>
+          this.log.warn({ stack: stack.name, phase: "watch" }, m),
+        );
         await w.start();
         return w;
       },

@@ -161,7 +161,10 @@ export class StackWorker {
 
   private onLive(objects: WatchedObject[]): void {
     for (const o of objects) this.liveTargets.add(o.resourceName);
-    this.deps.log.info({ stack: this.stack.name, phase: "watch", objects: objects.map((o) => o.resourceName) }, "live change of a managed object");
+    this.deps.log.info(
+      { stack: this.stack.name, phase: "watch", objects: objects.map((o) => o.resourceName) },
+      "live change of a managed object",
+    );
     if (this.status.mode === "detect") this.deps.metrics.driftDetected.inc({ stack: this.stack.name, source: "watch" });
     if (this.liveTimer) return;
     this.liveTimer = setTimeout(() => {
@@ -194,7 +197,14 @@ export class StackWorker {
         onDesired: (o) => (this.desired = o),
       });
     } catch (err) {
-      result = { stack: this.stack.name, succeeded: false, reason: "ApplyFailed", message: String(err), objects: [], durationMs: Date.now() - started };
+      result = {
+        stack: this.stack.name,
+        succeeded: false,
+        reason: "ApplyFailed",
+        message: String(err),
+        objects: [],
+        durationMs: Date.now() - started,
+      };
     } finally {
       release();
     }
@@ -258,7 +268,11 @@ export class StackWorker {
       this.deps.metrics.lastSuccess.set({ stack: name }, Date.now() / 1000);
       const c = result.changes;
       if (trigger === "live" || (c && c.created + c.updated + c.deleted + c.replaced > 0 && trigger === "drift")) {
-        this.status.drift = { detected: false, at: new Date().toISOString(), objects: result.objects.map((o) => `${o.change} ${o.object}`) };
+        this.status.drift = {
+          detected: false,
+          at: new Date().toISOString(),
+          objects: result.objects.map((o) => `${o.change} ${o.object}`),
+        };
       }
       log.info({ changes: result.changes, durationMs }, "reconcile succeeded");
     }

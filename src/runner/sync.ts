@@ -101,7 +101,13 @@ export async function sync(settings: SyncSettings, runtime: SyncRuntime): Promis
   }
   const desired = allObjects(state);
   runtime.onDesired?.(
-    desired.map((o) => ({ apiVersion: o.object.apiVersion, kind: o.object.kind, namespace: o.id.namespace, name: o.id.name, resourceName: resourceName(o.id) })),
+    desired.map((o) => ({
+      apiVersion: o.object.apiVersion,
+      kind: o.object.kind,
+      namespace: o.id.namespace,
+      name: o.id.name,
+      resourceName: resourceName(o.id),
+    })),
   );
 
   // 3. Guard and apply: refresh from the cluster, then create, update and prune to match Git.
@@ -130,7 +136,8 @@ export async function sync(settings: SyncSettings, runtime: SyncRuntime): Promis
       config,
     });
     // Recover from a crashed run: locks of dead processes, operations an interrupted update left pending.
-    for (const lock of clearStaleLocks(settings.backendUrl, "ferry", settings.stack)) progress?.phase("apply", `removed a stale lock ${lock}`);
+    for (const lock of clearStaleLocks(settings.backendUrl, "ferry", settings.stack))
+      progress?.phase("apply", `removed a stale lock ${lock}`);
     const resolved = await resolvePendingOperations(stack);
     if (resolved > 0) progress?.phase("apply", `resolved ${resolved} operation(s) left pending by an interrupted update`);
     const managed = await managedObjects(stack);
@@ -148,7 +155,12 @@ export async function sync(settings: SyncSettings, runtime: SyncRuntime): Promis
       // Detect mode: what an apply would change is the drift; nothing is applied.
       await previewStack(stack, { onStep, signal: runtime.signal });
       const changes = countChanges(steps);
-      return result({ succeeded: true, revision, changes, drift: changes.created + changes.updated + changes.replaced + changes.deleted > 0 });
+      return result({
+        succeeded: true,
+        revision,
+        changes,
+        drift: changes.created + changes.updated + changes.replaced + changes.deleted > 0,
+      });
     }
     const prune = decidePrune(
       [...managed.keys()],

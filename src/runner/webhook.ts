@@ -14,7 +14,12 @@ function safeEqual(a: string, b: string): boolean {
  * Verifies a push: GitHub `X-Hub-Signature-256: sha256=<hmac>`, GitLab `X-Gitlab-Token: <secret>`,
  * generic `X-Signature: sha256=<hmac>`. Pure.
  */
-export function verifyWebhook(kind: WebhookKind, headers: Readonly<Record<string, string | undefined>>, body: Buffer, secret: string): boolean {
+export function verifyWebhook(
+  kind: WebhookKind,
+  headers: Readonly<Record<string, string | undefined>>,
+  body: Buffer,
+  secret: string,
+): boolean {
   if (!secret) return false;
   const hmac = `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
   switch (kind) {

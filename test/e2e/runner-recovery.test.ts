@@ -12,16 +12,28 @@ import { E2E, eventually, useE2E } from "../helpers/e2e";
 import { RunnerProcess, startRunner, writeRunnerConfig } from "../helpers/runner-process";
 
 const configMaps = (ns: string, n: number, v: string) =>
-  Array.from({ length: n }, (_, i) => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm-${i}, namespace: ${ns}}\ndata: {v: "${v}"}\n`).join("---\n");
+  Array.from(
+    { length: n },
+    (_, i) => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm-${i}, namespace: ${ns}}\ndata: {v: "${v}"}\n`,
+  ).join("---\n");
 
 /** The stack's state as `pulumi stack export` shows it. */
-async function exportState(e: E2E, repo: string, stack: string): Promise<{ resources: { urn: string; type: string }[]; pending_operations?: unknown[] }> {
+async function exportState(
+  e: E2E,
+  repo: string,
+  stack: string,
+): Promise<{ resources: { urn: string; type: string }[]; pending_operations?: unknown[] }> {
   const settings = resolveSyncSettings({ stack, repo, path: "x", stacksDir: false }, e.env);
   const out = await runChecked(path.join(e.toolchain.pulumiRoot, "bin", "pulumi"), ["stack", "export", "--stack", stack], {
     cwd: settings.workDir,
-    env: { ...e.env, ...pulumiEnv(settings.backendUrl, settings.pulumiEnv), PATH: `${path.join(e.toolchain.pulumiRoot, "bin")}:${e.env.PATH}` },
+    env: {
+      ...e.env,
+      ...pulumiEnv(settings.backendUrl, settings.pulumiEnv),
+      PATH: `${path.join(e.toolchain.pulumiRoot, "bin")}:${e.env.PATH}`,
+    },
   });
-  return (JSON.parse(out.stdout) as { deployment: { resources: { urn: string; type: string }[]; pending_operations?: unknown[] } }).deployment;
+  return (JSON.parse(out.stdout) as { deployment: { resources: { urn: string; type: string }[]; pending_operations?: unknown[] } })
+    .deployment;
 }
 
 function lockFiles(e: E2E, stack: string): string[] {
@@ -43,13 +55,25 @@ describe("runner recovery", () => {
       listen: "127.0.0.1:0",
       retryDelay: "1s",
       maxRetryDelay: "3s",
-      stacks: [{ name: folder, repo: repo.dir, ref: "main", path: `clusters/${folder}`, kubeconfig: e.cluster.kubeconfig, pollInterval: "2s", driftInterval: "10m", watch: false }],
+      stacks: [
+        {
+          name: folder,
+          repo: repo.dir,
+          ref: "main",
+          path: `clusters/${folder}`,
+          kubeconfig: e.cluster.kubeconfig,
+          pollInterval: "2s",
+          driftInterval: "10m",
+          watch: false,
+        },
+      ],
     });
     const r = await startRunner(file, e.env);
     runners.push(r);
     return r;
   };
-  const status = async (r: RunnerProcess, name: string): Promise<StackStatus> => (await (await fetch(`${r.url}/api/stacks/${name}`)).json()) as StackStatus;
+  const status = async (r: RunnerProcess, name: string): Promise<StackStatus> =>
+    (await (await fetch(`${r.url}/api/stacks/${name}`)).json()) as StackStatus;
 
   it("converges after kill -9 during an update: no lock left, nothing pending, nothing duplicated or lost", async () => {
     const e = env();
@@ -60,16 +84,24 @@ describe("runner recovery", () => {
 
     const sha = await repo.edit({ "clusters/crash/cms.yaml": configMaps("crash", 40, "1") }).commitAll("Forty ConfigMaps");
     await eventually("the update holds the stack's lock", async () => lockFiles(e, "crash").length > 0, 60_000);
-    await eventually("the update has created some objects", async () => (await e.getJson<{ items: unknown[] }>("configmap", "-n", "crash")).items.length > 3, 60_000);
+    await eventually(
+      "the update has created some objects",
+      async () => (await e.getJson<{ items: unknown[] }>("configmap", "-n", "crash")).items.length > 3,
+      60_000,
+    );
     await runner.crash();
     assert.ok(lockFiles(e, "crash").length > 0, "the crash left the lock behind");
 
     runner = await start("crash-2", repo, "crash");
     let last: StackStatus | undefined;
-    await eventually("the stack converges at the new commit", async () => {
-      last = await status(runner, "crash");
-      return last.condition === "Ready" && last.lastAppliedRevision === sha;
-    }, 180_000).catch((err: Error) => {
+    await eventually(
+      "the stack converges at the new commit",
+      async () => {
+        last = await status(runner, "crash");
+        return last.condition === "Ready" && last.lastAppliedRevision === sha;
+      },
+      180_000,
+    ).catch((err: Error) => {
       throw new Error(`${err.message}; last status: ${JSON.stringify({ ...last, history: last?.history.slice(0, 2) })}`);
     });
     assert.deepEqual(lockFiles(e, "crash"), []);
@@ -85,14 +117,23 @@ describe("runner recovery", () => {
   it("two runners on one stack never corrupt its state; one waits or backs off", async () => {
     const e = env();
     const repo = await ConfigRepo.create(path.join(e.dir, "twin-repo"), "foundation");
-    await repo.edit({ "clusters/twin/ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: twin}\n", "clusters/twin/cms.yaml": configMaps("twin", 10, "1") }).commitAll("Ten");
+    await repo
+      .edit({
+        "clusters/twin/ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: twin}\n",
+        "clusters/twin/cms.yaml": configMaps("twin", 10, "1"),
+      })
+      .commitAll("Ten");
     const a = await start("twin-a", repo, "twin");
     const b = await start("twin-b", repo, "twin");
     const sha = await repo.edit({ "clusters/twin/cms.yaml": configMaps("twin", 10, "2") }).commitAll("Ten, v2");
-    await eventually("both runners see the stack applied at the new commit", async () => {
-      const [sa, sb] = await Promise.all([status(a, "twin"), status(b, "twin")]);
-      return [sa, sb].some((s) => s.lastAppliedRevision === sha) && [sa, sb].every((s) => s.condition !== "Reconciling");
-    }, 180_000);
+    await eventually(
+      "both runners see the stack applied at the new commit",
+      async () => {
+        const [sa, sb] = await Promise.all([status(a, "twin"), status(b, "twin")]);
+        return [sa, sb].some((s) => s.lastAppliedRevision === sha) && [sa, sb].every((s) => s.condition !== "Reconciling");
+      },
+      180_000,
+    );
     await a.stop();
     await b.stop();
     const state = await exportState(e, repo.dir, "twin");

@@ -11,7 +11,8 @@ import { RunnerProcess, startReceiver, startRunner, writeRunnerConfig } from "..
 
 const SECRET = "webhook-secret-for-tests";
 const ns = (n: string) => `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${n}}\n`;
-const cm = (n: string, v: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: ${n}}\ndata: {value: "${v}"}\n`;
+const cm = (n: string, v: string) =>
+  `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: ${n}}\ndata: {value: "${v}"}\n`;
 const deploy = (n: string) =>
   `apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: ${n}}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: nginx}]}\n`;
 
@@ -72,10 +73,16 @@ describe("ferry run", () => {
 
   it("runs stacks from several cluster folders side by side", async () => {
     const e = env();
-    await eventually("stacks one and three are Ready at the first commit", async () => {
-      const s = await statuses();
-      return ["one", "three"].every((n) => s.find((x) => x.name === n)?.condition === "Ready" && s.find((x) => x.name === n)?.lastAppliedRevision === first);
-    }, 120_000);
+    await eventually(
+      "stacks one and three are Ready at the first commit",
+      async () => {
+        const s = await statuses();
+        return ["one", "three"].every(
+          (n) => s.find((x) => x.name === n)?.condition === "Ready" && s.find((x) => x.name === n)?.lastAppliedRevision === first,
+        );
+      },
+      120_000,
+    );
     assert.equal((await e.getJson<{ data: { value: string } }>("configmap", "settings", "-n", "one")).data.value, "v1");
     assert.equal((await e.getJson<{ data: { value: string } }>("configmap", "settings", "-n", "three")).data.value, "v1");
     // Detect mode applies nothing: the namespace of stack two is reported as drift, not created.
@@ -133,7 +140,9 @@ describe("ferry run", () => {
     assert.ok(s.drift.detected);
     const metrics = await (await fetch(`${runner.url}/metrics`)).text();
     assert.match(metrics, /ferry_drift\{stack="two"\} 1/);
-    await eventually("a drift notification arrived", async () => receiver.bodies.some((b) => (b as { event?: string; stack?: string }).event === "drift" && (b as { stack: string }).stack === "two"));
+    await eventually("a drift notification arrived", async () =>
+      receiver.bodies.some((b) => (b as { event?: string; stack?: string }).event === "drift" && (b as { stack: string }).stack === "two"),
+    );
     assert.equal(await env().exists("namespace", "two"), false);
   });
 

@@ -12,13 +12,21 @@ const DEFAULT_SERVER = process.env.FERRY_SERVER ?? "http://127.0.0.1:8080";
 /** `ferry run`: the long-running agent. */
 export function runCommand(): Command {
   return new Command("run")
-    .description("Keep every stack of a config file equal to Git: on new commits (poll, webhook), on the drift interval and on live changes")
+    .description(
+      "Keep every stack of a config file equal to Git: on new commits (poll, webhook), on the drift interval and on live changes",
+    )
     .requiredOption("-c, --config <file>", "runner config file (YAML: listen, stacks[], notifications[])")
     .action(async (opts: { config: string }) => {
       const config = loadRunnerConfig(opts.config);
       const log = createLogger({ component: "runner" });
-      const toolchain = await ensureToolchain(defaultToolchainOptions({ only: SYNC_COMPONENTS, progress: (l) => log.info({ phase: "toolchain" }, l) }));
-      const runner = new Runner(config, { pulumiRoot: toolchain.pulumiRoot, helm: toolchain.bin("helm"), kubectl: toolchain.bin("kubectl") }, log);
+      const toolchain = await ensureToolchain(
+        defaultToolchainOptions({ only: SYNC_COMPONENTS, progress: (l) => log.info({ phase: "toolchain" }, l) }),
+      );
+      const runner = new Runner(
+        config,
+        { pulumiRoot: toolchain.pulumiRoot, helm: toolchain.bin("helm"), kubectl: toolchain.bin("kubectl") },
+        log,
+      );
       const url = await runner.start();
       process.stderr.write(`ferry runner listening on ${url}\n`);
       let stopping = false;
@@ -36,7 +44,9 @@ export function runCommand(): Command {
 
 async function api(server: string, method: string, path: string): Promise<unknown> {
   const res = await fetch(`${server}${path}`, { method, signal: AbortSignal.timeout(10_000) }).catch((err: unknown) => {
-    throw new Error(`cannot reach the ferry runner at ${server} (${err instanceof Error ? err.message : String(err)}); is \`ferry run\` running? (--server)`);
+    throw new Error(
+      `cannot reach the ferry runner at ${server} (${err instanceof Error ? err.message : String(err)}); is \`ferry run\` running? (--server)`,
+    );
   });
   const body = (await res.json()) as { error?: string };
   if (!res.ok) throw new Error(body.error ?? `the runner answered ${res.status}`);
@@ -51,11 +61,15 @@ export function runnerClientCommands(): Command[] {
     .argument("[stack]", "one stack only")
     .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
     .action(async (stack: string | undefined, opts: { server: string; output: string }) => {
-      const all = (stack ? [await api(opts.server, "GET", `/api/stacks/${stack}`)] : await api(opts.server, "GET", "/api/stacks")) as StackStatus[];
+      const all = (
+        stack ? [await api(opts.server, "GET", `/api/stacks/${stack}`)] : await api(opts.server, "GET", "/api/stacks")
+      ) as StackStatus[];
       if (opts.output === "json") return void process.stdout.write(JSON.stringify(stack ? all[0] : all, null, 2) + "\n");
       const s = styler(process.stdout);
       const color = (c: string) => (c === "Ready" ? s.green(c) : c === "Stalled" ? s.red(c) : s.yellow(c));
-      process.stdout.write(`${"STACK".padEnd(16)} ${"MODE".padEnd(9)} ${"STATUS".padEnd(12)} ${"APPLIED".padEnd(8)} ${"DRIFT".padEnd(6)} MESSAGE\n`);
+      process.stdout.write(
+        `${"STACK".padEnd(16)} ${"MODE".padEnd(9)} ${"STATUS".padEnd(12)} ${"APPLIED".padEnd(8)} ${"DRIFT".padEnd(6)} MESSAGE\n`,
+      );
       for (const st of all) {
         const drift = st.drift.detected ? "yes" : "no";
         process.stdout.write(
