@@ -114,6 +114,18 @@ describe("runner recovery", () => {
     assert.equal(live.items.filter((c) => c.metadata.name.startsWith("cm-")).length, 40);
   });
 
+  it("ends an update cleanly on SIGTERM: the runner exits 0 and leaves no lock", async () => {
+    const e = env();
+    const repo = await ConfigRepo.create(path.join(e.dir, "term-repo"), "foundation");
+    await repo.edit({ "clusters/term/ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: term}\n" }).commitAll("Namespace");
+    const runner = await start("term", repo, "term");
+    await eventually("the first commit is applied", async () => (await status(runner, "term")).condition === "Ready", 120_000);
+    await repo.edit({ "clusters/term/cms.yaml": configMaps("term", 40, "1") }).commitAll("Forty ConfigMaps");
+    await eventually("the update holds the stack's lock", async () => lockFiles(e, "term").length > 0, 60_000);
+    assert.equal(await runner.stop("SIGTERM"), 0);
+    assert.deepEqual(lockFiles(e, "term"), []);
+  });
+
   it("two runners on one stack never corrupt its state; one waits or backs off", async () => {
     const e = env();
     const repo = await ConfigRepo.create(path.join(e.dir, "twin-repo"), "foundation");

@@ -42,6 +42,9 @@ describe("ferry run", () => {
       "clusters/three/cm.yaml": cm("three", "v1"),
     });
     first = await repo.commitAll("Three clusters");
+    // Stack two runs in detect mode: its objects are applied once by hand, then only watched.
+    const once = await e.sync({ repo: repo.dir, path: "clusters/two", stack: "two" });
+    assert.equal(once.code, 0, once.result.message);
     const config = path.join(e.dir, "ferry.yaml");
     const stack = (name: string, extra: Record<string, unknown>) => ({
       name,
@@ -85,9 +88,14 @@ describe("ferry run", () => {
     );
     assert.equal((await e.getJson<{ data: { value: string } }>("configmap", "settings", "-n", "one")).data.value, "v1");
     assert.equal((await e.getJson<{ data: { value: string } }>("configmap", "settings", "-n", "three")).data.value, "v1");
-    // Detect mode applies nothing: the namespace of stack two is reported as drift, not created.
-    await eventually("stack two reports drift", async () => (await status("two")).drift.detected, 60_000);
-    assert.equal(await e.exists("namespace", "two"), false);
+    await eventually(
+      "stack two (detect) is Ready without drift",
+      async () => {
+        const two = await status("two");
+        return two.condition === "Ready" && !two.drift.detected;
+      },
+      60_000,
+    );
   });
 
   it("refuses webhooks with a missing, wrong or other-secret signature and triggers no run", async () => {
@@ -134,16 +142,19 @@ describe("ferry run", () => {
     assert.equal(heal.changes?.created, 1);
   });
 
-  it("in detect mode reports drift (status, metric, notification) and changes nothing", async () => {
+  it("in detect mode reports a deletion (status, metric, notification) and changes nothing", async () => {
+    const e = env();
+    await e.kubectl("delete", "configmap", "settings", "-n", "two", "--wait=true");
+    await eventually("stack two reports drift", async () => (await status("two")).drift.detected, 60_000);
     const s = await status("two");
     assert.equal(s.mode, "detect");
-    assert.ok(s.drift.detected);
+    assert.deepEqual(s.drift.objects, ["created ConfigMap/two/settings"]);
     const metrics = await (await fetch(`${runner.url}/metrics`)).text();
     assert.match(metrics, /ferry_drift\{stack="two"\} 1/);
     await eventually("a drift notification arrived", async () =>
       receiver.bodies.some((b) => (b as { event?: string; stack?: string }).event === "drift" && (b as { stack: string }).stack === "two"),
     );
-    assert.equal(await env().exists("namespace", "two"), false);
+    assert.equal(await e.exists("configmap", "settings", "-n", "two"), false);
   });
 
   it("marks a stack Stalled when its repo is unreachable, leaves the cluster as it is, and recovers by itself", async () => {
