@@ -41,13 +41,20 @@ async function main(): Promise<void> {
   const toolchain = await ensureToolchain(defaultToolchainOptions());
   const cluster = await devClusterUp({ dir: path.join(work, "cluster"), toolchain, ownerPid: process.pid });
   const kubectl = (...args: string[]) => runChecked(toolchain.bin("kubectl"), ["--kubeconfig", cluster.kubeconfig, ...args]);
-  const env = { ...process.env, FERRY_STATE_DIR: path.join(work, "state"), PULUMI_CONFIG_PASSPHRASE: "bench", FERRY_WEBHOOK_SECRET: SECRET, FERRY_LOG_LEVEL: "warn" };
+  const env = {
+    ...process.env,
+    FERRY_STATE_DIR: path.join(work, "state"),
+    PULUMI_CONFIG_PASSPHRASE: "bench",
+    FERRY_WEBHOOK_SECRET: SECRET,
+    FERRY_LOG_LEVEL: "warn",
+  };
   const rows: Record<string, number | string>[] = [];
   try {
     for (const size of sizes) {
       const repo = await ConfigRepo.create(path.join(work, `repo-${size}`), "bench");
       const stack = `bench${size}`;
-      const folder = (v: string) => Object.fromEntries(Object.entries(manifests(stack, size, v)).map(([f, t]) => [`clusters/${stack}/${f}`, t]));
+      const folder = (v: string) =>
+        Object.fromEntries(Object.entries(manifests(stack, size, v)).map(([f, t]) => [`clusters/${stack}/${f}`, t]));
       await repo.edit(folder("1")).commitAll("Generated objects");
       // The same objects for kubectl, in a namespace of their own.
       const kdir = path.join(work, `kubectl-${size}`);
@@ -63,10 +70,20 @@ async function main(): Promise<void> {
       const config = path.join(work, `runner-${size}.yaml`);
       writeRunnerConfig(config, {
         listen: "127.0.0.1:0",
-        stacks: [{ name: stack, repo: repo.dir, ref: "main", path: `clusters/${stack}`, kubeconfig: cluster.kubeconfig, pollInterval: "10m", driftInterval: "10m" }],
+        stacks: [
+          {
+            name: stack,
+            repo: repo.dir,
+            ref: "main",
+            path: `clusters/${stack}`,
+            kubeconfig: cluster.kubeconfig,
+            pollInterval: "10m",
+            driftInterval: "10m",
+          },
+        ],
       });
       const runner = await startRunner(config, env);
-      const status = async () => ((await (await fetch(`${runner.url}/api/stacks/${stack}`)).json()) as StackStatus);
+      const status = async () => (await (await fetch(`${runner.url}/api/stacks/${stack}`)).json()) as StackStatus;
       let peak = 0;
       const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(runner.child.pid!))), 200);
       const initial = await time(() => eventually("first apply", async () => (await status()).condition === "Ready", 3_600_000));
@@ -86,7 +103,11 @@ async function main(): Promise<void> {
       // Heal a deleted Deployment (the watch notices; ferry heals only that object).
       await kubectl("delete", "deployment", "d-10", "-n", stack, "--wait=true");
       const heal = await time(() =>
-        eventually("healed", async () => (await status()).history[0]?.triggers.includes("live") === true && (await status()).condition === "Ready", 3_600_000),
+        eventually(
+          "healed",
+          async () => (await status()).history[0]?.triggers.includes("live") === true && (await status()).condition === "Ready",
+          3_600_000,
+        ),
       );
       await kubectl("delete", "deployment", "d-10", "-n", `k${size}`, "--wait=true");
       const kHeal = await time(kapply);
@@ -95,7 +116,11 @@ async function main(): Promise<void> {
       const before = (await status()).history.length;
       const noop = await time(async () => {
         await fetch(`${runner.url}/api/stacks/${stack}/reconcile`, { method: "POST" });
-        await eventually("no-op done", async () => (await status()).history.length > before && (await status()).condition === "Ready", 3_600_000);
+        await eventually(
+          "no-op done",
+          async () => (await status()).history.length > before && (await status()).condition === "Ready",
+          3_600_000,
+        );
       });
       const kNoop = await time(kapply);
 
@@ -120,7 +145,13 @@ async function main(): Promise<void> {
         { objects: size, measure: "heal a deleted Deployment (s)", ferry: heal, kubectl: kHeal, ratio: ratio(heal, kHeal) },
         { objects: size, measure: "no-op reconcile (s)", ferry: noop, kubectl: kNoop, ratio: ratio(noop, kNoop) },
         { objects: size, measure: `runner CPU over ${idleSeconds}s idle (s)`, ferry: Number(idleCpu.toFixed(2)), kubectl: 0, ratio: "n/a" },
-        { objects: size, measure: "peak RSS of the process tree during a reconcile (MiB)", ferry: Math.round(Math.max(peak, peak2)), kubectl: "-", ratio: "-" },
+        {
+          objects: size,
+          measure: "peak RSS of the process tree during a reconcile (MiB)",
+          ferry: Math.round(Math.max(peak, peak2)),
+          kubectl: "-",
+          ratio: "-",
+        },
       );
     }
   } finally {

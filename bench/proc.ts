@@ -28,7 +28,10 @@ export function cpuSeconds(root: number): number {
   let total = 0;
   for (const pid of processTree(root)) {
     try {
-      const f = fs.readFileSync(`/proc/${pid}/stat`, "utf8").slice(fs.readFileSync(`/proc/${pid}/stat`, "utf8").lastIndexOf(")") + 2).split(" ");
+      const f = fs
+        .readFileSync(`/proc/${pid}/stat`, "utf8")
+        .slice(fs.readFileSync(`/proc/${pid}/stat`, "utf8").lastIndexOf(")") + 2)
+        .split(" ");
       total += (Number(f[11]) + Number(f[12])) / tick;
     } catch {
       // gone

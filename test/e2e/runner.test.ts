@@ -106,6 +106,11 @@ describe("ferry run", () => {
     assert.equal((await hook("generic", body, { "X-Signature": "sha256=00" })).status, 401);
     assert.equal((await hook("gitlab", body, { "X-Gitlab-Token": "nope" })).status, 401);
     assert.equal((await hook("github", "x".repeat(2 * 1024 * 1024), { "X-Hub-Signature-256": "sha256=00" })).status, 413);
+    // A signed push to a branch no stack follows triggers nothing either.
+    const other = JSON.stringify({ ref: "refs/heads/feature-x" });
+    const res = await hook("github", other, { "X-Hub-Signature-256": sign(other) });
+    assert.equal(res.status, 202);
+    assert.deepEqual(((await res.json()) as { stacks: string[] }).stacks, []);
     assert.equal((await status("one")).history.length, before);
   });
 
@@ -171,6 +176,20 @@ describe("ferry run", () => {
     }
     await eventually("stack three is Ready again", async () => (await status("three")).condition === "Ready", 60_000);
     assert.ok(receiver.bodies.some((b) => (b as { event?: string }).event === "recovery"));
+  });
+
+  it("answers ferry status, as text and JSON", async () => {
+    const e = env();
+    const json = await e.ferry(["status", "--server", runner.url, "-o", "json"]);
+    assert.equal(json.code, 0, json.stderr);
+    const all = JSON.parse(json.stdout) as StackStatus[];
+    assert.deepEqual(all.map((s) => s.name).sort(), ["one", "three", "two"]);
+    const text = await e.ferry(["status", "--server", runner.url]);
+    assert.match(text.stdout, /^STACK\s+MODE\s+STATUS/m);
+    assert.match(text.stdout, /^two\s+detect\s+Ready/m);
+    const missing = await e.ferry(["reconcile", "nope", "--server", runner.url]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no stack "nope"/);
   });
 
   it("serves health, readiness and metrics", async () => {
