@@ -1,8 +1,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
-import { runChecked } from "../lib/exec";
+import { Stack } from "@pulumi/pulumi/automation";
 import { isKubernetesObject } from "./change-summary";
 
 /** A lock file of Pulumi's file backend. */
@@ -55,20 +54,14 @@ export function clearStaleLocks(backendUrl: string, project: string, stack: stri
 
 interface PendingOperation {
   readonly type: string;
-  readonly resource: { urn: string; type: string; inputs?: { metadata?: { name?: string; namespace?: string } } };
-}
-
-/** The provider ID of a Kubernetes object: `namespace/name`, or `name` when cluster-scoped. Pure. */
-export function kubernetesId(inputs: PendingOperation["resource"]["inputs"]): string | undefined {
-  const name = inputs?.metadata?.name;
-  if (!name) return undefined;
-  return inputs?.metadata?.namespace ? `${inputs.metadata.namespace}/${name}` : name;
+  readonly resource: { urn: string; type: string };
 }
 
 /**
  * Resolves operations left pending by an interrupted update. A pending create may or may not have
- * reached the cluster: it is imported by its ID, and the refresh keeps it if the object exists and
- * drops it if not, so nothing is duplicated or lost. Returns how many were resolved.
+ * reached the cluster; it is dropped from the state, and the next update creates it again, which
+ * with server-side apply also takes over an object that the interrupted update did create (an
+ * upsert), so nothing is duplicated or lost. Returns how many were resolved.
  */
 export async function resolvePendingOperations(stack: Stack): Promise<number> {
   const exported = await stack.exportStack();
@@ -76,15 +69,6 @@ export async function resolvePendingOperations(stack: Stack): Promise<number> {
     (p) => p.type === "creating" && isKubernetesObject(p.resource.type),
   );
   if (pending.length === 0) return 0;
-  const args = ["refresh", "--yes", "--skip-preview", "--stack", stack.name, "--non-interactive"];
-  for (const p of pending) {
-    const id = kubernetesId(p.resource.inputs);
-    if (id) args.push("--import-pending-creates", p.resource.urn, "--import-pending-creates", id);
-  }
-  const ws = stack.workspace as LocalWorkspace;
-  await runChecked(ws.pulumiCommand.command, args, {
-    cwd: ws.workDir,
-    env: { ...process.env, ...ws.envVars, PATH: `${path.dirname(ws.pulumiCommand.command)}${path.delimiter}${process.env.PATH ?? ""}` },
-  });
+  await stack.refresh({ clearPendingCreates: true, color: "never" });
   return pending.length;
 }

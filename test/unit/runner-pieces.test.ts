@@ -7,7 +7,7 @@ import { backoffDelay } from "../../src/runner/backoff";
 import { contentFingerprint } from "../../src/runner/live-watch";
 import { notificationBody } from "../../src/runner/notifier";
 import { loadRunnerConfig, parseDuration } from "../../src/runner/runner-config";
-import { isStaleLock, kubernetesId } from "../../src/runner/stack-recovery";
+import { isStaleLock } from "../../src/runner/stack-recovery";
 import { pushedBranch, verifyWebhook } from "../../src/runner/webhook";
 import { decidePrune } from "../../src/runner/prune-guard";
 import { tempDir } from "../helpers/temp-dir";
@@ -73,8 +73,6 @@ describe("runner decisions", () => {
     assert.equal(isStaleLock({ pid: 99, hostname: "h" }, "h", alive), true);
     assert.equal(isStaleLock({ pid: 1, hostname: "h" }, "h", alive), false);
     assert.equal(isStaleLock({ pid: 99, hostname: "other" }, "h", alive), false);
-    assert.equal(kubernetesId({ metadata: { name: "a", namespace: "n" } }), "n/a");
-    assert.equal(kubernetesId({ metadata: { name: "ns" } }), "ns");
   });
 
   it("ignores status and metadata when fingerprinting live objects", () => {
