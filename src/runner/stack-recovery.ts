@@ -52,6 +52,45 @@ export function clearStaleLocks(backendUrl: string, project: string, stack: stri
   return removed;
 }
 
+function parses(file: string): boolean {
+  try {
+    JSON.parse(fs.readFileSync(file, "utf8"));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Repairs a file-backend checkpoint that a crash left empty or truncated (kill -9 while Pulumi was
+ * writing it: "failed to load checkpoint: EOF"), from the backup Pulumi keeps beside it or, failing
+ * that, the newest checkpoint in the stack's history. The broken file is kept as `.corrupt-<time>`.
+ * Objects the lost state knew about are taken over again by the next update (server-side apply
+ * upserts), so nothing is duplicated. Returns what was restored from, if anything.
+ */
+export function repairCheckpoint(backendUrl: string, project: string, stack: string): string | undefined {
+  if (!backendUrl.startsWith("file://")) return undefined;
+  const root = path.join(backendUrl.slice("file://".length), ".pulumi");
+  const file = path.join(root, "stacks", project, `${stack}.json`);
+  if (!fs.existsSync(file) || parses(file)) return undefined;
+  const historyDir = path.join(root, "history", project, stack);
+  const history = fs.existsSync(historyDir)
+    ? fs
+        .readdirSync(historyDir)
+        .filter((f) => f.endsWith(".checkpoint.json"))
+        .sort()
+        .reverse()
+        .map((f) => path.join(historyDir, f))
+    : [];
+  const source = [`${file}.bak`, ...history].find((f) => fs.existsSync(f) && parses(f));
+  if (!source) return undefined;
+  fs.renameSync(file, `${file}.corrupt-${Date.now()}`);
+  fs.copyFileSync(source, file);
+  fs.rmSync(`${file}.attrs`, { force: true });
+  if (fs.existsSync(`${source}.attrs`)) fs.copyFileSync(`${source}.attrs`, `${file}.attrs`);
+  return source;
+}
+
 interface PendingOperation {
   readonly type: string;
   readonly resource: { urn: string; type: string };

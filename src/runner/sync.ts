@@ -12,7 +12,7 @@ import { checkoutSource, redactUrl, normalizeRepoUrl, Revision } from "./git-sou
 import { summarizeDiagnostics } from "./pulumi-diagnostics";
 import { WatchedObject } from "./live-watch";
 import { decidePrune } from "./prune-guard";
-import { clearStaleLocks, resolvePendingOperations } from "./stack-recovery";
+import { clearStaleLocks, repairCheckpoint, resolvePendingOperations } from "./stack-recovery";
 import { applyStack, managedObjects, openStack, previewStack, revisionEnv } from "./pulumi-stack";
 import { ObjectStep, ReconcileResult } from "./reconcile-result";
 import { SyncSettings } from "./stack-settings";
@@ -127,6 +127,9 @@ export async function sync(settings: SyncSettings, runtime: SyncRuntime): Promis
     };
     if (settings.kubeconfig) config.kubeconfig = settings.kubeconfig;
     if (settings.context) config.context = settings.context;
+    // A crash while Pulumi wrote the checkpoint leaves it unreadable: restore the last good one.
+    const restored = repairCheckpoint(settings.backendUrl, "ferry", settings.stack);
+    if (restored) progress?.phase("apply", `restored the stack's checkpoint from ${restored}`);
     const stack = await openStack({
       stack: settings.stack,
       pulumiRoot: runtime.pulumiRoot,

@@ -123,3 +123,20 @@ describe("runner config", () => {
     );
   });
 });
+
+describe("checkpoint repair", () => {
+  it("restores a checkpoint a crash left empty from Pulumi's backup, and leaves good ones alone", async () => {
+    const { repairCheckpoint } = await import("../../src/runner/stack-recovery");
+    const backend = tempDir();
+    const dir = path.join(backend, ".pulumi", "stacks", "ferry");
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, "prod.json"), '{"version": 3}');
+    assert.equal(repairCheckpoint(`file://${backend}`, "ferry", "prod"), undefined);
+    fs.writeFileSync(path.join(dir, "prod.json"), "");
+    fs.writeFileSync(path.join(dir, "prod.json.bak"), '{"version": 3, "previous": true}');
+    assert.equal(repairCheckpoint(`file://${backend}`, "ferry", "prod"), path.join(dir, "prod.json.bak"));
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, "prod.json"), "utf8")), { version: 3, previous: true });
+    assert.ok(fs.readdirSync(dir).some((f) => f.startsWith("prod.json.corrupt-")));
+    assert.equal(repairCheckpoint("s3://bucket", "ferry", "prod"), undefined);
+  });
+});
