@@ -51,11 +51,6 @@ export function displayName(id: ObjectId): string {
   return id.namespace ? `${id.kind}/${id.namespace}/${id.name}` : `${id.kind}/${id.name}`;
 }
 
-/** Same identity (API version ignored). */
-export function sameObject(a: ObjectId, b: ObjectId): boolean {
-  return a.group === b.group && a.kind === b.kind && a.namespace === b.namespace && a.name === b.name;
-}
-
 /** The Pulumi type token the Kubernetes provider uses for an apiVersion/kind. */
 export function pulumiType(apiVersion: string, kind: string): string {
   const { group, version } = splitApiVersion(apiVersion);

@@ -1,4 +1,3 @@
-import * as yaml from "js-yaml";
 import { applyIgnoreRules, findDuplicates, namespaceObjects } from "../desired-state/object-rules";
 import { orderByDependsOn } from "../desired-state/dependency-order";
 import { DesiredObject, DesiredState, DesiredUnit, unitKey } from "../desired-state/desired-state";
@@ -346,9 +345,4 @@ export function serializeDesiredState(state: DesiredState): string {
 /** Reads what {@link serializeDesiredState} wrote. */
 export function deserializeDesiredState(text: string): DesiredState {
   return JSON.parse(text) as DesiredState;
-}
-
-/** YAML text of values, for `helm template --values`. */
-export function valuesYaml(values: Record<string, unknown>): string {
-  return yaml.dump(values, { noRefs: true });
 }
