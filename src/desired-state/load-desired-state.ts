@@ -88,8 +88,7 @@ export function readManifestTexts(checkout: string, relDir: string): { path: str
 
 /** Whether a folder of the checkout holds a kustomization file. */
 export function hasKustomization(checkout: string, relDir: string): boolean {
-  const dir = resolveInCheckout(checkout, relDir, "folder");
-  return KUSTOMIZATION_FILES.some((f) => fs.existsSync(path.join(dir, f)));
+  return holdsKustomization(resolveInCheckout(checkout, relDir, "folder"));
 }
 
 /** Reads a file of the checkout (a chart's values file...), refusing paths that leave it. */
@@ -123,8 +122,16 @@ function normalizeRelative(p: string): string {
   return n;
 }
 
+function isInside(checkout: string, real: string): boolean {
+  return real === checkout || real.startsWith(checkout + path.sep);
+}
+
+function holdsKustomization(dir: string): boolean {
+  return KUSTOMIZATION_FILES.some((f) => fs.existsSync(path.join(dir, f)));
+}
+
 function assertInside(checkout: string, real: string, shown: string): void {
-  if (real !== checkout && !real.startsWith(checkout + path.sep)) {
+  if (!isInside(checkout, real)) {
     throw new GuardError(`"${shown}" resolves to ${real}, outside the checkout; ferry only reads files inside the config repo`);
   }
 }
@@ -136,7 +143,7 @@ function assertInside(checkout: string, real: string, shown: string): void {
 function listManifests(checkout: string, folder: string, errors: ManifestError[], kustomizeDirs: string[]): string[] {
   const out: string[] = [];
   const walk = (dir: string): void => {
-    if (KUSTOMIZATION_FILES.some((f) => fs.existsSync(path.join(dir, f)))) {
+    if (holdsKustomization(dir)) {
       kustomizeDirs.push(toRelative(checkout, dir) || ".");
       return;
     }
@@ -151,7 +158,7 @@ function listManifests(checkout: string, folder: string, errors: ManifestError[]
       }
       if (entry.isSymbolicLink()) {
         const real = fs.realpathSync(full);
-        if (real !== checkout && !real.startsWith(checkout + path.sep)) {
+        if (!isInside(checkout, real)) {
           errors.push(
             new ManifestError(
               { file: toRelative(checkout, full), line: 1 },

@@ -67,6 +67,11 @@ export function countChanges(steps: readonly StepEvent[]): ChangeCounts {
   return counts;
 }
 
+/** Whether a run changed (or, previewed, would change) any object. Pure. */
+export function hasChanges(c: ChangeCounts): boolean {
+  return c.created + c.updated + c.replaced + c.deleted > 0;
+}
+
 /** `2 created, 1 updated, 0 deleted, 5 unchanged` */
 export function formatCounts(c: ChangeCounts): string {
   const parts = [`${c.created} created`, `${c.updated} updated`];

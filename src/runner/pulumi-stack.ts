@@ -84,11 +84,38 @@ export async function openStack(settings: StackSettings): Promise<Stack> {
   return stack;
 }
 
-/** The Kubernetes objects the stack manages now (from its state): resource name -> URN. */
-export async function managedObjects(stack: Stack): Promise<Map<string, string>> {
-  const exported = await stack.exportStack();
-  const resources = (exported.deployment as { resources?: { urn: string; type: string }[] }).resources ?? [];
-  return new Map(resources.filter((r) => isKubernetesObject(r.type)).map((r) => [urnName(r.urn), r.urn]));
+/** What a run needs to know of a stack's state, read with one export. */
+export interface StackSnapshot {
+  /** The Kubernetes objects the stack manages: resource name -> URN. */
+  readonly managed: Map<string, string>;
+  /** Creates of Kubernetes objects an interrupted update left pending. */
+  readonly pendingCreates: number;
+}
+
+interface ExportedDeployment {
+  readonly resources?: { urn: string; type: string }[];
+  readonly pending_operations?: { type: string; resource: { type: string } }[];
+}
+
+/** Reads the stack's state once (`pulumi stack export`). */
+export async function snapshotStack(stack: Stack): Promise<StackSnapshot> {
+  const deployment = (await stack.exportStack()).deployment as ExportedDeployment;
+  const resources = deployment.resources ?? [];
+  return {
+    managed: new Map(resources.filter((r) => isKubernetesObject(r.type)).map((r) => [urnName(r.urn), r.urn])),
+    pendingCreates: (deployment.pending_operations ?? []).filter((p) => p.type === "creating" && isKubernetesObject(p.resource.type))
+      .length,
+  };
+}
+
+/**
+ * Resolves creates an interrupted update left pending. Such a create may or may not have reached the
+ * cluster; it is dropped from the state, and the next update creates it again, which with
+ * server-side apply also takes over an object the interrupted update did create (an upsert), so
+ * nothing is duplicated or lost.
+ */
+export async function clearPendingCreates(stack: Stack): Promise<void> {
+  await stack.refresh({ clearPendingCreates: true, color: "never" });
 }
 
 /** A refreshing preview: reports what an update would change, changes nothing. */

@@ -6,7 +6,7 @@ import { notify } from "./notifier";
 import { RunnerConfig, RunnerStack } from "./runner-config";
 import { RunnerMetrics } from "./runner-metrics";
 import { handleRequest } from "./runner-server";
-import { resolveSyncSettings } from "./stack-settings";
+import { resolveSyncSettings, SyncSettings } from "./stack-settings";
 import { StackWorker } from "./stack-worker";
 import { sync } from "./sync";
 
@@ -25,6 +25,8 @@ export class Runner {
   private slots: number;
   private readonly waiting: (() => void)[] = [];
   private ready = false;
+  /** Each stack's sync settings, resolved once (they read secret files). */
+  private readonly settings = new Map<string, SyncSettings>();
 
   constructor(
     readonly config: RunnerConfig,
@@ -33,7 +35,10 @@ export class Runner {
     private readonly env: NodeJS.ProcessEnv = process.env,
   ) {
     this.slots = config.maxParallel;
-    for (const stack of config.stacks) this.workers.set(stack.name, new StackWorker(stack, this.deps()));
+    for (const stack of config.stacks) {
+      this.settings.set(stack.name, resolveSettings(stack, env));
+      this.workers.set(stack.name, new StackWorker(stack, this.deps()));
+    }
   }
 
   /** Starts the HTTP server and every worker; resolves with the address listened on. */
@@ -77,26 +82,10 @@ export class Runner {
     return new Promise((resolve) => this.waiting.push(() => resolve(release)));
   }
 
-  private settings(stack: RunnerStack) {
-    return resolveSyncSettings(
-      {
-        stack: stack.name,
-        repo: stack.repo,
-        ref: stack.ref,
-        path: stack.path,
-        kubeconfig: stack.kubeconfig,
-        context: stack.context,
-        clusterIdentifier: stack.clusterIdentifier,
-        stacksDir: false,
-      },
-      this.env,
-    );
-  }
-
   private deps(): ConstructorParameters<typeof StackWorker>[1] {
     return {
       reconcile: (stack, o) =>
-        sync(this.settings(stack), {
+        sync(this.settings.get(stack.name)!, {
           ...this.binaries,
           trigger: o.trigger === "live" ? "heal" : o.trigger === "drift" ? "drift" : o.trigger === "manual" ? "manual" : "sync",
           detectOnly: o.detectOnly,
@@ -104,7 +93,7 @@ export class Runner {
           signal: o.signal,
           onDesired: o.onDesired,
         }),
-      remoteHead: (stack) => remoteHead({ url: stack.repo, ref: stack.ref, auth: this.settings(stack).auth }),
+      remoteHead: (stack) => remoteHead({ url: stack.repo, ref: stack.ref, auth: this.settings.get(stack.name)!.auth }),
       acquire: () => this.acquire(),
       watch: async (stack, objects, onDrift) => {
         const w = new LiveWatch(stack.kubeconfig, stack.context, objects, onDrift, (m) =>
@@ -120,6 +109,23 @@ export class Runner {
       maxRetryDelayMs: this.config.maxRetryDelay,
     };
   }
+}
+
+/** A runner stack's settings for `sync()`: everything comes from the runner's config file. */
+function resolveSettings(stack: RunnerStack, env: NodeJS.ProcessEnv): SyncSettings {
+  return resolveSyncSettings(
+    {
+      stack: stack.name,
+      repo: stack.repo,
+      ref: stack.ref,
+      path: stack.path,
+      kubeconfig: stack.kubeconfig,
+      context: stack.context,
+      clusterIdentifier: stack.clusterIdentifier,
+      stacksDir: false,
+    },
+    env,
+  );
 }
 
 function splitListen(listen: string): [string, number] {

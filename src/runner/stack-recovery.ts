@@ -1,8 +1,6 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Stack } from "@pulumi/pulumi/automation";
-import { isKubernetesObject } from "./change-summary";
 
 /** A lock file of Pulumi's file backend. */
 interface LockContent {
@@ -89,25 +87,4 @@ export function repairCheckpoint(backendUrl: string, project: string, stack: str
   fs.rmSync(`${file}.attrs`, { force: true });
   if (fs.existsSync(`${source}.attrs`)) fs.copyFileSync(`${source}.attrs`, `${file}.attrs`);
   return source;
-}
-
-interface PendingOperation {
-  readonly type: string;
-  readonly resource: { urn: string; type: string };
-}
-
-/**
- * Resolves operations left pending by an interrupted update. A pending create may or may not have
- * reached the cluster; it is dropped from the state, and the next update creates it again, which
- * with server-side apply also takes over an object that the interrupted update did create (an
- * upsert), so nothing is duplicated or lost. Returns how many were resolved.
- */
-export async function resolvePendingOperations(stack: Stack): Promise<number> {
-  const exported = await stack.exportStack();
-  const pending = ((exported.deployment as { pending_operations?: PendingOperation[] }).pending_operations ?? []).filter(
-    (p) => p.type === "creating" && isKubernetesObject(p.resource.type),
-  );
-  if (pending.length === 0) return 0;
-  await stack.refresh({ clearPendingCreates: true, color: "never" });
-  return pending.length;
 }

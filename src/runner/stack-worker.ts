@@ -1,6 +1,6 @@
 import { Logger } from "../lib/log";
 import { backoffDelay } from "./backoff";
-import { ChangeCounts } from "./change-summary";
+import { ChangeCounts, hasChanges } from "./change-summary";
 import { WatchedObject } from "./live-watch";
 import { Notification } from "./notifier";
 import { ReconcileResult } from "./reconcile-result";
@@ -267,7 +267,7 @@ export class StackWorker {
       this.status.lastAppliedRevision = revision;
       this.deps.metrics.lastSuccess.set({ stack: name }, Date.now() / 1000);
       const c = result.changes;
-      if (trigger === "live" || (c && c.created + c.updated + c.deleted + c.replaced > 0 && trigger === "drift")) {
+      if (trigger === "live" || (c && hasChanges(c) && trigger === "drift")) {
         this.status.drift = {
           detected: false,
           at: new Date().toISOString(),

@@ -7,13 +7,13 @@ import { DesiredStateError, GuardError } from "../desired-state/manifest-error";
 import { resourceName } from "../desired-state/object-id";
 import { buildDesiredState, serializeDesiredState } from "../render/build-desired-state";
 import { localRenderTools } from "../render/render-tools";
-import { changeOf, countChanges, isKubernetesObject, objectDisplayName, StepEvent } from "./change-summary";
+import { changeOf, countChanges, hasChanges, isKubernetesObject, objectDisplayName, StepEvent } from "./change-summary";
 import { checkoutSource, redactUrl, normalizeRepoUrl, Revision } from "./git-source";
 import { summarizeDiagnostics } from "./pulumi-diagnostics";
 import { WatchedObject } from "./live-watch";
 import { decidePrune } from "./prune-guard";
-import { clearStaleLocks, repairCheckpoint, resolvePendingOperations } from "./stack-recovery";
-import { applyStack, managedObjects, openStack, previewStack, revisionEnv } from "./pulumi-stack";
+import { clearStaleLocks, repairCheckpoint } from "./stack-recovery";
+import { applyStack, clearPendingCreates, openStack, previewStack, revisionEnv, snapshotStack } from "./pulumi-stack";
 import { ObjectStep, ReconcileResult } from "./reconcile-result";
 import { SyncSettings } from "./stack-settings";
 
@@ -127,9 +127,11 @@ export async function sync(settings: SyncSettings, runtime: SyncRuntime): Promis
     };
     if (settings.kubeconfig) config.kubeconfig = settings.kubeconfig;
     if (settings.context) config.context = settings.context;
-    // A crash while Pulumi wrote the checkpoint leaves it unreadable: restore the last good one.
+    // Recover from a crashed run: a checkpoint left unreadable, locks of processes that are gone.
     const restored = repairCheckpoint(settings.backendUrl, "ferry", settings.stack);
     if (restored) progress?.phase("apply", `restored the stack's checkpoint from ${restored}`);
+    for (const lock of clearStaleLocks(settings.backendUrl, "ferry", settings.stack))
+      progress?.phase("apply", `removed a stale lock ${lock}`);
     const stack = await openStack({
       stack: settings.stack,
       pulumiRoot: runtime.pulumiRoot,
@@ -138,12 +140,13 @@ export async function sync(settings: SyncSettings, runtime: SyncRuntime): Promis
       env: settings.pulumiEnv,
       config,
     });
-    // Recover from a crashed run: locks of dead processes, operations an interrupted update left pending.
-    for (const lock of clearStaleLocks(settings.backendUrl, "ferry", settings.stack))
-      progress?.phase("apply", `removed a stale lock ${lock}`);
-    const resolved = await resolvePendingOperations(stack);
-    if (resolved > 0) progress?.phase("apply", `resolved ${resolved} operation(s) left pending by an interrupted update`);
-    const managed = await managedObjects(stack);
+    let snapshot = await snapshotStack(stack);
+    if (snapshot.pendingCreates > 0) {
+      await clearPendingCreates(stack);
+      progress?.phase("apply", `resolved ${snapshot.pendingCreates} create(s) left pending by an interrupted update`);
+      snapshot = await snapshotStack(stack);
+    }
+    const managed = snapshot.managed;
     const onStep = (step: StepEvent): void => {
       steps.push(step);
       const change = changeOf(step.op);
@@ -162,7 +165,7 @@ export async function sync(settings: SyncSettings, runtime: SyncRuntime): Promis
         succeeded: true,
         revision,
         changes,
-        drift: changes.created + changes.updated + changes.replaced + changes.deleted > 0,
+        drift: hasChanges(changes),
       });
     }
     const prune = decidePrune(
