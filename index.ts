@@ -36,5 +36,7 @@ export = async (): Promise<Record<string, unknown>> => {
     context: config.get("context"),
     clusterIdentifier: config.get("clusterIdentifier") ?? pulumi.getStack(),
   });
-  return { objectCount: cluster.objectCount };
+  // A rollback's pin travels in the state, so every ferry sharing the backend sees it.
+  const pin = config.get("pin");
+  return { objectCount: cluster.objectCount, ...(pin ? { pin: JSON.parse(pin) as unknown } : {}) };
 };

@@ -2,7 +2,9 @@ import { Command, CommanderError } from "commander";
 import { SettingsError } from "../runner/stack-settings";
 import { demoCommand } from "./commands/demo-command";
 import { devCommand } from "./commands/dev-command";
+import { historyCommand, rollbackCommand } from "./commands/history-command";
 import { initCommand } from "./commands/init-command";
+import { previewCommand } from "./commands/preview-command";
 import { runCommand, runnerClientCommands } from "./commands/run-command";
 import { syncCommand } from "./commands/sync-command";
 import { toolchainCommand } from "./commands/toolchain-command";
@@ -14,6 +16,9 @@ export function program(): Command {
     .description("GitOps for Kubernetes on Pulumi: keeps each cluster equal to its folder in a Git repository")
     .version(require("../../../package.json").version as string)
     .addCommand(syncCommand())
+    .addCommand(previewCommand())
+    .addCommand(historyCommand())
+    .addCommand(rollbackCommand())
     .addCommand(runCommand())
     .addCommand(initCommand())
     .addCommand(demoCommand())

@@ -116,6 +116,17 @@ export async function checkoutSource(source: GitSource, dir: string): Promise<Re
   return revisionOf(git, sha, ref);
 }
 
+/**
+ * The files a change touches: `git diff --name-only base...head` in a checkout made by
+ * {@link checkoutSource} (changes on `head` since it left `base`, as a pull request shows them).
+ */
+export async function changedPaths(dir: string, base: string, head: string, auth?: GitAuth): Promise<string[]> {
+  const git = gitFor(dir, auth);
+  const { sha } = await resolveRef(git, base, "the config repo");
+  const out = await git.raw(["diff", "--name-only", "--no-renames", `${sha}...${head}`]);
+  return out.split("\n").filter(Boolean);
+}
+
 /** Metadata of one commit of a checkout. */
 export async function revisionOf(git: SimpleGit, sha: string, ref: string): Promise<Revision> {
   const out = await git.raw(["log", "-1", "--format=%H%x00%an%x00%ae%x00%cn%x00%ce%x00%cI%x00%s", sha]);

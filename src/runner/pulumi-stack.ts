@@ -4,6 +4,8 @@ import { EngineEvent, LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulum
 import { ferryRoot } from "../lib/paths";
 import { Revision } from "./git-source";
 import { isKubernetesObject, StepEvent, urnName } from "./change-summary";
+import { UpdateRecord } from "./history";
+import { parsePin, Pin } from "./pin";
 
 /** Everything needed to run the ferry program for one stack through the Automation API. */
 export interface StackSettings {
@@ -31,6 +33,9 @@ export function pulumiEnv(backendUrl: string, extra: Readonly<Record<string, str
     // Git wins: server-side apply takes back fields another manager (kubectl edit/scale) changed,
     // instead of failing with a field conflict.
     PULUMI_K8S_ENABLE_PATCH_FORCE: "true",
+    // A workspace of its own (a preview, a new machine, CI) finds the stack's secrets provider
+    // (passphrase salt) in the state instead of making a new one.
+    PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER: "true",
     PULUMI_BACKEND_URL: backendUrl,
     ...extra,
   };
@@ -78,9 +83,11 @@ export async function openStack(settings: StackSettings): Promise<Stack> {
     envVars: pulumiEnv(settings.backendUrl, settings.env),
   });
   const stack = await Stack.createOrSelect(settings.stack, workspace);
-  await stack.setAllConfig(
-    Object.fromEntries(Object.entries(settings.config).map(([k, v]) => [k.includes(":") ? k : `ferry:${k}`, { value: v }])),
-  );
+  if (Object.keys(settings.config).length > 0) {
+    await stack.setAllConfig(
+      Object.fromEntries(Object.entries(settings.config).map(([k, v]) => [k.includes(":") ? k : `ferry:${k}`, { value: v }])),
+    );
+  }
   return stack;
 }
 
@@ -90,10 +97,12 @@ export interface StackSnapshot {
   readonly managed: Map<string, string>;
   /** Creates of Kubernetes objects an interrupted update left pending. */
   readonly pendingCreates: number;
+  /** The pin `ferry rollback` set, carried by the stack's outputs. */
+  readonly pin?: Pin;
 }
 
 interface ExportedDeployment {
-  readonly resources?: { urn: string; type: string }[];
+  readonly resources?: { urn: string; type: string; outputs?: Record<string, unknown> }[];
   readonly pending_operations?: { type: string; resource: { type: string } }[];
 }
 
@@ -105,7 +114,18 @@ export async function snapshotStack(stack: Stack): Promise<StackSnapshot> {
     managed: new Map(resources.filter((r) => isKubernetesObject(r.type)).map((r) => [urnName(r.urn), r.urn])),
     pendingCreates: (deployment.pending_operations ?? []).filter((p) => p.type === "creating" && isKubernetesObject(p.resource.type))
       .length,
+    pin: parsePin(resources.find((r) => r.type === "pulumi:pulumi:Stack")?.outputs?.pin),
   };
+}
+
+/** Sets the pin the next update records (an empty value when the stack follows its branch). */
+export async function setPin(stack: Stack, pin: Pin | undefined): Promise<void> {
+  await stack.setConfig("ferry:pin", { value: pin ? JSON.stringify(pin) : "" });
+}
+
+/** The stack's update history, newest first (`pulumi stack history`). */
+export async function stackHistory(stack: Stack, pageSize = 100): Promise<UpdateRecord[]> {
+  return stack.history(pageSize, 1);
 }
 
 /**
@@ -118,15 +138,35 @@ export async function clearPendingCreates(stack: Stack): Promise<void> {
   await stack.refresh({ clearPendingCreates: true, color: "never" });
 }
 
-/** A refreshing preview: reports what an update would change, changes nothing. */
-export async function previewStack(stack: Stack, options: { onStep: (s: StepEvent) => void; signal?: AbortSignal }): Promise<void> {
+/** A step of a preview with what it would change (engine event metadata). */
+export interface PreviewStep extends StepEvent {
+  /** Changed property paths and how (`add`, `update`, `delete`, `...-replace`). */
+  readonly detailedDiff?: Readonly<Record<string, { kind?: string; inputDiff?: boolean }>>;
+  readonly diffs?: readonly string[];
+  /** The object as the state has it (after the refresh) and as the program declares it; secrets show as "[secret]". */
+  readonly oldInputs?: Readonly<Record<string, unknown>>;
+  readonly newInputs?: Readonly<Record<string, unknown>>;
+}
+
+/** A refreshing preview: reports what an update would change, changes nothing (the state is not written). */
+export async function previewStack(stack: Stack, options: { onStep: (s: PreviewStep) => void; signal?: AbortSignal }): Promise<void> {
   await stack.preview({
     refresh: true,
     color: "never",
+    diff: true,
     signal: options.signal,
     onEvent: (e: EngineEvent) => {
       const m = e.resourcePreEvent?.metadata;
-      if (m) options.onStep({ op: m.op, urn: m.urn, type: m.type });
+      if (!m) return;
+      options.onStep({
+        op: m.op,
+        urn: m.urn,
+        type: m.type,
+        detailedDiff: m.detailedDiff,
+        diffs: m.diffs,
+        oldInputs: m.old?.inputs,
+        newInputs: m.new?.inputs,
+      });
     },
   });
 }

@@ -1,5 +1,6 @@
 import { ChangeCounts } from "./change-summary";
 import { Revision } from "./git-source";
+import { Pin } from "./pin";
 
 /** Why a reconcile did not succeed, in the vocabulary of Flux's conditions. */
 export type FailureReason = "SourceFailed" | "BuildFailed" | "GuardRefused" | "ApplyFailed" | "Locked";
@@ -22,4 +23,8 @@ export interface ReconcileResult {
   readonly durationMs: number;
   /** Detect mode: whether the cluster differs from Git (the changes an apply would make). */
   readonly drift?: boolean;
+  /** The pin in force after the run: the stack is held at a rolled-back commit. */
+  readonly pin?: Pin;
+  /** The run lifted the stack's pin: on request (resume) or because the branch moved (new-commit). */
+  readonly unpinned?: "resume" | "new-commit";
 }

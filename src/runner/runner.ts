@@ -90,6 +90,7 @@ export class Runner {
           trigger: o.trigger === "live" ? "heal" : o.trigger === "drift" ? "drift" : o.trigger === "manual" ? "manual" : "sync",
           detectOnly: o.detectOnly,
           targets: o.targets,
+          unpin: o.unpin,
           signal: o.signal,
           onDesired: o.onDesired,
         }),

@@ -62,6 +62,8 @@ export interface SyncSettings {
   readonly pulumiEnv: Readonly<Record<string, string>>;
   readonly checkoutDir: string;
   readonly workDir: string;
+  /** ferry's state folder (checkouts, workspaces, previews, the default backend). */
+  readonly stateDir: string;
 }
 
 /** A setting that is missing or invalid, with how to fix it. */
@@ -89,7 +91,7 @@ export function readStackFile(stacksDir: string, stack: string): z.infer<typeof 
  * FERRY_GIT_TOKEN(_FILE), FERRY_GIT_SSH_KEY_FILE, FERRY_GIT_KNOWN_HOSTS_FILE, PULUMI_CONFIG_PASSPHRASE(_FILE).
  */
 export function resolveSyncSettings(input: SyncInput, env: NodeJS.ProcessEnv = process.env): SyncSettings {
-  const stacksDir = input.stacksDir === false ? undefined : (input.stacksDir ?? env.FERRY_STACKS_DIR ?? path.join(ferryRoot(), "stacks"));
+  const stacksDir = input.stacksDir === false ? undefined : stacksDirOf(input.stacksDir, env);
   const file = (stacksDir && readStackFile(stacksDir, input.stack)) || {};
   const state = stateDir(env);
   const repo = input.repo ?? file["ferry:repo"];
@@ -121,8 +123,24 @@ export function resolveSyncSettings(input: SyncInput, env: NodeJS.ProcessEnv = p
     auth: { token, sshKeyFile: env.FERRY_GIT_SSH_KEY_FILE, knownHostsFile: env.FERRY_GIT_KNOWN_HOSTS_FILE },
     pulumiEnv: passphraseEnv(state, env),
     checkoutDir: path.join(state, "checkouts", input.stack),
+    stateDir: state,
     workDir: path.join(state, "workspaces", createHash("sha256").update(backendUrl).digest("hex").slice(0, 8), input.stack),
   };
+}
+
+/** The stacks that have a stack file (`Pulumi.<stack>.yaml`) in a folder, sorted. */
+export function listStackFiles(stacksDir: string): string[] {
+  if (!fs.existsSync(stacksDir)) return [];
+  return fs
+    .readdirSync(stacksDir)
+    .map((f) => /^Pulumi\.(.+)\.ya?ml$/.exec(f)?.[1])
+    .filter((s): s is string => !!s)
+    .sort();
+}
+
+/** The stacks folder a command reads: --stacks-dir, $FERRY_STACKS_DIR, else ferry's own stacks/. */
+export function stacksDirOf(input: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return input ?? env.FERRY_STACKS_DIR ?? path.join(ferryRoot(), "stacks");
 }
 
 function expandHome(p: string, env: NodeJS.ProcessEnv): string {

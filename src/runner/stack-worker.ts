@@ -3,6 +3,7 @@ import { backoffDelay } from "./backoff";
 import { ChangeCounts, hasChanges } from "./change-summary";
 import { WatchedObject } from "./live-watch";
 import { Notification } from "./notifier";
+import { Pin } from "./pin";
 import { ReconcileResult } from "./reconcile-result";
 import { RunnerMetrics } from "./runner-metrics";
 import { RunnerStack } from "./runner-config";
@@ -36,6 +37,8 @@ export interface StackStatus {
   lastAttemptedRevision?: string;
   drift: { detected: boolean; at?: string; objects: string[] };
   objectsManaged?: number;
+  /** Held at a rolled-back commit: the runner applies it instead of the branch head until resumed. */
+  pinned?: Pin;
   history: RunRecord[];
 }
 
@@ -43,7 +46,15 @@ export interface StackStatus {
 export interface WorkerDeps {
   reconcile(
     stack: RunnerStack,
-    options: { trigger: Trigger; detectOnly: boolean; targets?: string[]; signal: AbortSignal; onDesired: (o: WatchedObject[]) => void },
+    options: {
+      trigger: Trigger;
+      detectOnly: boolean;
+      targets?: string[];
+      /** Lift a rollback's pin and follow the branch again. */
+      unpin: boolean;
+      signal: AbortSignal;
+      onDesired: (o: WatchedObject[]) => void;
+    },
   ): Promise<ReconcileResult>;
   remoteHead(stack: RunnerStack): Promise<string>;
   /** Waits for one of the runner's parallel slots; returns its release. */
@@ -79,6 +90,9 @@ export class StackWorker {
   private liveWatch: { stop(): void } | undefined;
   private abort = new AbortController();
   private stopped = false;
+  /** `ferry resume` asked to lift a pin; kept until a run succeeds. */
+  private unpinRequested = false;
+  private lastPolledHead: string | undefined;
 
   constructor(
     readonly stack: RunnerStack,
@@ -111,8 +125,9 @@ export class StackWorker {
     await this.running;
   }
 
-  /** Suspends or resumes (to the configured mode, or enforce). */
+  /** Suspends, or resumes (to the configured mode, or enforce) and lifts a rollback's pin. */
   setSuspended(suspended: boolean): void {
+    if (!suspended) this.unpinRequested = true;
     this.status.mode = suspended ? "suspended" : this.stack.mode === "suspended" ? "enforce" : this.stack.mode;
     if (suspended) {
       this.status.condition = "Suspended";
@@ -126,9 +141,13 @@ export class StackWorker {
     if (this.stopped || this.status.mode === "suspended") return;
     try {
       const head = await this.deps.remoteHead(this.stack);
-      // A new commit, or the source is back after it was unreachable.
+      const seen = head === this.lastPolledHead;
+      this.lastPolledHead = head;
+      // A new commit, or the source is back after it was unreachable. A pinned stack applies its
+      // pinned commit, not the head: it runs once per new head (the pin's policy may lift it).
       const sourceBack = this.stalled && this.status.reason === "SourceFailed" && !this.running;
-      if (head !== this.status.lastAttemptedRevision || sourceBack) this.trigger("commit");
+      const moved = head !== this.status.lastAttemptedRevision && !(this.status.pinned && seen);
+      if (moved || sourceBack) this.trigger("commit");
     } catch (err) {
       // Git unreachable: the cluster stays as it is; the stack is Stalled until the source is back.
       const message = err instanceof Error ? err.message : String(err);
@@ -186,6 +205,7 @@ export class StackWorker {
     this.liveWatch = undefined;
     const log = this.deps.log.child({ stack: this.stack.name, trigger });
     log.info({ phase: "start", detect }, "reconcile started");
+    const unpin = this.unpinRequested;
     let result: ReconcileResult;
     try {
       result = await this.deps.reconcile(this.stack, {
@@ -193,6 +213,7 @@ export class StackWorker {
         detectOnly: detect,
         // Only a run for live drift alone touches just the drifted objects.
         targets: targets !== "all" && triggers.size === 1 && trigger === "live" ? [...targets] : undefined,
+        unpin,
         signal: this.abort.signal,
         onDesired: (o) => (this.desired = o),
       });
@@ -208,6 +229,7 @@ export class StackWorker {
     } finally {
       release();
     }
+    if (unpin && result.succeeded && !detect) this.unpinRequested = false;
     this.record([...triggers], started, result);
     if (!this.stopped && this.stack.watch && this.status.mode !== "suspended" && this.desired.length > 0) {
       try {
@@ -251,6 +273,10 @@ export class StackWorker {
     const wasStalled = this.stalled;
     this.stalled = false;
     this.failures = 0;
+    if (result.pin && !this.status.pinned)
+      log.info({ pin: result.pin }, "pinned by a rollback: following the pinned commit, not the branch");
+    if (result.unpinned) log.info({ unpinned: result.unpinned }, "pin lifted: following the branch again");
+    this.status.pinned = result.pin;
     this.deps.metrics.objectsManaged.set({ stack: name }, this.desired.length);
     this.status.objectsManaged = this.desired.length;
     if (this.status.mode === "detect") {

@@ -1,5 +1,5 @@
 import * as fs from "node:fs";
-import { ConcurrentUpdateError } from "@pulumi/pulumi/automation";
+import { ConcurrentUpdateError, Stack } from "@pulumi/pulumi/automation";
 import * as path from "node:path";
 import { allObjects, DesiredState } from "../desired-state/desired-state";
 import { loadConfigFolder } from "../desired-state/load-desired-state";
@@ -8,14 +8,25 @@ import { resourceName } from "../desired-state/object-id";
 import { buildDesiredState, serializeDesiredState } from "../render/build-desired-state";
 import { localRenderTools } from "../render/render-tools";
 import { changeOf, countChanges, hasChanges, isKubernetesObject, objectDisplayName, StepEvent } from "./change-summary";
-import { checkoutSource, redactUrl, normalizeRepoUrl, Revision } from "./git-source";
+import { checkoutSource, GitSource, normalizeRepoUrl, redactUrl, remoteHead, Revision } from "./git-source";
 import { summarizeDiagnostics } from "./pulumi-diagnostics";
 import { WatchedObject } from "./live-watch";
 import { decidePrune } from "./prune-guard";
 import { clearStaleLocks, repairCheckpoint } from "./stack-recovery";
-import { applyStack, clearPendingCreates, openStack, previewStack, revisionEnv, snapshotStack } from "./pulumi-stack";
-import { ObjectStep, ReconcileResult } from "./reconcile-result";
+import { decideRef, Pin } from "./pin";
+import {
+  applyStack,
+  clearPendingCreates,
+  openStack,
+  previewStack,
+  revisionEnv,
+  setPin,
+  snapshotStack,
+  StackSnapshot,
+} from "./pulumi-stack";
+import { FailureReason, ObjectStep, ReconcileResult } from "./reconcile-result";
 import { SyncSettings } from "./stack-settings";
+import { formatUpdateMessage, RunKind } from "./update-message";
 
 /** What a sync reports while it runs. */
 export interface SyncProgress {
@@ -34,70 +45,101 @@ export interface SyncRuntime {
   readonly kubectl: string;
   readonly progress?: SyncProgress;
   readonly signal?: AbortSignal;
-  /** What kind of run this is, for the update's message (sync, drift, rollback, manual). */
-  readonly trigger?: string;
+  /** What kind of run this is, for the update's message and `ferry history`. */
+  readonly trigger?: RunKind;
   /** Detect only: a refreshing preview that reports drift and changes nothing. */
   readonly detectOnly?: boolean;
   /** Heal only these objects (resource names) when all of them are in the stack: `up --target`. */
   readonly targets?: readonly string[];
   /** Receives the desired objects once they are built (the runner watches them). */
   readonly onDesired?: (objects: WatchedObject[]) => void;
+  /** Roll back: apply this commit and pin the stack to it. */
+  readonly rollback?: Omit<Pin, "at" | "head">;
+  /** Lift the stack's pin and follow its branch again. */
+  readonly unpin?: boolean;
 }
 
 /**
  * One reconcile of a stack:
- * 1. fetch the source and check out the commit asked for;
- * 2. build the desired state from the cluster folder (render charts and Kustomize), refusing bad
+ * 1. open the stack and read its state: managed objects, and a pin left by `ferry rollback`;
+ * 2. fetch the source and check out the commit to apply (the branch head, or the pinned commit);
+ * 3. build the desired state from the cluster folder (render charts and Kustomize), refusing bad
  *    input before anything is applied;
- * 3. guard against a prune that is too large, then apply with `pulumi up --refresh`, which corrects
+ * 4. guard against a prune that is too large, then apply with `pulumi up --refresh`, which corrects
  *    drift and prunes what Git no longer declares;
- * 4. record the change summary (the update itself carries the commit, author and subject).
+ * 5. record the change summary (the update itself carries the commit, author and subject).
  */
 export async function sync(settings: SyncSettings, runtime: SyncRuntime): Promise<ReconcileResult> {
   const started = Date.now();
   const objects: ObjectStep[] = [];
+  let pin: Pin | undefined;
   const result = (r: Omit<ReconcileResult, "stack" | "durationMs" | "objects">): ReconcileResult => ({
     stack: settings.stack,
     objects,
     durationMs: Date.now() - started,
+    pin,
     ...r,
   });
   const progress = runtime.progress;
 
-  // 1. Fetch the source.
-  progress?.phase("fetch", `fetching ${redactUrl(settings.repo)}${settings.ref ? ` at ${settings.ref}` : ""}`);
-  let revision: Revision;
+  // 1. Open the stack; recover first from a crashed run (an unreadable checkpoint, stale locks).
+  let stack: Stack;
+  let snapshot: StackSnapshot;
+  const rendered = path.join(settings.workDir, "desired-state.json");
   try {
-    revision = await checkoutSource({ url: settings.repo, ref: settings.ref, auth: settings.auth }, settings.checkoutDir);
+    const restored = repairCheckpoint(settings.backendUrl, "ferry", settings.stack);
+    if (restored) progress?.phase("fetch", `restored the stack's checkpoint from ${restored}`);
+    for (const lock of clearStaleLocks(settings.backendUrl, "ferry", settings.stack))
+      progress?.phase("fetch", `removed a stale lock ${lock}`);
+    stack = await openStack({
+      stack: settings.stack,
+      pulumiRoot: runtime.pulumiRoot,
+      workDir: settings.workDir,
+      backendUrl: settings.backendUrl,
+      env: settings.pulumiEnv,
+      config: programConfig(settings, settings.checkoutDir, rendered),
+    });
+    snapshot = await snapshotStack(stack);
+    pin = snapshot.pin;
   } catch (err) {
-    return result({ succeeded: false, reason: "SourceFailed", message: errorMessage(err) });
+    return result({ succeeded: false, reason: "ApplyFailed", message: errorMessage(err) });
   }
 
-  // 2. Build the desired state (load, render charts and Kustomize); refuse bad input before
+  // 2. Fetch the source at the commit to apply: the followed branch, or the commit pinned by a rollback.
+  let revision: Revision;
+  let unpinned: ReconcileResult["unpinned"];
+  // The pin the update will record; `pin` stays the state's until an update records this one.
+  let nextPin: Pin | undefined;
+  try {
+    let ref: string | undefined;
+    if (runtime.rollback) {
+      ref = runtime.rollback.revision;
+      const head = runtime.rollback.policy === "new-commit" ? await remoteHead(sourceOf(settings)) : undefined;
+      nextPin = { ...runtime.rollback, at: new Date().toISOString(), head };
+    } else {
+      const head = pin?.policy === "new-commit" && !runtime.unpin ? await remoteHead(sourceOf(settings)) : undefined;
+      const decision = decideRef({ followed: settings.ref, pin, head, unpin: runtime.unpin });
+      ref = decision.ref;
+      nextPin = decision.pin;
+      unpinned = decision.unpinned;
+    }
+    progress?.phase(
+      "fetch",
+      `fetching ${redactUrl(settings.repo)}${ref ? ` at ${ref}` : ""}${nextPin ? ` (pinned by ${nextPin.by}'s rollback)` : ""}`,
+    );
+    revision = await checkoutSource({ ...sourceOf(settings), ref }, settings.checkoutDir);
+  } catch (err) {
+    return result({ succeeded: false, reason: "SourceFailed", message: errorMessage(err), unpinned });
+  }
+
+  // 3. Build the desired state (load, render charts and Kustomize); refuse bad input before
   //    anything touches the cluster.
   progress?.phase("build", `${revision.sha.slice(0, 7)} ${revision.subject} (${revision.author})`);
   let state: DesiredState;
   try {
-    const loaded = loadConfigFolder({ checkout: settings.checkoutDir, path: settings.path });
-    const tools = localRenderTools({
-      helm: runtime.helm,
-      kubectl: runtime.kubectl,
-      kubeconfig: settings.kubeconfig,
-      context: settings.context,
-      cacheDir: path.join(settings.workDir, "render-cache"),
-      gitAuth: settings.auth,
-    });
-    state = await buildDesiredState(loaded, tools, { allowEmpty: settings.allowEmpty });
+    state = await buildFromCheckout(settings, runtime, settings.checkoutDir);
   } catch (err) {
-    if (err instanceof DesiredStateError || err instanceof GuardError) {
-      return result({
-        succeeded: false,
-        reason: err instanceof GuardError ? "GuardRefused" : "BuildFailed",
-        revision,
-        message: err.message,
-      });
-    }
-    return result({ succeeded: false, reason: "BuildFailed", revision, message: errorMessage(err) });
+    return buildFailure(err, (r) => result({ ...r, revision, unpinned }));
   }
   const desired = allObjects(state);
   runtime.onDesired?.(
@@ -110,37 +152,13 @@ export async function sync(settings: SyncSettings, runtime: SyncRuntime): Promis
     })),
   );
 
-  // 3. Guard and apply: refresh from the cluster, then create, update and prune to match Git.
+  // 4. Guard and apply: refresh from the cluster, then create, update and prune to match Git.
   progress?.phase("apply", `${desired.length} objects from ${settings.path}`);
   const steps: StepEvent[] = [];
   const reported = new Set<string>();
   try {
     fs.mkdirSync(settings.workDir, { recursive: true });
-    const rendered = path.join(settings.workDir, "desired-state.json");
     fs.writeFileSync(rendered, serializeDesiredState(state), { mode: 0o600 });
-    const config: Record<string, string> = {
-      checkout: settings.checkoutDir,
-      path: settings.path,
-      desiredState: rendered,
-      clusterIdentifier: settings.clusterIdentifier,
-      allowEmpty: String(settings.allowEmpty),
-    };
-    if (settings.kubeconfig) config.kubeconfig = settings.kubeconfig;
-    if (settings.context) config.context = settings.context;
-    // Recover from a crashed run: a checkpoint left unreadable, locks of processes that are gone.
-    const restored = repairCheckpoint(settings.backendUrl, "ferry", settings.stack);
-    if (restored) progress?.phase("apply", `restored the stack's checkpoint from ${restored}`);
-    for (const lock of clearStaleLocks(settings.backendUrl, "ferry", settings.stack))
-      progress?.phase("apply", `removed a stale lock ${lock}`);
-    const stack = await openStack({
-      stack: settings.stack,
-      pulumiRoot: runtime.pulumiRoot,
-      workDir: settings.workDir,
-      backendUrl: settings.backendUrl,
-      env: settings.pulumiEnv,
-      config,
-    });
-    let snapshot = await snapshotStack(stack);
     if (snapshot.pendingCreates > 0) {
       await clearPendingCreates(stack);
       progress?.phase("apply", `resolved ${snapshot.pendingCreates} create(s) left pending by an interrupted update`);
@@ -161,12 +179,7 @@ export async function sync(settings: SyncSettings, runtime: SyncRuntime): Promis
       // Detect mode: what an apply would change is the drift; nothing is applied.
       await previewStack(stack, { onStep, signal: runtime.signal });
       const changes = countChanges(steps);
-      return result({
-        succeeded: true,
-        revision,
-        changes,
-        drift: hasChanges(changes),
-      });
+      return result({ succeeded: true, revision, changes, drift: hasChanges(changes) });
     }
     const prune = decidePrune(
       [...managed.keys()],
@@ -174,10 +187,19 @@ export async function sync(settings: SyncSettings, runtime: SyncRuntime): Promis
       settings.maxPruneShare,
       settings.allowPrune,
     );
-    if (!prune.allowed) return result({ succeeded: false, reason: "GuardRefused", revision, message: prune.message });
+    if (!prune.allowed) return result({ succeeded: false, reason: "GuardRefused", revision, message: prune.message, unpinned });
     const targets = runtime.targets?.every((t) => managed.has(t)) ? runtime.targets.map((t) => managed.get(t)!) : undefined;
+    // The pin travels with every update while it holds (the program exports it).
+    await setPin(stack, nextPin);
+    const kind: RunKind = runtime.rollback ? "rollback" : unpinned ? "resume" : (runtime.trigger ?? "sync");
     await applyStack(stack, {
-      message: `${runtime.trigger ?? "sync"} ${revision.sha.slice(0, 7)}: ${revision.subject}`,
+      message: formatUpdateMessage({
+        kind,
+        sha: revision.sha,
+        subject: revision.subject,
+        from: runtime.rollback?.from,
+        by: runtime.rollback?.by,
+      }),
       env: revisionEnv(revision, normalizeRepoUrl(redactUrl(settings.repo))),
       signal: runtime.signal,
       targets,
@@ -186,16 +208,63 @@ export async function sync(settings: SyncSettings, runtime: SyncRuntime): Promis
   } catch (err) {
     // Another process is updating this stack: not a failure of the desired state; wait and retry.
     const reason = err instanceof ConcurrentUpdateError ? "Locked" : "ApplyFailed";
-    return result({ succeeded: false, reason, revision, changes: countChanges(steps), message: errorMessage(err) });
+    return result({ succeeded: false, reason, revision, changes: countChanges(steps), message: errorMessage(err), unpinned });
   }
 
-  // 4. Record.
+  // 5. Record.
+  pin = nextPin;
   const changes = countChanges(steps);
   progress?.phase("done", "");
-  return result({ succeeded: true, revision, changes });
+  return result({ succeeded: true, revision, changes, unpinned });
 }
 
-function errorMessage(err: unknown): string {
+/** The config repo of a stack as a git source. */
+export function sourceOf(settings: SyncSettings): GitSource {
+  return { url: settings.repo, ref: settings.ref, auth: settings.auth };
+}
+
+/** Loads and renders the cluster folder of a checkout; throws what {@link buildFailure} maps. */
+export async function buildFromCheckout(
+  settings: SyncSettings,
+  runtime: Pick<SyncRuntime, "helm" | "kubectl">,
+  checkoutDir: string,
+): Promise<DesiredState> {
+  const loaded = loadConfigFolder({ checkout: checkoutDir, path: settings.path });
+  const tools = localRenderTools({
+    helm: runtime.helm,
+    kubectl: runtime.kubectl,
+    kubeconfig: settings.kubeconfig,
+    context: settings.context,
+    cacheDir: path.join(settings.workDir, "render-cache"),
+    gitAuth: settings.auth,
+  });
+  return buildDesiredState(loaded, tools, { allowEmpty: settings.allowEmpty });
+}
+
+/** Maps an error of the build stage to its reason: bad input (BuildFailed) or a guard (GuardRefused). */
+export function buildFailure<T>(err: unknown, result: (r: { succeeded: false; reason: FailureReason; message: string }) => T): T {
+  if (err instanceof DesiredStateError || err instanceof GuardError) {
+    return result({ succeeded: false, reason: err instanceof GuardError ? "GuardRefused" : "BuildFailed", message: err.message });
+  }
+  return result({ succeeded: false, reason: "BuildFailed", message: errorMessage(err) });
+}
+
+/** The program's `ferry:*` configuration for a stack and a checkout. */
+export function programConfig(settings: SyncSettings, checkoutDir: string, rendered: string): Record<string, string> {
+  const config: Record<string, string> = {
+    checkout: checkoutDir,
+    path: settings.path,
+    desiredState: rendered,
+    clusterIdentifier: settings.clusterIdentifier,
+    allowEmpty: String(settings.allowEmpty),
+  };
+  if (settings.kubeconfig) config.kubeconfig = settings.kubeconfig;
+  if (settings.context) config.context = settings.context;
+  return config;
+}
+
+/** An error's message for a result; the Automation API's CLI output is cut to its diagnostics. */
+export function errorMessage(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   // The Automation API's CommandError carries the whole CLI output; keep the diagnostics.
   return err.message.includes("Diagnostics:") ? summarizeDiagnostics(err.message) : err.message.trim();

@@ -59,6 +59,17 @@ export class ConfigRepo {
     return this;
   }
 
+  /** The SHA of the commit checked out. */
+  async head(): Promise<string> {
+    return (await simpleGit(this.dir).revparse(["HEAD"])).trim();
+  }
+
+  /** Switches to a branch, creating it from the current commit when `create` is set. */
+  async checkout(branch: string, create = false): Promise<this> {
+    await simpleGit(this.dir).raw(["checkout", ...(create ? ["-b"] : []), branch]);
+    return this;
+  }
+
   /** Commits whatever the working tree holds; returns the commit SHA. */
   async commitAll(subject: string, author = { name: "Alice Example", email: "alice@example.com" }): Promise<string> {
     // Only what git needs: simple-git refuses variables such as EDITOR that may be in the environment.

@@ -5,7 +5,9 @@ import { after, before } from "node:test";
 import { DevCluster, devClusterDown, devClusterUp } from "../../src/devcluster/dev-cluster";
 import { run, RunResult, runChecked } from "../../src/lib/exec";
 import { ferryRoot } from "../../src/lib/paths";
+import { pulumiEnv } from "../../src/runner/pulumi-stack";
 import { ReconcileResult } from "../../src/runner/reconcile-result";
+import { resolveSyncSettings } from "../../src/runner/stack-settings";
 import { defaultToolchainOptions, ensureToolchain, Toolchain } from "../../src/toolchain/install";
 
 /** One end-to-end environment: a real control plane, the real toolchain, an isolated state dir. */
@@ -23,6 +25,8 @@ export interface E2E {
   getJson<T = Record<string, unknown>>(...args: string[]): Promise<T>;
   /** Whether `kubectl get` finds the object. */
   exists(...args: string[]): Promise<boolean>;
+  /** Runs the pulumi CLI in a stack's workspace (after a sync made it); returns stdout. */
+  pulumi(stack: string, args: readonly string[]): Promise<string>;
   /** Runs `ferry sync -o json` for a stack against this cluster and parses its result. */
   sync(options: { repo: string; path: string; stack?: string; extra?: readonly string[] }): Promise<SyncRun>;
 }
@@ -62,6 +66,15 @@ export function useE2E(): () => E2E {
       ferry: (args, extraEnv) =>
         run(process.execPath, [path.join(ferryRoot(), "bin", "ferry"), ...args], { env: { ...env, ...extraEnv }, timeoutMs: 600_000 }),
       kubectl,
+      pulumi: async (stack, args) => {
+        const settings = resolveSyncSettings({ stack, repo: "unused", path: "unused", stacksDir: false }, env);
+        const bin = path.join(toolchain.pulumiRoot, "bin");
+        const out = await runChecked(path.join(bin, "pulumi"), [...args, "--stack", stack], {
+          cwd: settings.workDir,
+          env: { ...env, ...pulumiEnv(settings.backendUrl, settings.pulumiEnv), PATH: `${bin}:${env.PATH}` },
+        });
+        return out.stdout;
+      },
       getJson: async <T>(...args: string[]) => JSON.parse(await kubectl("get", ...args, "-o", "json")) as T,
       exists: async (...args: string[]) =>
         (await run(toolchain.bin("kubectl"), ["--kubeconfig", cluster.kubeconfig, "get", ...args])).code === 0,

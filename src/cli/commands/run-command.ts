@@ -68,12 +68,16 @@ export function runnerClientCommands(): Command[] {
       const s = styler(process.stdout);
       const color = (c: string) => (c === "Ready" ? s.green(c) : c === "Stalled" ? s.red(c) : s.yellow(c));
       process.stdout.write(
-        `${"STACK".padEnd(16)} ${"MODE".padEnd(9)} ${"STATUS".padEnd(12)} ${"APPLIED".padEnd(8)} ${"DRIFT".padEnd(6)} MESSAGE\n`,
+        `${"STACK".padEnd(16)} ${"MODE".padEnd(9)} ${"STATUS".padEnd(12)} ${"APPLIED".padEnd(8)} ${"PINNED".padEnd(8)} ${"DRIFT".padEnd(6)} MESSAGE\n`,
       );
       for (const st of all) {
         const drift = st.drift.detected ? "yes" : "no";
+        const pinned = st.pinned ? st.pinned.revision.slice(0, 7) : "-";
+        const message = st.pinned
+          ? `rolled back by ${st.pinned.by} at ${st.pinned.at}; \`ferry resume ${st.name}\` follows the branch again`
+          : (st.message ?? st.reason ?? "").split("\n")[0];
         process.stdout.write(
-          `${st.name.padEnd(16)} ${st.mode.padEnd(9)} ${color(st.condition.padEnd(12))} ${(st.lastAppliedRevision ?? "-").slice(0, 7).padEnd(8)} ${drift.padEnd(6)} ${(st.message ?? st.reason ?? "").split("\n")[0]}\n`,
+          `${st.name.padEnd(16)} ${st.mode.padEnd(9)} ${color(st.condition.padEnd(12))} ${(st.lastAppliedRevision ?? "-").slice(0, 7).padEnd(8)} ${s.yellow(pinned.padEnd(8))} ${drift.padEnd(6)} ${message}\n`,
         );
       }
     });
@@ -89,6 +93,6 @@ export function runnerClientCommands(): Command[] {
     status,
     action("reconcile", "Reconcile a stack now"),
     action("suspend", "Stop reconciling a stack until resumed"),
-    action("resume", "Resume reconciling a stack"),
+    action("resume", "Resume reconciling a stack: lifts a suspend and a rollback's pin, and follows the branch again"),
   ];
 }

@@ -1,40 +1,28 @@
 import { Command, Option } from "commander";
 import { formatCounts } from "../../runner/change-summary";
 import { ReconcileResult } from "../../runner/reconcile-result";
-import { resolveSyncSettings } from "../../runner/stack-settings";
 import { sync, SYNC_COMPONENTS } from "../../runner/sync";
 import { defaultToolchainOptions, ensureToolchain } from "../../toolchain/install";
 import { EXIT, styler } from "../output";
+import { settingsFromOptions, StackOptions, withStackOptions } from "./stack-options";
 
 const MARK: Record<string, string> = { created: "+", updated: "~", replaced: "+-", deleted: "-" };
 
 /** `ferry sync`: one reconcile of a stack. */
 export function syncCommand(): Command {
-  return new Command("sync")
-    .description("Reconcile a cluster once: fetch the config repo, then `pulumi up --refresh` its cluster folder")
-    .option("-s, --stack <name>", "stack (cluster) to reconcile", "dev")
-    .option("--repo <url|path>", "config repo: a local path, file://, https:// or ssh:// URL (default: ferry:repo of the stack)")
-    .option("--ref <ref>", "branch, tag or commit to apply (default: ferry:ref, else the default branch)")
-    .option("--path <folder>", "cluster folder inside the config repo (default: ferry:path)")
-    .option("--kubeconfig <file>", "kubeconfig of the cluster (default: ferry:kubeconfig, else $KUBECONFIG)")
-    .option("--context <name>", "kubeconfig context (default: the current context)")
-    .option("--cluster-identifier <id>", "stable identity of the cluster (default: the stack name)")
-    .option("--backend <url>", "Pulumi backend URL (default: $PULUMI_BACKEND_URL, else a local file backend)")
-    .option("--stacks-dir <dir>", "folder of the stack files (default: ferry's stacks/)")
+  return withStackOptions(
+    new Command("sync")
+      .description("Reconcile a cluster once: fetch the config repo, then `pulumi up --refresh` its cluster folder")
+      .option("-s, --stack <name>", "stack (cluster) to reconcile", "dev")
+      .option("--ref <ref>", "branch, tag or commit to apply (default: ferry:ref, else the default branch)"),
+  )
     .option("--allow-empty", "allow a cluster folder with no objects (prunes everything ferry manages)", false)
     .option("--allow-prune", "allow this run to delete more than ferry:maxPruneShare (default half) of the managed objects", false)
+    .option("--unpin", "lift a rollback's pin and apply the branch again (what `ferry resume` asks a runner to do)", false)
     .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
-    .action(async (opts: Record<string, string | boolean | undefined>) => {
-      const settings = resolveSyncSettings({
-        stack: opts.stack as string,
-        repo: opts.repo as string | undefined,
+    .action(async (opts: StackOptions) => {
+      const settings = settingsFromOptions(opts.stack as string, opts, {
         ref: opts.ref as string | undefined,
-        path: opts.path as string | undefined,
-        kubeconfig: opts.kubeconfig as string | undefined,
-        context: opts.context as string | undefined,
-        clusterIdentifier: opts.clusterIdentifier as string | undefined,
-        backendUrl: opts.backend as string | undefined,
-        stacksDir: opts.stacksDir as string | undefined,
         allowEmpty: opts.allowEmpty as boolean,
         allowPrune: opts.allowPrune as boolean,
       });
@@ -44,6 +32,7 @@ export function syncCommand(): Command {
         pulumiRoot: toolchain.pulumiRoot,
         helm: toolchain.bin("helm"),
         kubectl: toolchain.bin("kubectl"),
+        unpin: opts.unpin as boolean,
         progress: {
           phase: (phase, detail) => {
             if (phase !== "done") process.stderr.write(`${err.bold(phase.padEnd(5))} ${detail}\n`);
@@ -58,6 +47,9 @@ export function syncCommand(): Command {
 
 /** Prints a reconcile result as text (summary line) or JSON. */
 export function printResult(result: ReconcileResult, json: boolean): void {
+  const pin = result.pin
+    ? ` (pinned by ${result.pin.by}'s rollback; \`ferry resume ${result.stack}\` or \`ferry sync --unpin\` follows the branch again)`
+    : "";
   if (json) {
     process.stdout.write(JSON.stringify(result, null, 2) + "\n");
     return;
@@ -66,7 +58,7 @@ export function printResult(result: ReconcileResult, json: boolean): void {
   const rev = result.revision ? ` at ${result.revision.sha.slice(0, 7)}` : "";
   if (result.succeeded) {
     process.stdout.write(
-      `${out.green("✓")} ${result.stack} synced${rev}: ${formatCounts(result.changes!)} (${(result.durationMs / 1000).toFixed(1)}s)\n`,
+      `${out.green("✓")} ${result.stack} synced${rev}: ${formatCounts(result.changes!)} (${(result.durationMs / 1000).toFixed(1)}s)${pin}\n`,
     );
   } else {
     // Source, build and guard failures stop before Pulumi runs: the cluster was not touched.
