@@ -18,7 +18,7 @@ export function historyCommand(): Command {
     .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
     .action(async (opts: StackOptions) => {
       const settings = settingsFromOptions(opts.stack as string, opts);
-      const toolchain = await ensureToolchain(defaultToolchainOptions({ only: ["pulumi"] }));
+      const toolchain = await ensureToolchain(defaultToolchainOptions({ only: SYNC_COMPONENTS }));
       const entries = await readHistory(settings, toolchain.pulumiRoot, Number(opts.limit));
       if (opts.output === "json") return void process.stdout.write(JSON.stringify(entries, null, 2) + "\n");
       process.stdout.write(formatHistory(entries, styler(process.stdout)));
