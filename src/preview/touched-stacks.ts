@@ -12,8 +12,8 @@ function isInert(file: string): boolean {
 /**
  * Whether a change (the files a pull request touches) concerns a stack: a file in its cluster folder,
  * or in a folder no stack owns (shared bases, apps, charts, which any stack may use). Files of other
- * stacks' folders and documentation do not. Errs on the side of previewing. Pure.
+ * stacks' folders and documentation (anywhere) do not. Errs on the side of previewing. Pure.
  */
 export function touchesStack(changed: readonly string[], folder: string, stackFolders: readonly string[]): boolean {
-  return changed.some((file) => isUnder(file, folder) || (!isInert(file) && !stackFolders.some((f) => isUnder(file, f))));
+  return changed.some((file) => !isInert(file) && (isUnder(file, folder) || !stackFolders.some((f) => isUnder(file, f))));
 }

@@ -105,8 +105,11 @@ export function resolveRollbackTarget(entries: readonly HistoryEntry[], target: 
   if (/^\d+$/.test(target) && target.length < 7) {
     const entry = entries.find((e) => e.version === Number(target));
     if (!entry) throw new RollbackTargetError(`the stack's history has no update ${target} (see ferry history)`);
-    if (entry.result !== "succeeded" || !entry.sha) {
+    if (entry.result !== "succeeded") {
       throw new RollbackTargetError(`update ${target} did not succeed (${entry.result}); roll back to a known-good update`);
+    }
+    if (!entry.sha) {
+      throw new RollbackTargetError(`update ${target} recorded no commit of the config repo (not made by ferry); pick an update that did`);
     }
     return { sha: entry.sha, entry };
   }

@@ -19,7 +19,7 @@ export interface UpdateMessage {
 export function formatUpdateMessage(m: UpdateMessage): string {
   const rollback = m.from || m.by ? ` from ${m.from ? m.from.slice(0, 7) : "-"} by ${m.by ?? "-"}` : "";
   // One line: the subject is the commit's first line.
-  return `${m.kind} ${m.sha.slice(0, 7)}${rollback}: ${m.subject.split("\n")[0]}`;
+  return `${m.kind} ${m.sha.slice(0, 7)}${rollback}: ${m.subject.split(/\r?\n/)[0]}`;
 }
 
 const PATTERN = new RegExp(`^(${RUN_KINDS.join("|")}) ([0-9a-f]{4,40})(?: from (\\S+) by (.+?))?: (.*)$`, "s");

@@ -30,6 +30,7 @@ describe("touchesStack", () => {
 
   it("concerns no stack when only documentation or CI files changed", () => {
     assert.deepEqual(touched(["README.md"]), []);
+    assert.deepEqual(touched(["clusters/dev/README.md"]), []);
     assert.deepEqual(touched([".github/workflows/preview.yaml"]), []);
     assert.deepEqual(touched(["docs/rollback.md", "docs/guide/setup.MD", "NOTES.txt", "LICENSE", "apps/OWNERS", ".gitignore"]), []);
   });
