@@ -12,23 +12,12 @@ import { defaultToolchainOptions, ensureToolchain } from "../src/toolchain/insta
 import { ConfigRepo } from "../test/helpers/config-repo";
 import { eventually } from "../test/helpers/e2e";
 import { startRunner, writeRunnerConfig } from "../test/helpers/runner-process";
+import { manifests } from "./manifests";
 import { cpuSeconds, rssMiB } from "./proc";
 
 const sizes = (process.env.BENCH_SIZES ?? "50,200,1000").split(",").map(Number);
 const idleSeconds = Number(process.env.BENCH_IDLE_SECONDS ?? "300");
 const SECRET = "bench";
-
-/** Manifests of `size` objects in namespace `ns`: a Namespace, one Deployment per ten objects, ConfigMaps. */
-function manifests(ns: string, size: number, version: string): Record<string, string> {
-  const files: Record<string, string> = { "ns.yaml": `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${ns}}\n` };
-  for (let i = 1; i < size; i++) {
-    files[`obj-${i}.yaml`] =
-      i % 10 === 0
-        ? `apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d-${i}, namespace: ${ns}}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: d-${i}}}\n  template:\n    metadata: {labels: {app: d-${i}}}\n    spec: {containers: [{name: c, image: nginx}]}\n`
-        : `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c-${i}, namespace: ${ns}}\ndata: {v: "${i === 1 ? version : "1"}"}\n`;
-  }
-  return files;
-}
 
 async function time<T>(fn: () => Promise<T>): Promise<number> {
   const t = Date.now();
