@@ -40,9 +40,14 @@ export interface HistoryEntry {
   };
 }
 
-/** Turns Pulumi's stack history into ferry's history: updates only (not refreshes), newest first. Pure. */
+/** Turns Pulumi's whole stack history into ferry's history: updates only (not refreshes), newest first. Pure. */
 export function historyEntries(updates: readonly UpdateRecord[]): HistoryEntry[] {
-  return updates
+  // The file backend records no version numbers (all 0): number its updates 1.. from the oldest, as
+  // the Pulumi Cloud does, so `ferry rollback --to <version>` works on every backend.
+  const numbered = updates.every((u) => !u.version)
+    ? [...updates].sort((a, b) => iso(a.startTime).localeCompare(iso(b.startTime))).map((u, i) => ({ ...u, version: i + 1 }))
+    : updates;
+  return numbered
     .filter((u) => u.kind === "update")
     .map((u) => {
       const env = u.environment ?? {};

@@ -123,9 +123,9 @@ export async function setPin(stack: Stack, pin: Pin | undefined): Promise<void> 
   await stack.setConfig("ferry:pin", { value: pin ? JSON.stringify(pin) : "" });
 }
 
-/** The stack's update history, newest first (`pulumi stack history`). */
-export async function stackHistory(stack: Stack, pageSize = 100): Promise<UpdateRecord[]> {
-  return stack.history(pageSize, 1);
+/** The stack's whole update history, newest first (`pulumi stack history`). */
+export async function stackHistory(stack: Stack): Promise<UpdateRecord[]> {
+  return stack.history();
 }
 
 /**

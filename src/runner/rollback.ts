@@ -7,7 +7,7 @@ import { SyncSettings } from "./stack-settings";
 import { sync, SyncRuntime } from "./sync";
 
 /** The stack's history as `ferry history` shows it, newest first. */
-export async function readHistory(settings: SyncSettings, pulumiRoot: string, limit = 100): Promise<HistoryEntry[]> {
+export async function readHistory(settings: SyncSettings, pulumiRoot: string, limit = Infinity): Promise<HistoryEntry[]> {
   const stack = await openStack({
     stack: settings.stack,
     pulumiRoot,
@@ -16,7 +16,7 @@ export async function readHistory(settings: SyncSettings, pulumiRoot: string, li
     env: settings.pulumiEnv,
     config: {},
   });
-  return historyEntries(await stackHistory(stack, limit));
+  return historyEntries(await stackHistory(stack)).slice(0, limit);
 }
 
 /** Who is acting, for the record: $FERRY_ACTOR, the CI's user ($GITHUB_ACTOR, $GITLAB_USER_LOGIN), else user@host. */

@@ -60,6 +60,8 @@ describe("ferry history and ferry rollback", () => {
       ],
     );
     assert.ok(entries[2]!.changes.create >= 4, JSON.stringify(entries[2]!.changes));
+    // Update numbers (what `ferry rollback --to <version>` takes) are distinct, newest highest.
+    assert.ok(entries[2]!.version > 0 && entries[1]!.version > entries[2]!.version && entries[0]!.version > entries[1]!.version);
     // Pulumi's counts: the Service and the component of its file, service.yaml.
     assert.equal(entries[0]!.changes.delete, 2, JSON.stringify(entries[0]!.changes));
     const text = await e.ferry(["history", ...stackArgs()]);
@@ -80,7 +82,8 @@ describe("ferry history and ferry rollback", () => {
   it("rolls back to the first commit: its objects come back, and the history records who rolled back from what", async () => {
     const e = env();
     assert.equal(await e.exists("service", "web", "-n", "demo"), false);
-    const r = await e.ferry(["rollback", ...stackArgs(), "--to", shas[0]!.slice(0, 8), "--by", "dana"]);
+    const target = (await history()).find((h) => h.sha === shas[0])!;
+    const r = await e.ferry(["rollback", ...stackArgs(), "--to", String(target.version), "--by", "dana"]);
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /pinned dev to/);
     assert.ok(await e.exists("service", "web", "-n", "demo"));

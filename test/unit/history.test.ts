@@ -50,6 +50,17 @@ function refuses(entries: readonly HistoryEntry[], target: string, message: RegE
 }
 
 describe("history entries", () => {
+  it("numbers the updates of a backend that records no versions (the file backend) from the oldest, refreshes included", () => {
+    const updates = [update(3), update(2, { kind: "refresh" }), update(1)].map((u) => ({ ...u, version: 0 }));
+    assert.deepEqual(
+      historyEntries(updates).map((e) => [e.version, e.subject]),
+      [
+        [3, "change 3"],
+        [1, "change 1"],
+      ],
+    );
+  });
+
   it("keeps only updates, not refreshes or previews, newest first", () => {
     const entries = historyEntries([update(1), { ...update(2), kind: "refresh" }, update(4), { ...update(3), kind: "preview" }, update(5)]);
     assert.deepEqual(
