@@ -42,22 +42,11 @@ describe("ferry preview", () => {
       live: live.items.map((o) => [o.kind, o.metadata.name, o.metadata.uid, o.metadata.resourceVersion]).sort(),
     });
   };
-  const preview = async (ref: string, ...extra: string[]) => {
+  const preview = async (ref: string, ...extra: string[]) => previewWith({}, ref, ...extra);
+  const previewWith = async (extraEnv: NodeJS.ProcessEnv, ref: string, ...extra: string[]) => {
     const e = env();
-    return e.ferry([
-      "preview",
-      "--stack",
-      "dev",
-      "--ref",
-      ref,
-      "--repo",
-      repo.dir,
-      "--path",
-      "clusters/dev",
-      "--kubeconfig",
-      e.cluster.kubeconfig,
-      ...extra,
-    ]);
+    const args = ["--stack", "dev", "--ref", ref, "--repo", repo.dir, "--path", "clusters/dev", "--kubeconfig", e.cluster.kubeconfig];
+    return e.ferry(["preview", ...args, ...extra], extraEnv);
   };
   const previewJson = async (ref: string, ...extra: string[]) => {
     const r = await preview(ref, "-o", "json", ...extra);
@@ -180,29 +169,10 @@ describe("ferry preview", () => {
     const e = env();
     github.addComment("acme/config", 7, "LGTM, but let's see the preview", "bob");
     const post = (sha: string) =>
-      e.ferry(
-        [
-          "preview",
-          "--stack",
-          "dev",
-          "--ref",
-          sha,
-          "--repo",
-          repo.dir,
-          "--path",
-          "clusters/dev",
-          "--kubeconfig",
-          e.cluster.kubeconfig,
-          "--github-comment",
-          "--github-status",
-          "--github-repo",
-          "acme/config",
-          "--github-pr",
-          "7",
-          "--github-sha",
-          sha,
-        ],
+      previewWith(
         { GITHUB_TOKEN: "test-token", GITHUB_API_URL: github.url },
+        sha,
+        ...["--github-comment", "--github-status", "--github-repo", "acme/config", "--github-pr", "7", "--github-sha", sha],
       );
     const head1 = await (await repo.checkout("feature")).head();
     const first = await post(head1);
