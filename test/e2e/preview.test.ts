@@ -166,7 +166,6 @@ describe("ferry preview", () => {
   });
 
   it("creates one comment on the pull request and updates it in place on the next push, and sets a commit status", async () => {
-    const e = env();
     github.addComment("acme/config", 7, "LGTM, but let's see the preview", "bob");
     const post = (sha: string) =>
       previewWith(

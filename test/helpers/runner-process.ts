@@ -5,6 +5,7 @@ import * as path from "node:path";
 import { AddressInfo } from "node:net";
 import { ferryRoot } from "../../src/lib/paths";
 import { eventually } from "./e2e";
+import { processTree } from "./process-tree";
 
 /** `ferry run` as a child process, with its HTTP address. */
 export interface RunnerProcess {
@@ -44,10 +45,15 @@ export async function startRunner(configFile: string, env: NodeJS.ProcessEnv): P
       return exited;
     },
     crash: async () => {
-      try {
-        process.kill(-child.pid!, "SIGKILL");
-      } catch {
-        // already gone
+      // Everything the runner started dies with it, as in a container that is killed: its process
+      // group, and the plugins pulumi started in groups of their own (they would outlive the test).
+      const tree = processTree(child.pid!);
+      for (const target of [-child.pid!, ...tree]) {
+        try {
+          process.kill(target, "SIGKILL");
+        } catch {
+          // already gone
+        }
       }
       await exited;
     },
