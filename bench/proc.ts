@@ -1,22 +1,13 @@
 import * as fs from "node:fs";
-import { processTree } from "../test/helpers/process-tree";
-
-export { processTree };
+import { processTree, procStatFields } from "../test/helpers/process-tree";
 
 /** CPU seconds (user + system) used so far by a process tree. */
 export function cpuSeconds(root: number): number {
   const tick = 100; // USER_HZ on Linux
   let total = 0;
   for (const pid of processTree(root)) {
-    try {
-      const f = fs
-        .readFileSync(`/proc/${pid}/stat`, "utf8")
-        .slice(fs.readFileSync(`/proc/${pid}/stat`, "utf8").lastIndexOf(")") + 2)
-        .split(" ");
-      total += (Number(f[11]) + Number(f[12])) / tick;
-    } catch {
-      // gone
-    }
+    const f = procStatFields(pid);
+    if (f) total += (Number(f[11]) + Number(f[12])) / tick; // utime, stime
   }
   return total;
 }

@@ -291,6 +291,9 @@ interface Expansion {
 /** Operators that supply their own value for an unset variable (never a strict-mode error). */
 const DEFAULT_OPS = new Set(["=", ":=", ":-", ":?", ":+"]);
 
+const TOP_ESCAPES = /^\$\$/;
+const PATTERN_ESCAPES = /^(\$\$|\\\/|\\\\)/;
+
 /** A recursive-descent reading of the grammar of fluxcd/pkg envsubst. */
 class TemplateParser {
   private pos = 0;
@@ -302,24 +305,8 @@ class TemplateParser {
   ) {}
 
   parseTop(): TemplateNode[] {
-    const nodes: TemplateNode[] = [];
-    let text = "";
-    while (this.pos < this.s.length) {
-      if (this.s.startsWith("$$", this.pos)) {
-        // `$$` is one literal `$`, so `$${var}` stays `${var}`.
-        text += "$";
-        this.pos += 2;
-      } else if (this.s.startsWith("${", this.pos)) {
-        if (text) nodes.push(text);
-        text = "";
-        nodes.push(this.parseExpansion());
-      } else {
-        text += this.s[this.pos];
-        this.pos++;
-      }
-    }
-    if (text) nodes.push(text);
-    return nodes;
+    // `$$` is one literal `$`, so `$${var}` stays `${var}`.
+    return this.parseNodes("", TOP_ESCAPES);
   }
 
   /** At `${`; consumes through the closing `}`. */
@@ -385,11 +372,18 @@ class TemplateParser {
 
   /** Text and nested `${...}` up to (not including) one of `stops`; reaching the end is an error. */
   private parseArg(start: number, stops: string, escapes: boolean): TemplateNode[] {
+    // In replacement patterns `$$`, `\/` and `\\` stand for `$`, `/` and `\`.
+    const nodes = this.parseNodes(stops, escapes ? PATTERN_ESCAPES : undefined);
+    if (this.pos >= this.s.length) this.fail(start, "missing closing brace");
+    return nodes;
+  }
+
+  /** Text and nested `${...}` up to one of `stops` or the end; a two-character escape stands for its second character. */
+  private parseNodes(stops: string, escapes: RegExp | undefined): TemplateNode[] {
     const nodes: TemplateNode[] = [];
     let text = "";
     while (this.pos < this.s.length && !stops.includes(this.s[this.pos]!)) {
-      // In replacement patterns `$$`, `\/` and `\\` stand for `$`, `/` and `\`.
-      if (escapes && /^(\$\$|\\\/|\\\\)/.test(this.s.slice(this.pos, this.pos + 2))) {
+      if (escapes?.test(this.s.slice(this.pos, this.pos + 2))) {
         text += this.s[this.pos + 1];
         this.pos += 2;
       } else if (this.s.startsWith("${", this.pos)) {
@@ -401,7 +395,6 @@ class TemplateParser {
         this.pos++;
       }
     }
-    if (this.pos >= this.s.length) this.fail(start, "missing closing brace");
     if (text) nodes.push(text);
     return nodes;
   }

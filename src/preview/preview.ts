@@ -5,16 +5,13 @@ import { serializeDesiredState } from "../render/build-desired-state";
 import { changedPaths, checkoutSource, redactUrl, Revision } from "../runner/git-source";
 import { openStack, PreviewStep, previewStack } from "../runner/pulumi-stack";
 import { SyncSettings } from "../runner/stack-settings";
-import { buildFailure, buildFromCheckout, errorMessage, programConfig, sourceOf } from "../runner/sync";
+import { buildFailure, buildFromCheckout, errorMessage, programConfig, sourceOf, SyncBinaries } from "../runner/sync";
 import { summarizePreview } from "./field-diffs";
 import { PreviewReport } from "./preview-report";
 import { touchesStack } from "./touched-stacks";
 
 /** Options of {@link previewRef} beyond the stack's settings. */
-export interface PreviewRuntime {
-  readonly pulumiRoot: string;
-  readonly helm: string;
-  readonly kubectl: string;
+export interface PreviewRuntime extends SyncBinaries {
   /** Only preview when the change from this ref to the previewed one touches the stack (a PR's base). */
   readonly base?: string;
   /** The cluster folders of every stack, to tell a stack's own folder from shared folders. */
@@ -80,7 +77,7 @@ export async function previewRef(settings: SyncSettings, ref: string, runtime: P
     runtime.progress?.("build", `${revision.sha.slice(0, 7)} ${revision.subject} (${revision.author})`);
     let rendered: string;
     try {
-      const state = await buildFromCheckout(isolated, runtime, isolated.checkoutDir);
+      const state = await buildFromCheckout(isolated, runtime);
       fs.mkdirSync(isolated.workDir, { recursive: true });
       rendered = path.join(isolated.workDir, "desired-state.json");
       fs.writeFileSync(rendered, serializeDesiredState(state), { mode: 0o600 });
@@ -98,7 +95,7 @@ export async function previewRef(settings: SyncSettings, ref: string, runtime: P
         workDir: isolated.workDir,
         backendUrl: settings.backendUrl,
         env: settings.pulumiEnv,
-        config: programConfig(isolated, isolated.checkoutDir, rendered),
+        config: programConfig(isolated, rendered),
       });
       await previewStack(stack, { onStep: (s) => steps.push(s), signal: runtime.signal });
     } catch (err) {

@@ -78,7 +78,7 @@ export class LiveWatch {
     const key = `${namespaced ? (obj.metadata?.namespace ?? "") : ""}/${obj.metadata?.name ?? ""}`;
     const managed = wanted.get(key);
     if (!managed || this.stopped) return;
-    const id = `${managed.resourceName}`;
+    const id = managed.resourceName;
     const print = contentFingerprint(obj);
     if (type === "ADDED" && !this.baseline.has(id)) {
       this.baseline.set(id, print);

@@ -19,8 +19,8 @@ export interface StackSettings {
   readonly backendUrl: string;
   /** Environment for the Pulumi CLI: secrets provider passphrase, cloud credentials... */
   readonly env: Readonly<Record<string, string>>;
-  /** `ferry:*` configuration of the program (checkout, path, kubeconfig...). */
-  readonly config: Readonly<Record<string, string>>;
+  /** `ferry:*` configuration of the program (checkout, path, kubeconfig...); none when absent (set it later with {@link setProgramConfig}). */
+  readonly config?: Readonly<Record<string, string>>;
 }
 
 /** The environment every Pulumi invocation gets: offline-safe, no update checks, fast TypeScript. */
@@ -83,12 +83,13 @@ export async function openStack(settings: StackSettings): Promise<Stack> {
     envVars: pulumiEnv(settings.backendUrl, settings.env),
   });
   const stack = await Stack.createOrSelect(settings.stack, workspace);
-  if (Object.keys(settings.config).length > 0) {
-    await stack.setAllConfig(
-      Object.fromEntries(Object.entries(settings.config).map(([k, v]) => [k.includes(":") ? k : `ferry:${k}`, { value: v }])),
-    );
-  }
+  if (settings.config) await setProgramConfig(stack, settings.config);
   return stack;
+}
+
+/** Sets the program's configuration (keys without a namespace are `ferry:` keys) in one CLI call. */
+export async function setProgramConfig(stack: Stack, config: Readonly<Record<string, string>>): Promise<void> {
+  await stack.setAllConfig(Object.fromEntries(Object.entries(config).map(([k, v]) => [k.includes(":") ? k : `ferry:${k}`, { value: v }])));
 }
 
 /** What a run needs to know of a stack's state, read with one export. */
@@ -116,11 +117,6 @@ export async function snapshotStack(stack: Stack): Promise<StackSnapshot> {
       .length,
     pin: parsePin(resources.find((r) => r.type === "pulumi:pulumi:Stack")?.outputs?.pin),
   };
-}
-
-/** Sets the pin the next update records (an empty value when the stack follows its branch). */
-export async function setPin(stack: Stack, pin: Pin | undefined): Promise<void> {
-  await stack.setConfig("ferry:pin", { value: pin ? JSON.stringify(pin) : "" });
 }
 
 /** The stack's whole update history, newest first (`pulumi stack history`). */

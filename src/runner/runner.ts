@@ -8,14 +8,7 @@ import { RunnerMetrics } from "./runner-metrics";
 import { handleRequest } from "./runner-server";
 import { resolveSyncSettings, SyncSettings } from "./stack-settings";
 import { StackWorker } from "./stack-worker";
-import { sync } from "./sync";
-
-/** The binaries a runner uses (from the toolchain). */
-export interface RunnerBinaries {
-  readonly pulumiRoot: string;
-  readonly helm: string;
-  readonly kubectl: string;
-}
+import { sourceOf, sync, SyncBinaries } from "./sync";
 
 /** A running `ferry run`: one worker per stack, the HTTP server, the metrics. */
 export class Runner {
@@ -30,7 +23,7 @@ export class Runner {
 
   constructor(
     readonly config: RunnerConfig,
-    private readonly binaries: RunnerBinaries,
+    private readonly binaries: SyncBinaries,
     private readonly log: Logger,
     private readonly env: NodeJS.ProcessEnv = process.env,
   ) {
@@ -94,7 +87,7 @@ export class Runner {
           signal: o.signal,
           onDesired: o.onDesired,
         }),
-      remoteHead: (stack) => remoteHead({ url: stack.repo, ref: stack.ref, auth: this.settings.get(stack.name)!.auth }),
+      remoteHead: (stack) => remoteHead(sourceOf(this.settings.get(stack.name)!)),
       acquire: () => this.acquire(),
       watch: async (stack, objects, onDrift) => {
         const w = new LiveWatch(stack.kubeconfig, stack.context, objects, onDrift, (m) =>

@@ -20,12 +20,13 @@ import {
   openStack,
   previewStack,
   revisionEnv,
-  setPin,
+  setProgramConfig,
   snapshotStack,
   StackSnapshot,
 } from "./pulumi-stack";
 import { FailureReason, ObjectStep, ReconcileResult } from "./reconcile-result";
 import { SyncSettings } from "./stack-settings";
+import type { Toolchain } from "../toolchain/install";
 import { formatUpdateMessage, RunKind } from "./update-message";
 
 /** What a sync reports while it runs. */
@@ -37,12 +38,20 @@ export interface SyncProgress {
 /** Toolchain components a sync runs. */
 export const SYNC_COMPONENTS = ["pulumi", "pulumi-resource-kubernetes", "helm", "kubectl"] as const;
 
-/** Options of {@link sync} beyond the stack's settings. */
-export interface SyncRuntime {
+/** The binaries a sync runs: the Pulumi CLI (with the provider plugin) and, to render, helm and kubectl. */
+export interface SyncBinaries {
   readonly pulumiRoot: string;
-  /** The helm and kubectl binaries the render stage runs. */
   readonly helm: string;
   readonly kubectl: string;
+}
+
+/** The binaries of a sync, from a toolchain that holds {@link SYNC_COMPONENTS}. */
+export function syncBinaries(toolchain: Toolchain): SyncBinaries {
+  return { pulumiRoot: toolchain.pulumiRoot, helm: toolchain.bin("helm"), kubectl: toolchain.bin("kubectl") };
+}
+
+/** Options of {@link sync} beyond the stack's settings. */
+export interface SyncRuntime extends SyncBinaries {
   readonly progress?: SyncProgress;
   readonly signal?: AbortSignal;
   /** What kind of run this is, for the update's message and `ferry history`. */
@@ -97,7 +106,6 @@ export async function sync(settings: SyncSettings, runtime: SyncRuntime): Promis
       workDir: settings.workDir,
       backendUrl: settings.backendUrl,
       env: settings.pulumiEnv,
-      config: programConfig(settings, settings.checkoutDir, rendered),
     });
     snapshot = await snapshotStack(stack);
     pin = snapshot.pin;
@@ -137,7 +145,7 @@ export async function sync(settings: SyncSettings, runtime: SyncRuntime): Promis
   progress?.phase("build", `${revision.sha.slice(0, 7)} ${revision.subject} (${revision.author})`);
   let state: DesiredState;
   try {
-    state = await buildFromCheckout(settings, runtime, settings.checkoutDir);
+    state = await buildFromCheckout(settings, runtime);
   } catch (err) {
     return buildFailure(err, (r) => result({ ...r, revision, unpinned }));
   }
@@ -159,6 +167,9 @@ export async function sync(settings: SyncSettings, runtime: SyncRuntime): Promis
   try {
     fs.mkdirSync(settings.workDir, { recursive: true });
     fs.writeFileSync(rendered, serializeDesiredState(state), { mode: 0o600 });
+    // One CLI call sets the whole configuration, the pin included: the pin travels with every update
+    // while it holds (the program exports it).
+    await setProgramConfig(stack, { ...programConfig(settings, rendered), pin: nextPin ? JSON.stringify(nextPin) : "" });
     if (snapshot.pendingCreates > 0) {
       await clearPendingCreates(stack);
       progress?.phase("apply", `resolved ${snapshot.pendingCreates} create(s) left pending by an interrupted update`);
@@ -189,8 +200,6 @@ export async function sync(settings: SyncSettings, runtime: SyncRuntime): Promis
     );
     if (!prune.allowed) return result({ succeeded: false, reason: "GuardRefused", revision, message: prune.message, unpinned });
     const targets = runtime.targets?.every((t) => managed.has(t)) ? runtime.targets.map((t) => managed.get(t)!) : undefined;
-    // The pin travels with every update while it holds (the program exports it).
-    await setPin(stack, nextPin);
     const kind: RunKind = runtime.rollback ? "rollback" : unpinned ? "resume" : (runtime.trigger ?? "sync");
     await applyStack(stack, {
       message: formatUpdateMessage({
@@ -223,13 +232,9 @@ export function sourceOf(settings: SyncSettings): GitSource {
   return { url: settings.repo, ref: settings.ref, auth: settings.auth };
 }
 
-/** Loads and renders the cluster folder of a checkout; throws what {@link buildFailure} maps. */
-export async function buildFromCheckout(
-  settings: SyncSettings,
-  runtime: Pick<SyncRuntime, "helm" | "kubectl">,
-  checkoutDir: string,
-): Promise<DesiredState> {
-  const loaded = loadConfigFolder({ checkout: checkoutDir, path: settings.path });
+/** Loads and renders the cluster folder of the settings' checkout; throws what {@link buildFailure} maps. */
+export async function buildFromCheckout(settings: SyncSettings, runtime: Pick<SyncRuntime, "helm" | "kubectl">): Promise<DesiredState> {
+  const loaded = loadConfigFolder({ checkout: settings.checkoutDir, path: settings.path });
   const tools = localRenderTools({
     helm: runtime.helm,
     kubectl: runtime.kubectl,
@@ -249,10 +254,10 @@ export function buildFailure<T>(err: unknown, result: (r: { succeeded: false; re
   return result({ succeeded: false, reason: "BuildFailed", message: errorMessage(err) });
 }
 
-/** The program's `ferry:*` configuration for a stack and a checkout. */
-export function programConfig(settings: SyncSettings, checkoutDir: string, rendered: string): Record<string, string> {
+/** The program's `ferry:*` configuration for a stack's checkout and its rendered desired state. */
+export function programConfig(settings: SyncSettings, rendered: string): Record<string, string> {
   const config: Record<string, string> = {
-    checkout: checkoutDir,
+    checkout: settings.checkoutDir,
     path: settings.path,
     desiredState: rendered,
     clusterIdentifier: settings.clusterIdentifier,

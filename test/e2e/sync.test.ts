@@ -2,9 +2,6 @@
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import { runChecked } from "../../src/lib/exec";
-import { pulumiEnv } from "../../src/runner/pulumi-stack";
-import { resolveSyncSettings } from "../../src/runner/stack-settings";
 import { ConfigRepo } from "../helpers/config-repo";
 import { useE2E } from "../helpers/e2e";
 
@@ -100,16 +97,11 @@ describe("ferry sync", () => {
     assert.equal((await e.getJson<K8sObject>("configmap", "web-settings", "-n", "demo")).data?.GREETING, "hello again from git");
 
     // `pulumi stack history`, run as a user would, answers who changed what and when.
-    const settings = resolveSyncSettings({ stack, repo: repo.dir, path: "clusters/dev" }, e.env);
-    const out = await runChecked(path.join(e.toolchain.pulumiRoot, "bin", "pulumi"), ["stack", "history", "--json", "--stack", stack], {
-      cwd: settings.workDir,
-      env: {
-        ...e.env,
-        ...pulumiEnv(settings.backendUrl, settings.pulumiEnv),
-        PATH: `${path.join(e.toolchain.pulumiRoot, "bin")}:${e.env.PATH}`,
-      },
-    });
-    const history = JSON.parse(out.stdout) as { message: string; environment: Record<string, string>; result: string }[];
+    const history = JSON.parse(await e.pulumi(stack, ["stack", "history", "--json"])) as {
+      message: string;
+      environment: Record<string, string>;
+      result: string;
+    }[];
     const latest = history[0]!;
     assert.equal(latest.result, "succeeded");
     assert.equal(latest.environment["git.head"], sha);

@@ -6,10 +6,10 @@ import { runChecked } from "../../lib/exec";
 import { ferryRoot, stateDir } from "../../lib/paths";
 import { initConfigRepo } from "../../runner/config-repo-fixture";
 import { resolveSyncSettings } from "../../runner/stack-settings";
-import { sync } from "../../runner/sync";
+import { sync, syncBinaries } from "../../runner/sync";
 import { defaultToolchainOptions, ensureToolchain } from "../../toolchain/install";
 import { EXIT, styler } from "../output";
-import { printResult } from "./sync-command";
+import { printResult, stderrProgress } from "./sync-command";
 
 /** `ferry demo`: the whole loop on the embedded defaults, start to finish. */
 export function demoCommand(): Command {
@@ -41,15 +41,7 @@ export function demoCommand(): Command {
 
         const settings = resolveSyncSettings({ stack: "dev", repo, path: "clusters/dev", kubeconfig: cluster.kubeconfig }, env);
         const runSync = async (): Promise<boolean> => {
-          const result = await sync(settings, {
-            pulumiRoot: toolchain.pulumiRoot,
-            helm: toolchain.bin("helm"),
-            kubectl: toolchain.bin("kubectl"),
-            progress: {
-              phase: (phase, detail) => phase !== "done" && process.stderr.write(`${phase.padEnd(5)} ${detail}\n`),
-              object: (o) => process.stderr.write(`  ${o.change.padEnd(8)} ${o.object}\n`),
-            },
-          });
+          const result = await sync(settings, { ...syncBinaries(toolchain), progress: stderrProgress() });
           printResult(result, false);
           return result.succeeded;
         };

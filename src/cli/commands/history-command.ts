@@ -1,11 +1,9 @@
 import { Command, Option } from "commander";
 import { HistoryEntry, RollbackTargetError } from "../../runner/history";
 import { actor, readHistory, rollback } from "../../runner/rollback";
-import { SYNC_COMPONENTS } from "../../runner/sync";
-import { defaultToolchainOptions, ensureToolchain } from "../../toolchain/install";
 import { EXIT, styler } from "../output";
 import { settingsFromOptions, StackOptions, withStackOptions } from "./stack-options";
-import { printResult } from "./sync-command";
+import { ensureSyncBinaries, printResult, stderrProgress } from "./sync-command";
 
 /** `ferry history`: who changed what and when, from the stack's update history. */
 export function historyCommand(): Command {
@@ -18,8 +16,7 @@ export function historyCommand(): Command {
     .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
     .action(async (opts: StackOptions) => {
       const settings = settingsFromOptions(opts.stack as string, opts);
-      const toolchain = await ensureToolchain(defaultToolchainOptions({ only: SYNC_COMPONENTS }));
-      const entries = await readHistory(settings, toolchain.pulumiRoot, Number(opts.limit));
+      const entries = await readHistory(settings, (await ensureSyncBinaries()).pulumiRoot, Number(opts.limit));
       if (opts.output === "json") return void process.stdout.write(JSON.stringify(entries, null, 2) + "\n");
       process.stdout.write(formatHistory(entries, styler(process.stdout)));
     });
@@ -76,22 +73,11 @@ export function rollbackCommand(): Command {
     .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
     .action(async (opts: StackOptions) => {
       const settings = settingsFromOptions(opts.stack as string, opts);
-      const toolchain = await ensureToolchain(defaultToolchainOptions({ only: SYNC_COMPONENTS }));
-      const err = styler(process.stderr);
+      const binaries = await ensureSyncBinaries();
       try {
         const result = await rollback(
           settings,
-          {
-            pulumiRoot: toolchain.pulumiRoot,
-            helm: toolchain.bin("helm"),
-            kubectl: toolchain.bin("kubectl"),
-            progress: {
-              phase: (phase, detail) => {
-                if (phase !== "done") process.stderr.write(`${err.bold(phase.padEnd(5))} ${detail}\n`);
-              },
-              object: (o) => process.stderr.write(`  ${o.change.padEnd(8)} ${o.object}\n`),
-            },
-          },
+          { ...binaries, progress: stderrProgress() },
           { to: opts.to as string, by: (opts.by as string | undefined) ?? actor(), policy: opts.until as "resume" | "new-commit" },
         );
         printResult(result, opts.output === "json");
@@ -103,7 +89,7 @@ export function rollbackCommand(): Command {
         process.exitCode = result.succeeded ? EXIT.ok : EXIT.failed;
       } catch (e) {
         if (!(e instanceof RollbackTargetError)) throw e;
-        process.stderr.write(`${err.red("refused:")} ${e.message} (nothing was applied)\n`);
+        process.stderr.write(`${styler(process.stderr).red("refused:")} ${e.message} (nothing was applied)\n`);
         process.exitCode = EXIT.failed;
       }
     });

@@ -4,10 +4,9 @@ import { previewRef, SkippedPreview } from "../../preview/preview";
 import { PreviewReport, previewHasChanges } from "../../preview/preview-report";
 import { previewStatusDescription, renderPreviewMarkdown, renderPreviewText } from "../../preview/render-preview";
 import { listStackFiles, stacksDirOf } from "../../runner/stack-settings";
-import { SYNC_COMPONENTS } from "../../runner/sync";
-import { defaultToolchainOptions, ensureToolchain } from "../../toolchain/install";
 import { styler } from "../output";
 import { settingsFromOptions, StackOptions, withStackOptions } from "./stack-options";
+import { ensureSyncBinaries } from "./sync-command";
 
 /** Exit codes of `ferry preview`, like `terraform plan -detailed-exitcode`: CI branches on them. */
 export const PREVIEW_EXIT = { noChanges: 0, changes: 1, error: 2 } as const;
@@ -55,7 +54,7 @@ async function runPreview(opts: StackOptions): Promise<number> {
           apiUrl: opts.githubApiUrl as string | undefined,
         })
       : undefined;
-  const toolchain = await ensureToolchain(defaultToolchainOptions({ only: SYNC_COMPONENTS }));
+  const binaries = await ensureSyncBinaries();
   const err = styler(process.stderr);
   const reports: PreviewReport[] = [];
   const skipped: SkippedPreview[] = [];
@@ -65,9 +64,7 @@ async function runPreview(opts: StackOptions): Promise<number> {
       await setCommitStatus(github, { state: "pending", context, description: "previewing…" });
     }
     const r = await previewRef(settings, ref, {
-      pulumiRoot: toolchain.pulumiRoot,
-      helm: toolchain.bin("helm"),
-      kubectl: toolchain.bin("kubectl"),
+      ...binaries,
       base,
       stackFolders: all.map((s) => s.path),
       progress: (phase, detail) => process.stderr.write(`${err.bold(phase.padEnd(7))} ${settings.stack}: ${detail}\n`),

@@ -3,9 +3,8 @@ import { createLogger } from "../../lib/log";
 import { Runner } from "../../runner/runner";
 import { loadRunnerConfig } from "../../runner/runner-config";
 import { StackStatus } from "../../runner/stack-worker";
-import { SYNC_COMPONENTS } from "../../runner/sync";
-import { defaultToolchainOptions, ensureToolchain } from "../../toolchain/install";
 import { EXIT, styler } from "../output";
+import { ensureSyncBinaries } from "./sync-command";
 
 const DEFAULT_SERVER = process.env.FERRY_SERVER ?? "http://127.0.0.1:8080";
 
@@ -19,14 +18,8 @@ export function runCommand(): Command {
     .action(async (opts: { config: string }) => {
       const config = loadRunnerConfig(opts.config);
       const log = createLogger({ component: "runner" });
-      const toolchain = await ensureToolchain(
-        defaultToolchainOptions({ only: SYNC_COMPONENTS, progress: (l) => log.info({ phase: "toolchain" }, l) }),
-      );
-      const runner = new Runner(
-        config,
-        { pulumiRoot: toolchain.pulumiRoot, helm: toolchain.bin("helm"), kubectl: toolchain.bin("kubectl") },
-        log,
-      );
+      const binaries = await ensureSyncBinaries((l) => log.info({ phase: "toolchain" }, l));
+      const runner = new Runner(config, binaries, log);
       const url = await runner.start();
       process.stderr.write(`ferry runner listening on ${url}\n`);
       let stopping = false;

@@ -1,7 +1,7 @@
 import { Command, Option } from "commander";
 import { formatCounts } from "../../runner/change-summary";
 import { ReconcileResult } from "../../runner/reconcile-result";
-import { sync, SYNC_COMPONENTS } from "../../runner/sync";
+import { sync, SYNC_COMPONENTS, SyncBinaries, syncBinaries, SyncProgress } from "../../runner/sync";
 import { defaultToolchainOptions, ensureToolchain } from "../../toolchain/install";
 import { EXIT, styler } from "../output";
 import { settingsFromOptions, StackOptions, withStackOptions } from "./stack-options";
@@ -26,23 +26,26 @@ export function syncCommand(): Command {
         allowEmpty: opts.allowEmpty as boolean,
         allowPrune: opts.allowPrune as boolean,
       });
-      const toolchain = await ensureToolchain(defaultToolchainOptions({ only: SYNC_COMPONENTS }));
-      const err = styler(process.stderr);
-      const result = await sync(settings, {
-        pulumiRoot: toolchain.pulumiRoot,
-        helm: toolchain.bin("helm"),
-        kubectl: toolchain.bin("kubectl"),
-        unpin: opts.unpin as boolean,
-        progress: {
-          phase: (phase, detail) => {
-            if (phase !== "done") process.stderr.write(`${err.bold(phase.padEnd(5))} ${detail}\n`);
-          },
-          object: (s) => process.stderr.write(`  ${MARK[s.change] ?? " "} ${s.change.padEnd(8)} ${s.object}\n`),
-        },
-      });
+      const result = await sync(settings, { ...(await ensureSyncBinaries()), unpin: opts.unpin as boolean, progress: stderrProgress() });
       printResult(result, opts.output === "json");
       process.exitCode = result.succeeded ? EXIT.ok : EXIT.failed;
     });
+}
+
+/** The binaries a sync runs, from the toolchain (built on first use). */
+export async function ensureSyncBinaries(progress?: (line: string) => void): Promise<SyncBinaries> {
+  return syncBinaries(await ensureToolchain(defaultToolchainOptions({ only: SYNC_COMPONENTS, progress })));
+}
+
+/** A sync's progress on stderr: each phase, then a line per changed object. */
+export function stderrProgress(): SyncProgress {
+  const err = styler(process.stderr);
+  return {
+    phase: (phase, detail) => {
+      if (phase !== "done") process.stderr.write(`${err.bold(phase.padEnd(5))} ${detail}\n`);
+    },
+    object: (s) => process.stderr.write(`  ${MARK[s.change] ?? " "} ${s.change.padEnd(8)} ${s.object}\n`),
+  };
 }
 
 /** Prints a reconcile result as text (summary line) or JSON. */
