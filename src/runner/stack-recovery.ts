@@ -64,13 +64,23 @@ function parses(file: string): boolean {
  * writing it: "failed to load checkpoint: EOF"), from the backup Pulumi keeps beside it or, failing
  * that, the newest checkpoint in the stack's history. The broken file is kept as `.corrupt-<time>`.
  * Objects the lost state knew about are taken over again by the next update (server-side apply
- * upserts), so nothing is duplicated. Returns what was restored from, if anything.
+ * upserts), so nothing is duplicated. A metadata sidecar (`.attrs`) the crash left unreadable next to
+ * a good checkpoint is set aside too. Returns the file restored from, or the sidecar set aside.
  */
 export function repairCheckpoint(backendUrl: string, project: string, stack: string): string | undefined {
   if (!backendUrl.startsWith("file://")) return undefined;
   const root = path.join(backendUrl.slice("file://".length), ".pulumi");
   const file = path.join(root, "stacks", project, `${stack}.json`);
-  if (!fs.existsSync(file) || parses(file)) return undefined;
+  const attrs = `${file}.attrs`;
+  if (fs.existsSync(file) && parses(file)) {
+    // The blob store rewrites the sidecar in place (truncate, write) before it renames a new
+    // checkpoint over the old one: a crash in between leaves an empty sidecar and Pulumi fails with
+    // "EOF". Without a sidecar the store uses its defaults.
+    if (!fs.existsSync(attrs) || parses(attrs)) return undefined;
+    fs.renameSync(attrs, `${attrs}.corrupt-${Date.now()}`);
+    return attrs;
+  }
+  if (!fs.existsSync(file)) return undefined;
   const historyDir = path.join(root, "history", project, stack);
   const history = fs.existsSync(historyDir)
     ? fs
@@ -84,7 +94,7 @@ export function repairCheckpoint(backendUrl: string, project: string, stack: str
   if (!source) return undefined;
   fs.renameSync(file, `${file}.corrupt-${Date.now()}`);
   fs.copyFileSync(source, file);
-  fs.rmSync(`${file}.attrs`, { force: true });
-  if (fs.existsSync(`${source}.attrs`)) fs.copyFileSync(`${source}.attrs`, `${file}.attrs`);
+  fs.rmSync(attrs, { force: true });
+  if (fs.existsSync(`${source}.attrs`) && parses(`${source}.attrs`)) fs.copyFileSync(`${source}.attrs`, attrs);
   return source;
 }

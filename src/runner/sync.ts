@@ -97,7 +97,7 @@ export async function sync(settings: SyncSettings, runtime: SyncRuntime): Promis
   const rendered = path.join(settings.workDir, "desired-state.json");
   try {
     const restored = repairCheckpoint(settings.backendUrl, "ferry", settings.stack);
-    if (restored) progress?.phase("fetch", `restored the stack's checkpoint from ${restored}`);
+    if (restored) progress?.phase("fetch", `repaired the stack's checkpoint a crash left unreadable (${restored})`);
     for (const lock of clearStaleLocks(settings.backendUrl, "ferry", settings.stack))
       progress?.phase("fetch", `removed a stale lock ${lock}`);
     stack = await openStack({

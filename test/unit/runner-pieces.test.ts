@@ -139,4 +139,19 @@ describe("checkpoint repair", () => {
     assert.ok(fs.readdirSync(dir).some((f) => f.startsWith("prod.json.corrupt-")));
     assert.equal(repairCheckpoint("s3://bucket", "ferry", "prod"), undefined);
   });
+
+  it("sets aside a metadata sidecar a crash left empty next to a good checkpoint, and leaves a good sidecar alone", async () => {
+    const { repairCheckpoint } = await import("../../src/runner/stack-recovery");
+    const backend = tempDir();
+    const dir = path.join(backend, ".pulumi", "stacks", "ferry");
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, "prod.json"), '{"version": 3}');
+    fs.writeFileSync(path.join(dir, "prod.json.attrs"), '{"user.content_type":"application/json"}\n');
+    assert.equal(repairCheckpoint(`file://${backend}`, "ferry", "prod"), undefined);
+    fs.writeFileSync(path.join(dir, "prod.json.attrs"), "");
+    assert.equal(repairCheckpoint(`file://${backend}`, "ferry", "prod"), path.join(dir, "prod.json.attrs"));
+    assert.equal(fs.existsSync(path.join(dir, "prod.json.attrs")), false);
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, "prod.json"), "utf8")), { version: 3 });
+    assert.equal(repairCheckpoint(`file://${backend}`, "ferry", "prod"), undefined);
+  });
 });
