@@ -7,7 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { devClusterDown, devClusterUp } from "../src/devcluster/dev-cluster";
 import { runChecked } from "../src/lib/exec";
-import { StackStatus } from "../src/runner/stack-worker";
+import { StackStatus } from "../src/agent/stack-worker";
 import { defaultToolchainOptions, ensureToolchain } from "../src/toolchain/install";
 import { ConfigRepo } from "../test/helpers/config-repo";
 import { eventually } from "../test/helpers/e2e";

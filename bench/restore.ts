@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { devClusterDown, devClusterUp } from "../src/devcluster/dev-cluster";
 import { run, runChecked } from "../src/lib/exec";
 import { ferryRoot } from "../src/lib/paths";
-import { ReconcileResult } from "../src/runner/reconcile-result";
+import { ReconcileResult } from "../src/reconcile/reconcile-result";
 import { defaultToolchainOptions, ensureToolchain } from "../src/toolchain/install";
 import { ConfigRepo } from "../test/helpers/config-repo";
 import { manifests } from "./manifests";

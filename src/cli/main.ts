@@ -1,5 +1,5 @@
 import { Command, CommanderError } from "commander";
-import { SettingsError } from "../runner/stack-settings";
+import { SettingsError } from "../reconcile/stack-settings";
 import { demoCommand } from "./commands/demo-command";
 import { devCommand } from "./commands/dev-command";
 import { historyCommand, rollbackCommand } from "./commands/history-command";

@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import { z } from "zod";
 import { previewCommentMarker } from "../preview/render-preview";
-import { SettingsError } from "../runner/stack-settings";
+import { SettingsError } from "../reconcile/stack-settings";
 
 /** Where preview results go on GitHub: the API, the token, the repository and, as needed, the pull request and commit. */
 export interface GitHubTarget {

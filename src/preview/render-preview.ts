@@ -1,5 +1,5 @@
-import { ChangeCounts } from "../runner/change-summary";
-import { FieldDiff, PreviewObjectChange, PreviewOp, PreviewReport, previewHasChanges } from "./preview-report";
+import { ChangeCounts } from "../reconcile/change-summary";
+import { FieldDiff, PreviewObjectChange, PreviewOp, PreviewReport, previewHasChanges } from "../reconcile/preview-report";
 
 /** Terminal colours, shaped like `styler()` in `src/cli/output.ts`; every function returns its input when colour is off. */
 export interface Styler {

@@ -5,7 +5,7 @@ import * as path from "node:path";
 import * as yaml from "js-yaml";
 import { KubeObject } from "../desired-state/object-id";
 import { run } from "../lib/exec";
-import { checkoutSource, GitAuth } from "../runner/git-source";
+import { checkoutSource, GitAuth } from "../source/git-source";
 import { HelmTemplateRequest, RenderTools } from "./build-desired-state";
 
 /** What the real render tools need. */

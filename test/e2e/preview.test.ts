@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { PreviewReport } from "../../src/preview/preview-report";
+import { PreviewReport } from "../../src/reconcile/preview-report";
 import { ConfigRepo } from "../helpers/config-repo";
 import { useE2E } from "../helpers/e2e";
 import { FakeGitHub, startFakeGitHub } from "../helpers/fake-github";

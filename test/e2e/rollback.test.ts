@@ -2,8 +2,8 @@
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { HistoryEntry } from "../../src/runner/history";
-import { StackStatus } from "../../src/runner/stack-worker";
+import { HistoryEntry } from "../../src/reconcile/history";
+import { StackStatus } from "../../src/agent/stack-worker";
 import { ChartRepo, startChartRepo } from "../helpers/chart-repo";
 import { ConfigRepo } from "../helpers/config-repo";
 import { eventually, useE2E } from "../helpers/e2e";

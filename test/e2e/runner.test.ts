@@ -4,7 +4,7 @@ import { createHmac } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { StackStatus } from "../../src/runner/stack-worker";
+import { StackStatus } from "../../src/agent/stack-worker";
 import { ConfigRepo } from "../helpers/config-repo";
 import { eventually, useE2E } from "../helpers/e2e";
 import { RunnerProcess, startReceiver, startRunner, writeRunnerConfig } from "../helpers/runner-process";

@@ -5,9 +5,9 @@ import { after, before } from "node:test";
 import { DevCluster, devClusterDown, devClusterUp } from "../../src/devcluster/dev-cluster";
 import { run, RunResult, runChecked } from "../../src/lib/exec";
 import { ferryRoot } from "../../src/lib/paths";
-import { pulumiEnv } from "../../src/runner/pulumi-stack";
-import { ReconcileResult } from "../../src/runner/reconcile-result";
-import { resolveSyncSettings } from "../../src/runner/stack-settings";
+import { pulumiEnv } from "../../src/reconcile/pulumi-stack";
+import { ReconcileResult } from "../../src/reconcile/reconcile-result";
+import { resolveSyncSettings } from "../../src/reconcile/stack-settings";
 import { defaultToolchainOptions, ensureToolchain, Toolchain } from "../../src/toolchain/install";
 
 /** One end-to-end environment: a real control plane, the real toolchain, an isolated state dir. */

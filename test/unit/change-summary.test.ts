@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { countChanges, formatCounts, objectDisplayName } from "../../src/runner/change-summary";
+import { countChanges, formatCounts, objectDisplayName } from "../../src/reconcile/change-summary";
 
 describe("change summary", () => {
   it("counts only Kubernetes objects, by what happened to them", () => {

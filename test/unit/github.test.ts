@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { describe, it } from "node:test";
 import { GitHubTarget, githubTarget, setCommitStatus, upsertPreviewComment } from "../../src/github/github";
 import { previewCommentMarker } from "../../src/preview/render-preview";
-import { SettingsError } from "../../src/runner/stack-settings";
+import { SettingsError } from "../../src/reconcile/stack-settings";
 import { FakeGitHub, startFakeGitHub } from "../helpers/fake-github";
 import { tempDir } from "../helpers/temp-dir";
 

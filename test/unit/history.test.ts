@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { HistoryEntry, historyEntries, resolveRollbackTarget, RollbackTargetError, UpdateRecord } from "../../src/runner/history";
+import { HistoryEntry, historyEntries, resolveRollbackTarget, RollbackTargetError, UpdateRecord } from "../../src/reconcile/history";
 
 const fakeSha = (head: string, tail: string) => head + tail.repeat(40 - head.length);
 const A = fakeSha("aaaaaaa", "1");

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { decideRef, parsePin, Pin } from "../../src/runner/pin";
+import { decideRef, parsePin, Pin } from "../../src/reconcile/pin";
 
 const PINNED = "a".repeat(40);
 const OLD_HEAD = "b".repeat(40);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { PreviewObjectChange, PreviewReport } from "../../src/preview/preview-report";
+import { PreviewObjectChange, PreviewReport } from "../../src/reconcile/preview-report";
 import {
   previewCommentMarker,
   previewStatusDescription,
@@ -8,7 +8,7 @@ import {
   renderPreviewText,
   Styler,
 } from "../../src/preview/render-preview";
-import { Revision } from "../../src/runner/git-source";
+import { Revision } from "../../src/source/git-source";
 
 const revision: Revision = {
   sha: "1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b",

@@ -3,13 +3,13 @@ import { createHmac } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import { backoffDelay } from "../../src/runner/backoff";
-import { contentFingerprint } from "../../src/runner/live-watch";
-import { notificationBody } from "../../src/runner/notifier";
-import { loadRunnerConfig, parseDuration } from "../../src/runner/runner-config";
-import { isStaleLock } from "../../src/runner/stack-recovery";
-import { pushedBranch, verifyWebhook } from "../../src/runner/webhook";
-import { decidePrune } from "../../src/runner/prune-guard";
+import { backoffDelay } from "../../src/agent/backoff";
+import { contentFingerprint } from "../../src/agent/live-watch";
+import { notificationBody } from "../../src/agent/notifier";
+import { loadRunnerConfig, parseDuration } from "../../src/agent/runner-config";
+import { isStaleLock } from "../../src/reconcile/stack-recovery";
+import { pushedBranch, verifyWebhook } from "../../src/agent/webhook";
+import { decidePrune } from "../../src/reconcile/prune-guard";
 import { tempDir } from "../helpers/temp-dir";
 
 const body = Buffer.from(JSON.stringify({ ref: "refs/heads/main" }));
@@ -126,7 +126,7 @@ describe("runner config", () => {
 
 describe("checkpoint repair", () => {
   it("restores a checkpoint a crash left empty from Pulumi's backup, and leaves good ones alone", async () => {
-    const { repairCheckpoint } = await import("../../src/runner/stack-recovery");
+    const { repairCheckpoint } = await import("../../src/reconcile/stack-recovery");
     const backend = tempDir();
     const dir = path.join(backend, ".pulumi", "stacks", "ferry");
     fs.mkdirSync(dir, { recursive: true });
@@ -141,7 +141,7 @@ describe("checkpoint repair", () => {
   });
 
   it("sets aside a metadata sidecar a crash left empty next to a good checkpoint, and leaves a good sidecar alone", async () => {
-    const { repairCheckpoint } = await import("../../src/runner/stack-recovery");
+    const { repairCheckpoint } = await import("../../src/reconcile/stack-recovery");
     const backend = tempDir();
     const dir = path.join(backend, ".pulumi", "stacks", "ferry");
     fs.mkdirSync(dir, { recursive: true });

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import pino from "pino";
-import { Revision } from "../../src/runner/git-source";
-import { Notification } from "../../src/runner/notifier";
-import { Pin } from "../../src/runner/pin";
-import { ReconcileResult } from "../../src/runner/reconcile-result";
-import { RunnerStack } from "../../src/runner/runner-config";
-import { RunnerMetrics } from "../../src/runner/runner-metrics";
-import { StackWorker, Trigger, WorkerDeps } from "../../src/runner/stack-worker";
+import { Revision } from "../../src/source/git-source";
+import { Notification } from "../../src/agent/notifier";
+import { Pin } from "../../src/reconcile/pin";
+import { ReconcileResult } from "../../src/reconcile/reconcile-result";
+import { RunnerStack } from "../../src/agent/runner-config";
+import { RunnerMetrics } from "../../src/agent/runner-metrics";
+import { StackWorker, Trigger, WorkerDeps } from "../../src/agent/stack-worker";
 
 const PINNED = "a".repeat(40);
 const HEAD1 = "b".repeat(40);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { touchesStack } from "../../src/preview/touched-stacks";
+import { touchesStack } from "../../src/reconcile/touched-stacks";
 
 const STACKS = ["clusters/dev", "clusters/prod"];
 

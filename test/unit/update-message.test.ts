@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { formatUpdateMessage, parseUpdateMessage, RUN_KINDS } from "../../src/runner/update-message";
+import { formatUpdateMessage, parseUpdateMessage, RUN_KINDS } from "../../src/reconcile/update-message";
 
 const SHA = "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d";
 const FROM = "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432";

@@ -1,6 +1,6 @@
 import { Command, Option } from "commander";
-import { HistoryEntry, RollbackTargetError } from "../../runner/history";
-import { actor, readHistory, rollback } from "../../runner/rollback";
+import { HistoryEntry, RollbackTargetError } from "../../reconcile/history";
+import { actor, readHistory, rollback } from "../../reconcile/rollback";
 import { EXIT, styler } from "../output";
 import { settingsFromOptions, StackOptions, withStackOptions } from "./stack-options";
 import { ensureSyncBinaries, printResult, stderrProgress } from "./sync-command";

@@ -1,9 +1,9 @@
 import { Command, Option } from "commander";
 import { githubTarget, setCommitStatus, upsertPreviewComment } from "../../github/github";
-import { previewRef, SkippedPreview } from "../../preview/preview";
-import { PreviewReport, previewHasChanges } from "../../preview/preview-report";
+import { previewRef, SkippedPreview } from "../../reconcile/preview";
+import { PreviewReport, previewHasChanges } from "../../reconcile/preview-report";
 import { previewStatusDescription, renderPreviewMarkdown, renderPreviewText } from "../../preview/render-preview";
-import { listStackFiles, stacksDirOf } from "../../runner/stack-settings";
+import { listStackFiles, stacksDirOf } from "../../reconcile/stack-settings";
 import { styler } from "../output";
 import { settingsFromOptions, StackOptions, withStackOptions } from "./stack-options";
 import { ensureSyncBinaries } from "./sync-command";

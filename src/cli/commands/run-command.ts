@@ -1,8 +1,8 @@
 import { Command, Option } from "commander";
 import { createLogger } from "../../lib/log";
-import { Runner } from "../../runner/runner";
-import { loadRunnerConfig } from "../../runner/runner-config";
-import { StackStatus } from "../../runner/stack-worker";
+import { Runner } from "../../agent/runner";
+import { loadRunnerConfig } from "../../agent/runner-config";
+import { StackStatus } from "../../agent/stack-worker";
 import { EXIT, styler } from "../output";
 import { ensureSyncBinaries } from "./sync-command";
 

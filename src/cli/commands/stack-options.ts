@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { resolveSyncSettings, SyncSettings } from "../../runner/stack-settings";
+import { resolveSyncSettings, SyncSettings } from "../../reconcile/stack-settings";
 
 /** The options every command that opens a stack shares (sync, preview, history, rollback). */
 export function withStackOptions(c: Command): Command {

@@ -1,7 +1,7 @@
 import { Command, Option } from "commander";
-import { formatCounts } from "../../runner/change-summary";
-import { ReconcileResult } from "../../runner/reconcile-result";
-import { sync, SYNC_COMPONENTS, SyncBinaries, syncBinaries, SyncProgress } from "../../runner/sync";
+import { formatCounts } from "../../reconcile/change-summary";
+import { ReconcileResult } from "../../reconcile/reconcile-result";
+import { sync, SYNC_COMPONENTS, SyncBinaries, syncBinaries, SyncProgress } from "../../reconcile/sync";
 import { defaultToolchainOptions, ensureToolchain } from "../../toolchain/install";
 import { EXIT, styler } from "../output";
 import { settingsFromOptions, StackOptions, withStackOptions } from "./stack-options";

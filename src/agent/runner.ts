@@ -1,14 +1,14 @@
 import * as http from "node:http";
 import { Logger } from "../lib/log";
-import { remoteHead } from "./git-source";
+import { remoteHead } from "../source/git-source";
 import { LiveWatch } from "./live-watch";
 import { notify } from "./notifier";
 import { RunnerConfig, RunnerStack } from "./runner-config";
 import { RunnerMetrics } from "./runner-metrics";
 import { handleRequest } from "./runner-server";
-import { resolveSyncSettings, SyncSettings } from "./stack-settings";
+import { resolveSyncSettings, SyncSettings } from "../reconcile/stack-settings";
 import { StackWorker } from "./stack-worker";
-import { sourceOf, sync, SyncBinaries } from "./sync";
+import { sourceOf, sync, SyncBinaries } from "../reconcile/sync";
 
 /** A running `ferry run`: one worker per stack, the HTTP server, the metrics. */
 export class Runner {

@@ -1,5 +1,5 @@
 import { ChangeCounts } from "./change-summary";
-import { Revision } from "./git-source";
+import { Revision } from "../source/git-source";
 import { Pin } from "./pin";
 
 /** Why a reconcile did not succeed, in the vocabulary of Flux's conditions. */

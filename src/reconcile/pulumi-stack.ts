@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { EngineEvent, LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import { ferryRoot } from "../lib/paths";
-import { Revision } from "./git-source";
+import { Revision } from "../source/git-source";
 import { isKubernetesObject, StepEvent, urnName } from "./change-summary";
 import { UpdateRecord } from "./history";
 import { parsePin, Pin } from "./pin";

@@ -1,10 +1,10 @@
 import { Logger } from "../lib/log";
 import { backoffDelay } from "./backoff";
-import { ChangeCounts, hasChanges } from "./change-summary";
+import { ChangeCounts, hasChanges } from "../reconcile/change-summary";
 import { WatchedObject } from "./live-watch";
 import { Notification } from "./notifier";
-import { Pin } from "./pin";
-import { ReconcileResult } from "./reconcile-result";
+import { Pin } from "../reconcile/pin";
+import { ReconcileResult } from "../reconcile/reconcile-result";
 import { RunnerMetrics } from "./runner-metrics";
 import { RunnerStack } from "./runner-config";
 

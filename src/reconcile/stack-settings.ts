@@ -4,7 +4,7 @@ import * as path from "node:path";
 import * as yaml from "js-yaml";
 import { z } from "zod";
 import { ferryRoot, stateDir } from "../lib/paths";
-import { GitAuth } from "./git-source";
+import { GitAuth } from "../source/git-source";
 
 /** What `stacks/Pulumi.<stack>.yaml` may say about a cluster (the `ferry:` config keys). */
 const StackFileSchema = z.object({

@@ -1,5 +1,5 @@
-import { ChangeCounts, changeOf, countChanges, isKubernetesObject, objectDisplayName } from "../runner/change-summary";
-import type { PreviewStep } from "../runner/pulumi-stack";
+import { ChangeCounts, changeOf, countChanges, isKubernetesObject, objectDisplayName } from "./change-summary";
+import type { PreviewStep } from "./pulumi-stack";
 import { FieldDiff, PreviewObjectChange, PreviewOp } from "./preview-report";
 
 const MASK = "[secret]";

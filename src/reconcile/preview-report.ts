@@ -1,6 +1,6 @@
-import { ChangeCounts } from "../runner/change-summary";
-import { Revision } from "../runner/git-source";
-import { FailureReason } from "../runner/reconcile-result";
+import { ChangeCounts } from "./change-summary";
+import { Revision } from "../source/git-source";
+import { FailureReason } from "./reconcile-result";
 
 /** What a merge would do to one object. */
 export type PreviewOp = "create" | "update" | "replace" | "delete";
