@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { AbortPoll, pollUntil } from "../lib/net";
+import { isProcessAlive } from "../lib/process-alive";
 import { Toolchain } from "../toolchain/install";
 
 /** Binaries a local control plane runs. */
@@ -61,10 +62,10 @@ export function readDevClusterState(dir: string): DevClusterState | undefined {
 export async function devClusterUp(options: DevClusterOptions): Promise<DevCluster> {
   const dir = path.resolve(options.dir);
   const running = readDevClusterState(dir);
-  if (running?.ready && isAlive(running.supervisorPid) && running.kubeconfig && running.server) {
+  if (running?.ready && isProcessAlive(running.supervisorPid) && running.kubeconfig && running.server) {
     return { dir, kubeconfig: running.kubeconfig, server: running.server };
   }
-  if (running && isAlive(running.supervisorPid)) await devClusterDown(dir);
+  if (running && isProcessAlive(running.supervisorPid)) await devClusterDown(dir);
   fs.mkdirSync(path.join(dir, "logs"), { recursive: true });
   fs.rmSync(path.join(dir, "state.json"), { force: true });
   const bins = Object.fromEntries(CONTROL_PLANE_BINARIES.map((b) => [b, options.toolchain.bin(b)]));
@@ -105,7 +106,7 @@ export async function devClusterDown(dir: string): Promise<void> {
   if (!state) return;
   const all = [state.supervisorPid, ...Object.values(state.pids)];
   signal(state.supervisorPid, "SIGTERM");
-  const gone = await pollUntil("the control plane to stop", async () => (all.some(isAlive) ? undefined : true), {
+  const gone = await pollUntil("the control plane to stop", async () => (all.some(isProcessAlive) ? undefined : true), {
     timeoutMs: 15_000,
     intervalMs: 100,
   }).catch(() => false);
@@ -121,17 +122,5 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
-/** Whether a process exists (and is not a zombie we could reap). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    return !/^\d+ \(.*\) Z/.test(stat);
-  } catch {
-    return true;
-  }
-}
+/** @deprecated Use {@link isProcessAlive} from src/lib/process-alive; kept for ./supervisor's import. */
+export const isAlive = isProcessAlive;

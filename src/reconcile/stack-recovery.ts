@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { isProcessAlive } from "../lib/process-alive";
 
 /** A lock file of Pulumi's file backend. */
 interface LockContent {
@@ -12,15 +13,6 @@ interface LockContent {
 /** Whether a lock was left by a process of this machine that no longer exists. Pure given `isAlive`. */
 export function isStaleLock(lock: LockContent, hostname: string, isAlive: (pid: number) => boolean): boolean {
   return lock.hostname === hostname && typeof lock.pid === "number" && !isAlive(lock.pid);
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /**
@@ -41,7 +33,7 @@ export function clearStaleLocks(backendUrl: string, project: string, stack: stri
     } catch {
       continue;
     }
-    if (isStaleLock(lock, os.hostname(), processAlive)) {
+    if (isStaleLock(lock, os.hostname(), isProcessAlive)) {
       fs.rmSync(file, { force: true });
       fs.rmSync(`${file}.attrs`, { force: true }); // the file blob store's metadata beside it
       removed.push(file);

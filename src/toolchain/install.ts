@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { run, runChecked } from "../lib/exec";
+import { withFileLock } from "../lib/file-lock";
 import { cacheDir, ferryRoot } from "../lib/paths";
 import { COMPONENTS, componentKey, PULUMI_KUBERNETES_VERSION, ToolComponent } from "./components";
 
@@ -66,12 +67,21 @@ export async function ensureToolchain(options: ToolchainOptions = defaultToolcha
         continue;
       }
       const started = Date.now();
-      options.progress(`${label}: building from Go modules (first run only, this takes a few minutes)...`);
-      await withLock(path.join(options.dir, `${componentKey(component)}.lock`), async () => {
-        if (!isComplete(component, root)) await build(component, root, options);
-      });
-      options.progress(`${label}: built in ${Math.round((Date.now() - started) / 1000)}s`);
-      sources[component.name] = "built";
+      // One build per component and version across processes; who waits re-checks, as the holder may have built it.
+      const built = await withFileLock(
+        `${root}.build-lock`,
+        { what: `building ${component.name} ${component.version}`, progress: (line) => options.progress(`${label}: ${line}`) },
+        async () => {
+          if (isComplete(component, root)) return false;
+          options.progress(`${label}: building from Go modules (first run only, this takes a few minutes)...`);
+          await build(component, root, options);
+          return true;
+        },
+      );
+      options.progress(
+        built ? `${label}: built in ${Math.round((Date.now() - started) / 1000)}s` : `${label}: built by another process meanwhile`,
+      );
+      sources[component.name] = built ? "built" : "cache";
     }
     for (const b of component.binaries) bins.set(b.name, path.join(installed, b.name));
   }
@@ -230,38 +240,4 @@ function linkPulumiRoot(dir: string, bins: Map<string, string>): string {
     fs.renameSync(tmp, link); // atomic replace: concurrent readers never see a missing link
   }
   return root;
-}
-
-/** Runs fn while holding a directory lock; a lock whose owner process is gone is taken over. */
-async function withLock<T>(lockDir: string, fn: () => Promise<T>): Promise<T> {
-  fs.mkdirSync(path.dirname(lockDir), { recursive: true });
-  for (;;) {
-    try {
-      fs.mkdirSync(lockDir);
-      fs.writeFileSync(path.join(lockDir, "pid"), String(process.pid));
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      const owner = Number(fs.readFileSync(path.join(lockDir, "pid"), { encoding: "utf8", flag: "a+" }) || "0");
-      if (!owner || !isAlive(owner)) {
-        fs.rmSync(lockDir, { recursive: true, force: true });
-        continue;
-      }
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    fs.rmSync(lockDir, { recursive: true, force: true });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -1,0 +1,126 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as lockfile from "proper-lockfile";
+
+/** Options for {@link withFileLock}; see {@link defaultFileLockOptions}. */
+export interface FileLockOptions {
+  /** The work the lock guards, as a verb phrase for progress and errors, e.g. `building pulumi 3.184.0`. */
+  readonly what: string;
+  /** Receives one line when the lock is busy and this process starts to wait. @default none */
+  readonly progress: (line: string) => void;
+  /** How long to wait for the holder before giving up. @default 30 minutes */
+  readonly waitMs: number;
+  /** Pause between two tries while waiting. @default 1 s */
+  readonly pollMs: number;
+  /**
+   * A lock not refreshed for this long is stale (its holder died) and is taken over. The holder refreshes
+   * the lock's mtime every `staleMs / 2`. proper-lockfile does not go below 2 s. @default 30 s
+   */
+  readonly staleMs: number;
+}
+
+/** The defaults of {@link FileLockOptions}. */
+export function defaultFileLockOptions(overrides: Partial<FileLockOptions> & Pick<FileLockOptions, "what">): FileLockOptions {
+  return { progress: () => undefined, waitMs: 30 * 60_000, pollMs: 1_000, staleMs: 30_000, ...overrides };
+}
+
+/** Who holds a lock, written beside it for the progress line of those who wait; never used to decide staleness. */
+interface LockHolder {
+  readonly pid: number;
+  readonly hostname: string;
+  readonly since: string;
+}
+
+/**
+ * Runs `fn` while holding the lock directory `lockPath` (proper-lockfile: an atomic mkdir whose mtime the
+ * holder keeps fresh). A busy lock is waited for, with one progress line naming the holder; a stale one
+ * (its holder crashed or was killed) is taken over. Works between processes and within one.
+ */
+export async function withFileLock<T>(
+  lockPath: string,
+  options: Partial<FileLockOptions> & Pick<FileLockOptions, "what">,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const o = defaultFileLockOptions(options);
+  const target = path.resolve(lockPath);
+  fs.mkdirSync(path.dirname(target), { recursive: true });
+  const base: lockfile.LockOptions = {
+    stale: o.staleMs,
+    realpath: false,
+    lockfilePath: target,
+    // The default throws from a timer and kills the process; the work in progress is better finished.
+    onCompromised: (err) => o.progress(`lost the lock ${target} while ${o.what} (${err.message}): another process may do the same work`),
+  };
+  let release: () => Promise<void>;
+  try {
+    release = await lockfile.lock(target, base);
+  } catch (err) {
+    if (!isLocked(err)) throw new Error(`cannot lock ${target} for ${o.what}: ${messageOf(err)}`, { cause: err });
+    o.progress(`waiting for ${describeHolder(target)} to finish ${o.what} (lock ${target})`);
+    const retries = { retries: Math.max(1, Math.ceil(o.waitMs / o.pollMs)), factor: 1, minTimeout: o.pollMs, maxTimeout: o.pollMs };
+    try {
+      release = await lockfile.lock(target, { ...base, retries });
+    } catch (err2) {
+      if (!isLocked(err2)) throw new Error(`cannot lock ${target} for ${o.what}: ${messageOf(err2)}`, { cause: err2 });
+      throw new Error(
+        `gave up after ${Math.round(o.waitMs / 1000)} s waiting for ${describeHolder(target)} to finish ${o.what}: ` +
+          `if no such process is running any more, remove ${target} and try again`,
+        { cause: err2 },
+      );
+    }
+  }
+  const holderFile = `${target}.holder`;
+  writeHolder(holderFile);
+  try {
+    return await fn();
+  } finally {
+    removeOwnHolder(holderFile);
+    // ERELEASED: the lock was compromised (reported above) and is no longer ours to remove.
+    await release().catch((err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code !== "ERELEASED") throw err;
+    });
+  }
+}
+
+function isLocked(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | undefined)?.code === "ELOCKED";
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function writeHolder(file: string): void {
+  const holder: LockHolder = { pid: process.pid, hostname: os.hostname(), since: new Date().toISOString() };
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    fs.writeFileSync(tmp, JSON.stringify(holder) + "\n");
+    fs.renameSync(tmp, file);
+  } catch {
+    // Only informative: a waiter then says "another process".
+  }
+}
+
+function removeOwnHolder(file: string): void {
+  const holder = readHolder(file);
+  if (holder && holder.pid === process.pid && holder.hostname === os.hostname()) fs.rmSync(file, { force: true });
+}
+
+function readHolder(file: string): LockHolder | undefined {
+  try {
+    const h = JSON.parse(fs.readFileSync(file, "utf8")) as Partial<LockHolder>;
+    return typeof h.pid === "number" && typeof h.hostname === "string" && typeof h.since === "string"
+      ? { pid: h.pid, hostname: h.hostname, since: h.since }
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function describeHolder(lockPath: string): string {
+  const h = readHolder(`${lockPath}.holder`);
+  if (!h) return "another process";
+  const self = h.pid === process.pid && h.hostname === os.hostname() ? ", this process" : "";
+  return `pid ${h.pid} on ${h.hostname} (holding it since ${h.since}${self})`;
+}
