@@ -1,6 +1,7 @@
 import * as yaml from "js-yaml";
 import { ManifestError, SourceLocation } from "./manifest-error";
 import { KubeObject } from "./object-id";
+import { splitYamlDocuments } from "./yaml-documents";
 
 /** One object read from a manifest file, with where it came from. */
 export interface ParsedObject {
@@ -14,62 +15,25 @@ export interface ParsedFile {
   readonly errors: readonly ManifestError[];
 }
 
-interface YamlChunk {
-  readonly text: string;
-  /** 0-based line of the chunk's first line in the file. */
-  readonly lineOffset: number;
-}
-
-/**
- * Splits a multi-document YAML text at `---` / `...` markers. A marker at column 0 always ends a
- * document in YAML (even inside a block scalar), so splitting by lines is exact.
- */
-export function splitDocuments(text: string): YamlChunk[] {
-  const lines = text.split(/\r?\n/);
-  const chunks: YamlChunk[] = [];
-  let start = 0;
-  let current: string[] = [];
-  const flush = (): void => {
-    chunks.push({ text: current.join("\n"), lineOffset: start });
-  };
-  lines.forEach((line, i) => {
-    if (/^---(\s|$)/.test(line)) {
-      if (i > 0 || current.length > 0) flush();
-      start = i;
-      // Keep whatever follows the marker on its line, with columns intact.
-      current = ["   " + line.slice(3)];
-    } else if (/^\.\.\.(\s|$)/.test(line)) {
-      flush();
-      start = i + 1;
-      current = [];
-    } else {
-      current.push(line);
-    }
-  });
-  flush();
-  return chunks;
-}
-
 /** Parses every document of one manifest file into objects; `kind: List` is expanded. Pure. */
 export function parseManifests(text: string, file: string): ParsedFile {
   const objects: ParsedObject[] = [];
   const errors: ManifestError[] = [];
   let document = -1;
-  for (const chunk of splitDocuments(text)) {
-    const hasContent = chunk.text.split("\n").some((l) => l.trim() !== "" && !l.trim().startsWith("#"));
-    if (!hasContent) continue;
+  for (const doc of splitYamlDocuments(text)) {
+    const firstContentLine = doc.content.split("\n").findIndex((l) => l.trim() !== "" && !l.trim().startsWith("#"));
+    if (firstContentLine < 0) continue;
     document++;
-    const firstLine = chunk.text.split("\n").findIndex((l) => l.trim() !== "" && !l.trim().startsWith("#"));
-    const location: SourceLocation = { file, line: chunk.lineOffset + firstLine + 1, document };
+    const location: SourceLocation = { file, line: doc.firstLine + firstContentLine + 1, document };
     let value: unknown;
     try {
       // CORE_SCHEMA: no timestamps, so `date: 2024-01-01` stays the string Kubernetes sees.
-      value = yaml.load(chunk.text, { filename: file, schema: yaml.CORE_SCHEMA });
+      value = yaml.load(doc.content, { filename: file, schema: yaml.CORE_SCHEMA });
     } catch (err) {
       if (err instanceof yaml.YAMLException) {
         errors.push(
           new ManifestError(
-            { file, line: chunk.lineOffset + err.mark.line + 1, column: err.mark.column + 1, document },
+            { file, line: doc.firstLine + err.mark.line + 1, column: err.mark.column + 1, document },
             `invalid YAML: ${err.reason}`,
             "correct the YAML syntax at that line (check indentation, quotes and `:` after keys)",
           ),

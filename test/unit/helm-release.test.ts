@@ -1,15 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import {
-  HelmReleaseSpec,
-  isFluxSource,
-  isHelmRelease,
-  mergeValues,
-  parseHelmRelease,
-  parseValuesText,
-  setValueAtPath,
-  shortenReleaseName,
-} from "../../src/desired-state/helm-release";
+import { HelmReleaseSpec, isFluxSource, isHelmRelease, parseHelmRelease, shortenReleaseName } from "../../src/desired-state/helm-release";
 import { SourceLocation } from "../../src/desired-state/manifest-error";
 import { KubeObject } from "../../src/desired-state/object-id";
 import { throwsManifestError as throwsAt } from "../helpers/assertions";
@@ -152,7 +143,13 @@ describe("parseHelmRelease", () => {
       at,
       [],
     );
-    assert.deepEqual(spec.chart, { type: "git", url: "git@github.com:org/charts", ref: "master", path: "charts/web" });
+    // helm-operator's default ref is the master branch.
+    assert.deepEqual(spec.chart, {
+      type: "git",
+      url: "git@github.com:org/charts",
+      ref: { kind: "branch", branch: "master" },
+      path: "charts/web",
+    });
     assert.deepEqual(spec.valuesFrom, [
       { kind: "Secret", name: "legacy", namespace: "apps", key: "values.yaml", optional: false },
       { kind: "ConfigMap", name: "common", namespace: "apps", key: "values.yaml", optional: false },
@@ -199,7 +196,12 @@ describe("parseHelmRelease", () => {
       [git],
     );
     // source-controller: a tag takes precedence over a branch.
-    assert.deepEqual(spec.chart, { type: "git", url: "https://github.com/org/charts", ref: "v1.2.0", path: "charts/web" });
+    assert.deepEqual(spec.chart, {
+      type: "git",
+      url: "https://github.com/org/charts",
+      ref: { kind: "tag", tag: "v1.2.0" },
+      path: "charts/web",
+    });
 
     const bare = source("GitRepository", "charts", "apps", { url: "https://github.com/org/charts" });
     const onMaster = parseHelmRelease(
@@ -209,7 +211,12 @@ describe("parseHelmRelease", () => {
       at,
       [bare],
     );
-    assert.deepEqual(onMaster.chart, { type: "git", url: "https://github.com/org/charts", ref: "master", path: "web" });
+    assert.deepEqual(onMaster.chart, {
+      type: "git",
+      url: "https://github.com/org/charts",
+      ref: { kind: "branch", branch: "master" },
+      path: "web",
+    });
 
     const ociRepo = source("HelmRepository", "podinfo", "flux-system", { type: "oci", url: "oci://ghcr.io/stefanprodan/charts/" });
     assert.deepEqual(v2("web", "apps", {}, [ociRepo]).chart, {
@@ -285,13 +292,16 @@ describe("parseHelmRelease", () => {
     throwsManifestError(
       () =>
         v2("web", "apps", { chart: { spec: { chart: "podinfo", version: 1.1, sourceRef: { kind: "HelmRepository", name: "podinfo" } } } }),
-      /`spec\.chart\.spec\.version` must be a string, not number 1\.1\n {2}fix: quote it, e\.g\. "1\.1"/,
+      /`spec\.chart\.spec\.version` must be a string, not number 1\.1\n {2}fix: quote it, e\.g\. version: "1\.1"/,
     );
     throwsManifestError(
       () => v2("web", "apps", { valuesFrom: [{ kind: "Bucket", name: "x" }] }),
       /`spec\.valuesFrom\[0\]\.kind` is "Bucket"; it must be ConfigMap or Secret/,
     );
-    throwsManifestError(() => v2("web", "apps", { postRenderers: [{ kustomize: {} }] }), /`postRenderers` is not supported/);
+    throwsManifestError(
+      () => v2("web", "apps", { postRenderers: [{ kustomize: {} }] }),
+      /`spec\.postRenderers` is not supported: ferry renders charts without post-renderers/,
+    );
     throwsManifestError(() => v2("web", "apps", { chart: undefined }), /has neither `spec\.chart` nor `spec\.chartRef`/);
     throwsManifestError(
       () => v1("web", "apps", { chart: { git: "g", repository: "r" } }),
@@ -304,117 +314,6 @@ describe("parseHelmRelease", () => {
     throwsManifestError(
       () => parseHelmRelease(helmRelease("helm.fluxcd.io/v1", "web", "apps", { chart: { git: "g", path: "../outside" } }), at, []),
       /`spec\.chart\.path` "\.\.\/outside" leaves the repository/,
-    );
-  });
-});
-
-describe("mergeValues", () => {
-  it("merges nested mappings, later layers winning, and replaces lists and scalars", () => {
-    const chartDefaults = { image: { repository: "nginx", tag: "1.25" }, ports: [80, 443], replicas: 1, extra: { a: 1 } };
-    const fromConfigMap = { image: { tag: "1.27" }, ports: [8080], extra: null };
-    const inline = { replicas: 3, image: { pullPolicy: "Always" } };
-    assert.deepEqual(mergeValues([chartDefaults, fromConfigMap, inline]), {
-      image: { repository: "nginx", tag: "1.27", pullPolicy: "Always" },
-      ports: [8080],
-      replicas: 3,
-      extra: null,
-    });
-    assert.deepEqual(mergeValues([]), {});
-    assert.deepEqual(mergeValues([{ a: { b: 1 } }, { a: "scalar" }, { a: { c: 2 } }]), { a: { c: 2 } });
-  });
-
-  it("neither mutates nor shares its inputs", () => {
-    const a = { nested: { x: 1 }, list: [{ y: 1 }] };
-    const b = { nested: { z: 2 } };
-    const merged = mergeValues([a, b]);
-    (merged.nested as Record<string, unknown>).x = 99;
-    ((merged.list as Record<string, unknown>[])[0] as Record<string, unknown>).y = 99;
-    assert.deepEqual(a, { nested: { x: 1 }, list: [{ y: 1 }] });
-    assert.deepEqual(b, { nested: { z: 2 } });
-  });
-
-  it("keeps a __proto__ key from YAML as data", () => {
-    const layer = JSON.parse('{"__proto__": {"polluted": true}}') as Record<string, unknown>;
-    const merged = mergeValues([layer]);
-    assert.deepEqual(Object.keys(merged), ["__proto__"]);
-    assert.equal(({} as Record<string, unknown>).polluted, undefined);
-  });
-});
-
-describe("setValueAtPath", () => {
-  it("sets a value at a dotted path, creating mappings and keeping siblings", () => {
-    const values = { auth: { user: "admin" } };
-    const out = setValueAtPath(values, "auth.password", "s3cret");
-    assert.deepEqual(out, { auth: { user: "admin", password: "s3cret" } });
-    assert.deepEqual(values, { auth: { user: "admin" } }, "the input is left alone");
-    assert.deepEqual(setValueAtPath({ a: "scalar" }, "a.b.c", "x"), { a: { b: { c: "x" } } });
-  });
-
-  it("reads escaped dots and list indexes like helm --set", () => {
-    assert.deepEqual(setValueAtPath({}, "podAnnotations.prometheus\\.io/scrape", "'true'"), {
-      podAnnotations: { "prometheus.io/scrape": "true" },
-    });
-    assert.deepEqual(setValueAtPath({ hosts: ["a"] }, "hosts[2]", "c"), { hosts: ["a", null, "c"] });
-    assert.deepEqual(setValueAtPath({ env: [{ name: "A", value: "1" }] }, "env[0].value", "'2'"), { env: [{ name: "A", value: "2" }] });
-    assert.deepEqual(setValueAtPath({}, "matrix[0][1]", "x"), { matrix: [[null, "x"]] });
-  });
-
-  it("types an unquoted value as helm --set does, and keeps a quoted one a string", () => {
-    assert.deepEqual(setValueAtPath({}, "v", "true"), { v: true });
-    assert.deepEqual(setValueAtPath({}, "v", "FALSE"), { v: false });
-    assert.deepEqual(setValueAtPath({}, "v", "null"), { v: null });
-    assert.deepEqual(setValueAtPath({}, "v", "42"), { v: 42 });
-    assert.deepEqual(setValueAtPath({}, "v", "-7"), { v: -7 });
-    assert.deepEqual(setValueAtPath({}, "v", "0"), { v: 0 });
-    assert.deepEqual(setValueAtPath({}, "v", "0042"), { v: "0042" });
-    assert.deepEqual(setValueAtPath({}, "v", "1.5"), { v: "1.5" });
-    assert.deepEqual(setValueAtPath({}, "v", "12345678901234567890"), { v: "12345678901234567890" });
-    assert.deepEqual(setValueAtPath({}, "v", '"42"'), { v: "42" });
-    assert.deepEqual(setValueAtPath({}, "v", "'true'"), { v: "true" });
-    assert.deepEqual(setValueAtPath({}, "v", ""), { v: "" });
-    assert.deepEqual(setValueAtPath({}, "v", "{a,2,true}"), { v: ["a", 2, true] });
-    assert.deepEqual(setValueAtPath({}, "v", "a\\,b"), { v: "a,b" });
-    assert.deepEqual(setValueAtPath({}, "v", "multi\nline\n"), { v: "multi\nline\n" });
-  });
-
-  it("refuses an unescaped comma and malformed paths, saying how to fix them", () => {
-    assert.throws(() => setValueAtPath({}, "v", "a,b"), /contains an unescaped comma.*escape it as \\,/);
-    assert.throws(() => setValueAtPath({}, "a..b", "x"), /targetPath "a\.\.b" is invalid: it has an empty key/);
-    assert.throws(() => setValueAtPath({}, "a[x]", "x"), /a list index must be a number/);
-    assert.throws(() => setValueAtPath({}, "", "x"), /it is empty/);
-    assert.throws(() => setValueAtPath({}, "a[70000]", "x"), /larger than Helm's maximum 65536/);
-  });
-});
-
-describe("parseValuesText", () => {
-  it("reads a mapping, and an empty or comment-only text as no values", () => {
-    assert.deepEqual(parseValuesText("replicas: 2\nimage:\n  tag: v1\n", "x"), { replicas: 2, image: { tag: "v1" } });
-    assert.deepEqual(parseValuesText("", "x"), {});
-    assert.deepEqual(parseValuesText("# nothing here\n", "x"), {});
-  });
-
-  it("reads values as Helm does: timestamps stay strings, merge keys merge", () => {
-    assert.deepEqual(parseValuesText("since: 2024-01-31\nbase: &b {a: 1}\nfull:\n  <<: *b\n  c: 2\n", "x"), {
-      since: "2024-01-31",
-      base: { a: 1 },
-      full: { a: 1, c: 2 },
-    });
-  });
-
-  it("fails with a message that starts with where the text came from, never quoting it", () => {
-    const where = "HelmRelease/apps/web: values from Secret/apps/creds key values.yaml";
-    assert.throws(
-      () => parseValuesText("hunter2", where),
-      (err: unknown) =>
-        err instanceof Error && err.message === `${where}: values must be a YAML mapping (key: value lines), not a plain string`,
-    );
-    assert.throws(
-      () => parseValuesText("- a\n- b\n", where),
-      (err: unknown) => err instanceof Error && err.message.startsWith(`${where}: values must be a YAML mapping`),
-    );
-    assert.throws(
-      () => parseValuesText("a: [\n", where),
-      (err: unknown) => err instanceof Error && err.message.startsWith(`${where}: invalid YAML:`) && err.cause !== undefined,
     );
   });
 });

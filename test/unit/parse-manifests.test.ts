@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parseManifests, splitDocuments } from "../../src/desired-state/parse-manifests";
+import { parseManifests } from "../../src/desired-state/parse-manifests";
 
 describe("parseManifests", () => {
   it("reads every document of a multi-document file with its line", () => {
@@ -70,10 +70,35 @@ describe("parseManifests", () => {
     assert.deepEqual(parseManifests("---\n# nothing\n---\n\n", "e.yaml"), { objects: [], errors: [] });
   });
 
-  it("keeps the column of content after a --- marker", () => {
-    const chunks = splitDocuments("a: 1\n--- {b: 2}\n");
-    assert.equal(chunks.length, 2);
-    assert.equal(chunks[1]!.lineOffset, 1);
-    assert.equal(chunks[1]!.text, "    {b: 2}\n");
+  it("reads content after a --- marker at its line and column", () => {
+    const { objects, errors } = parseManifests(
+      "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n--- {apiVersion: v1, kind: ConfigMap, metadata: {name: b}}\n",
+      "m.yaml",
+    );
+    assert.deepEqual(errors, []);
+    assert.deepEqual(
+      objects.map((o) => [o.object.metadata.name, o.location.line, o.location.document]),
+      [
+        ["a", 1, 0],
+        ["b", 4, 1],
+      ],
+    );
+    const bad = parseManifests("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n--- {b: [}\n", "m.yaml").errors[0]!;
+    assert.deepEqual([bad.location.line, bad.location.document], [4, 1]);
+    assert.ok(bad.location.column !== undefined && bad.location.column > 4, `column ${bad.location.column}`);
+  });
+
+  it("ends a document at a ... marker and reads CRLF files", () => {
+    const text =
+      "apiVersion: v1\r\nkind: ConfigMap\r\nmetadata: {name: a}\r\n...\r\napiVersion: v1\r\nkind: Secret\r\nmetadata: {name: b}\r\n";
+    const { objects, errors } = parseManifests(text, "crlf.yaml");
+    assert.deepEqual(errors, []);
+    assert.deepEqual(
+      objects.map((o) => [`${o.object.kind}/${o.object.metadata.name}`, o.location.line]),
+      [
+        ["ConfigMap/a", 1],
+        ["Secret/b", 5],
+      ],
+    );
   });
 });
