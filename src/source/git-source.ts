@@ -1,6 +1,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
+import * as semver from "semver";
 import { simpleGit, SimpleGit } from "simple-git";
+import { describeGitRef, GitRef } from "../desired-state/git-ref";
 
 /** Credentials for a config repo; both optional. Never logged. */
 export interface GitAuth {
@@ -24,7 +26,7 @@ export interface GitSource {
 /** The commit a checkout is at: what the stack history records. */
 export interface Revision {
   readonly sha: string;
-  /** The branch or tag asked for, or the default branch. */
+  /** The branch, tag, ref name or commit asked for (for a semver range, the tag chosen), or the default branch. */
   readonly ref: string;
   readonly author: string;
   readonly authorEmail: string;
@@ -92,28 +94,38 @@ function gitFor(dir: string | undefined, auth: GitAuth | undefined): SimpleGit {
 }
 
 /**
- * Brings `dir` to the commit `source.ref` names: clones on first use, fetches afterwards, then
- * checks out that commit detached with a clean tree. Returns the commit's metadata.
+ * Brings `dir` to the commit `source.ref` names (a branch, else a tag, else a commit; the remote's
+ * default branch when absent): clones on first use, fetches afterwards, then checks out that commit
+ * detached with a clean tree. Returns the commit's metadata.
  */
 export async function checkoutSource(source: GitSource, dir: string): Promise<Revision> {
-  const url = normalizeRepoUrl(source.url);
+  return checkoutGitRef(source, source.ref ? { kind: "auto", ref: source.ref } : undefined, dir);
+}
+
+/**
+ * Brings `dir` to the commit a typed {@link GitRef} names in the repository at `remote.url` (the
+ * remote's default branch when `ref` is undefined): clones on first use, fetches afterwards, then
+ * checks out that commit detached with a clean tree. Returns the commit's metadata.
+ */
+export async function checkoutGitRef(remote: Pick<GitSource, "url" | "auth">, ref: GitRef | undefined, dir: string): Promise<Revision> {
+  const url = normalizeRepoUrl(remote.url);
   const shown = redactUrl(url);
   try {
     fs.mkdirSync(path.dirname(dir), { recursive: true });
     if (!fs.existsSync(path.join(dir, ".git")) || (await remoteUrl(dir)) !== url) {
       fs.rmSync(dir, { recursive: true, force: true });
-      await gitFor(undefined, source.auth).clone(url, dir, ["--no-checkout", "--origin", "origin"]);
+      await gitFor(undefined, remote.auth).clone(url, dir, ["--no-checkout", "--origin", "origin"]);
     } else {
-      await gitFor(dir, source.auth).fetch(["origin", "--prune", "--force", "--tags", "+refs/heads/*:refs/remotes/origin/*"]);
+      await gitFor(dir, remote.auth).fetch(["origin", "--prune", "--force", "--tags", "+refs/heads/*:refs/remotes/origin/*"]);
     }
   } catch (err) {
     throw new SourceError(`cannot fetch ${shown}: ${firstLine(err)}`, { cause: err });
   }
-  const git = gitFor(dir, source.auth);
-  const { sha, ref } = await resolveRef(git, source.ref, shown);
-  await git.raw(["checkout", "--force", "--detach", sha]);
+  const git = gitFor(dir, remote.auth);
+  const resolved = await resolveRef(git, ref, shown);
+  await git.raw(["checkout", "--force", "--detach", resolved.sha]);
   await git.raw(["clean", "-ffdx"]);
-  return revisionOf(git, sha, ref);
+  return revisionOf(git, resolved.sha, resolved.ref);
 }
 
 /**
@@ -122,7 +134,7 @@ export async function checkoutSource(source: GitSource, dir: string): Promise<Re
  */
 export async function changedPaths(dir: string, base: string, head: string, auth?: GitAuth): Promise<string[]> {
   const git = gitFor(dir, auth);
-  const { sha } = await resolveRef(git, base, "the config repo");
+  const { sha } = await resolveRef(git, { kind: "auto", ref: base }, "the config repo");
   const out = await git.raw(["diff", "--name-only", "--no-renames", `${sha}...${head}`]);
   return out.split("\n").filter(Boolean);
 }
@@ -151,7 +163,8 @@ async function remoteUrl(dir: string): Promise<string | undefined> {
   }
 }
 
-async function resolveRef(git: SimpleGit, ref: string | undefined, shown: string): Promise<{ sha: string; ref: string }> {
+/** The commit `ref` names in a clone made by {@link checkoutGitRef}, and the name recorded for it. */
+async function resolveRef(git: SimpleGit, ref: GitRef | undefined, shown: string): Promise<{ sha: string; ref: string }> {
   const tryRev = async (rev: string): Promise<string | undefined> => {
     try {
       return (await git.raw(["rev-parse", "--verify", "--quiet", `${rev}^{commit}`])).trim() || undefined;
@@ -159,7 +172,20 @@ async function resolveRef(git: SimpleGit, ref: string | undefined, shown: string
       return undefined;
     }
   };
-  if (!ref) {
+  const found = (sha: string | undefined, name: string): { sha: string; ref: string } => {
+    if (!sha) throw new SourceError(`${shown} has no ${describeGitRef(ref ?? { kind: "branch", branch: name })}`);
+    return { sha, ref: name };
+  };
+  /** A commit no branch or tag brought may still be fetchable by its SHA. */
+  const commit = async (sha: string): Promise<string | undefined> => {
+    // Only hex reaches git here, so a ref can never be read as an option.
+    if (!/^[0-9a-f]{4,40}$/i.test(sha)) return undefined;
+    const local = await tryRev(sha);
+    if (local || sha.length !== 40) return local;
+    await git.fetch(["origin", sha]).catch(() => undefined);
+    return tryRev(sha);
+  };
+  if (ref === undefined) {
     let head: string;
     try {
       head = (await git.raw(["symbolic-ref", "--short", "refs/remotes/origin/HEAD"])).trim().replace(/^origin\//, "");
@@ -170,21 +196,64 @@ async function resolveRef(git: SimpleGit, ref: string | undefined, shown: string
     if (!sha) throw new SourceError(`${shown} has no default branch; pass a ref (branch, tag or commit)`);
     return { sha, ref: head };
   }
-  const candidates = [`refs/remotes/origin/${ref}`, `refs/tags/${ref}`];
-  for (const c of candidates) {
-    const sha = await tryRev(c);
-    if (sha) return { sha, ref };
-  }
-  if (/^[0-9a-f]{4,40}$/i.test(ref)) {
-    let sha = await tryRev(ref);
-    if (!sha) {
-      // A commit that no branch or tag points to may still be fetchable by its full SHA.
-      await git.fetch(["origin", ref]).catch(() => undefined);
-      sha = await tryRev(ref);
+  switch (ref.kind) {
+    case "branch":
+      return found(await tryRev(`refs/remotes/origin/${ref.branch}`), ref.branch);
+    case "tag":
+      return found(await tryRev(`refs/tags/${ref.tag}`), ref.tag);
+    case "semver": {
+      const tags = (await git.raw(["for-each-ref", "--format=%(refname:strip=2)", "refs/tags"])).split("\n").filter(Boolean);
+      const tag = highestMatchingTag(tags, ref.range, shown);
+      return found(await tryRev(`refs/tags/${tag}`), tag);
     }
-    if (sha) return { sha, ref };
+    case "commit":
+      return found(await commit(ref.sha), ref.sha);
+    case "name": {
+      if (!isFetchableRefName(ref.name)) {
+        throw new SourceError(`${shown}: ref "${ref.name}" is not a full ref name; write it like refs/heads/main or refs/pull/1/head`);
+      }
+      try {
+        await git.fetch(["origin", ref.name]);
+      } catch (err) {
+        throw new SourceError(`${shown} has no ref "${ref.name}": ${firstLine(err)}`, { cause: err });
+      }
+      return found(await tryRev("FETCH_HEAD"), ref.name);
+    }
+    case "auto": {
+      for (const candidate of [`refs/remotes/origin/${ref.ref}`, `refs/tags/${ref.ref}`]) {
+        const sha = await tryRev(candidate);
+        if (sha) return { sha, ref: ref.ref };
+      }
+      return found(await commit(ref.ref), ref.ref);
+    }
   }
-  throw new SourceError(`${shown} has no branch, tag or commit "${ref}"`);
+}
+
+/**
+ * The tag a semver range picks, as source-controller does: the highest version among the tags that
+ * are versions (`v1.2.3` counts as 1.2.3) and satisfy the range; pre-releases only when the range
+ * names one. Commas between comparators (`>=1.0.0, <2.0.0`, the Masterminds syntax Flux reads) mean
+ * "and". Throws a SourceError naming the range when it is invalid or nothing matches.
+ */
+export function highestMatchingTag(tags: readonly string[], range: string, shown = "the repository"): string {
+  const normalized = range.replace(/,/g, " ").trim();
+  if (semver.validRange(normalized) === null) {
+    throw new SourceError(`semver range "${range}" of ${shown} is not a valid range; write it like ">=1.0.0 <2.0.0" or "1.x"`);
+  }
+  const matching = tags
+    .map((tag) => ({ tag, version: semver.parse(tag, { loose: true }) }))
+    .filter((t): t is { tag: string; version: semver.SemVer } => t.version !== null && semver.satisfies(t.version, normalized))
+    .sort((a, b) => semver.rcompare(a.version, b.version) || a.tag.localeCompare(b.tag));
+  const best = matching[0];
+  if (!best) {
+    throw new SourceError(`${shown} has no tag matching semver range "${range}"; tag a version in that range, or change the range`);
+  }
+  return best.tag;
+}
+
+/** A full ref name safe to fetch as it is: `refs/...`, no option-like or malformed parts. */
+function isFetchableRefName(name: string): boolean {
+  return /^refs\/[A-Za-z0-9._\/-]+$/.test(name) && !/(^|\/)\.|\.\.|\/\/|\.lock$|\/$/.test(name);
 }
 
 function firstLine(err: unknown): string {
