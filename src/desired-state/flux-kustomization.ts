@@ -64,7 +64,9 @@ const PATCHES_HINT = "move the patches into a kustomization.yaml in the folder";
 const substituteSchema = z.unknown().transform((v, ctx): Record<string, string> => {
   const out: Record<string, string> = {};
   if (v === undefined || v === null) return out;
-  if (!isMapping(v)) return addProblem(ctx, "must be a mapping of variable names to strings");
+  if (!isMapping(v)) {
+    return addProblem(ctx, "must be a mapping of variable names to strings", "write one `name: value` line per variable under it");
+  }
   for (const [key, value] of Object.entries(v)) {
     if (!isVariableName(key)) {
       return addProblem(ctx, `has an invalid variable name "${key}"`, "use letters, digits and _ only, not starting with a digit");

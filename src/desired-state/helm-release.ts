@@ -326,6 +326,7 @@ const fluxV2Schema = z.object({
 
 const V2_HINTS: Readonly<Record<string, string>> = {
   spec: "add a spec with at least the chart to install",
+  "spec.chart": "write `spec.chart: {spec: {chart, version, sourceRef}}`",
   "spec.chart.spec": "add `spec.chart.spec: {chart, version, sourceRef}`",
   "spec.chart.spec.chart": "name the chart (or its path in a GitRepository)",
   "spec.chart.spec.sourceRef": SOURCE_REF_HINT,

@@ -37,20 +37,30 @@ export function manifestErrorFromZod(error: z.ZodError, input: unknown, context:
   if (!issue) return fieldError(context, [], "is invalid");
   const path = issue.path;
   const value = valueAt(input, path);
+  const field = `\`${formatPath(path)}\``;
   let problem: string;
   let hint: string | undefined;
+  // A hint the schema's author wrote for this field beats the generic one below.
+  let fallback: string | undefined;
   switch (issue.code) {
-    case z.ZodIssueCode.invalid_type:
+    case z.ZodIssueCode.invalid_type: {
+      const expected = EXPECTED[issue.expected] ?? issue.expected;
       if (value === undefined || issue.received === z.ZodParsedType.undefined) {
         problem = "is missing";
+        fallback = `set ${field}`;
       } else {
-        problem = `must be ${EXPECTED[issue.expected] ?? issue.expected}, not ${describeValue(value)}`;
+        problem = `must be ${expected}, not ${describeValue(value)}`;
         if (issue.expected === z.ZodParsedType.string) hint = quoteHint(path, value);
+        fallback = `make ${field} ${expected}`;
       }
       break;
-    case z.ZodIssueCode.invalid_enum_value:
-      problem = `is ${typeof value === "string" ? `"${value}"` : describeValue(value)}; it must be ${orList(issue.options.map(String))}`;
+    }
+    case z.ZodIssueCode.invalid_enum_value: {
+      const options = orList(issue.options.map(String));
+      problem = `is ${typeof value === "string" ? `"${value}"` : describeValue(value)}; it must be ${options}`;
+      fallback = `use ${options}`;
       break;
+    }
     case z.ZodIssueCode.custom:
       problem = issue.message;
       hint = (issue.params as ProblemParams | undefined)?.hint;
@@ -58,7 +68,7 @@ export function manifestErrorFromZod(error: z.ZodError, input: unknown, context:
     default:
       problem = issue.message;
   }
-  return fieldError(context, path, problem, hint ?? hintFor(context.hints, path));
+  return fieldError(context, path, problem, hint ?? hintFor(context.hints, path) ?? fallback);
 }
 
 /**

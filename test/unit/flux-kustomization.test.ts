@@ -119,3 +119,38 @@ describe("parseFluxKustomization", () => {
     assert.equal(parseFluxKustomization(kustomization({ patches: [] }), at).path, ".");
   });
 });
+
+describe("parseFluxKustomization: messages name the field and say how to fix it", () => {
+  it("names invalid entries of substituteFrom, sourceRef and dependsOn by their path", () => {
+    throwsManifestError(
+      () => parseFluxKustomization(kustomization({ postBuild: { substituteFrom: [{ kind: "Bucket", name: "vars" }] } }), at),
+      /Kustomization\/flux-system\/apps: `spec\.postBuild\.substituteFrom\[0\]\.kind` is "Bucket"; it must be ConfigMap or Secret\n {2}fix: each substituteFrom entry is/,
+    );
+    throwsManifestError(
+      () => parseFluxKustomization(kustomization({ sourceRef: { kind: "GitRepository" } }), at),
+      /`spec\.sourceRef\.name` is missing\n {2}fix: name the source/,
+    );
+    throwsManifestError(
+      () => parseFluxKustomization(kustomization({ dependsOn: [{ namespace: "infra" }] }), at),
+      /`spec\.dependsOn\[0\]\.name` is missing\n {2}fix: name the Kustomization this one waits for/,
+    );
+    throwsManifestError(
+      () => parseFluxKustomization(kustomization({ decryption: { provider: "sops" } }), at),
+      /`spec\.decryption` is not supported by ferry\n {2}fix: ferry cannot decrypt SOPS files/,
+    );
+  });
+
+  it("treats empty strings and nulls as unset, and refuses a missing spec", () => {
+    const spec = parseFluxKustomization(kustomization({ path: "", targetNamespace: "", prune: null, postBuild: null }), at);
+    assert.deepEqual([spec.path, spec.targetNamespace, spec.prune, spec.substitute], [".", undefined, false, {}]);
+    throwsManifestError(
+      () => parseFluxKustomization({ apiVersion: "kustomize.toolkit.fluxcd.io/v1", kind: "Kustomization", metadata: { name: "apps" } }, at),
+      /Kustomization\/default\/apps: `spec` is missing\n {2}fix: add a spec with at least `path` and `prune`/,
+    );
+  });
+
+  it("keeps a substitute value's other characters and drops only its newlines", () => {
+    const spec = parseFluxKustomization(kustomization({ postBuild: { substitute: { motd: "hello\nworld ${x}" } } }), at);
+    assert.deepEqual(spec.substitute, { motd: "helloworld ${x}" });
+  });
+});

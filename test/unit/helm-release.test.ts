@@ -317,3 +317,157 @@ describe("parseHelmRelease", () => {
     );
   });
 });
+
+describe("parseHelmRelease: Flux sources and git refs", () => {
+  function fromGit(ref: Record<string, unknown> | undefined): unknown {
+    const repo = source("GitRepository", "charts", "apps", { url: "https://github.com/org/charts", ...(ref ? { ref } : {}) });
+    return parseHelmRelease(
+      helmRelease("helm.toolkit.fluxcd.io/v2", "web", "apps", {
+        chart: { spec: { chart: "charts/web", sourceRef: { kind: "GitRepository", name: "charts" } } },
+      }),
+      at,
+      [repo],
+    ).chart;
+  }
+  const sha = "0123456789abcdef0123456789abcdef01234567";
+
+  it("carries a GitRepository's ref as a typed git ref, with source-controller's precedence", () => {
+    const all = { branch: "main", tag: "v1.0.0", semver: "1.x", name: "refs/pull/1/head", commit: sha };
+    const refOf = (ref: Record<string, unknown> | undefined): unknown => (fromGit(ref) as { ref: unknown }).ref;
+    assert.deepEqual(refOf(all), { kind: "commit", sha });
+    assert.deepEqual(refOf({ ...all, commit: "" }), { kind: "name", name: "refs/pull/1/head" });
+    assert.deepEqual(refOf({ branch: "main", tag: "v1.0.0", semver: "1.x" }), { kind: "semver", range: "1.x" });
+    assert.deepEqual(refOf({ branch: "main", tag: "v1.0.0" }), { kind: "tag", tag: "v1.0.0" });
+    assert.deepEqual(refOf({ branch: "release/1.x" }), { kind: "branch", branch: "release/1.x" });
+    assert.deepEqual(refOf({}), { kind: "branch", branch: "master" });
+    assert.deepEqual(refOf(undefined), { kind: "branch", branch: "master" });
+  });
+
+  it("keeps helm-operator's spec.chart.ref as a name to resolve as a branch, tag or commit", () => {
+    const spec = v1("web", "apps", { chart: { git: "ssh://git@example.com/charts", ref: "v1.4.0", path: "web" } });
+    assert.deepEqual(spec.chart, { type: "git", url: "ssh://git@example.com/charts", ref: { kind: "auto", ref: "v1.4.0" }, path: "web" });
+  });
+
+  it("reads an OCIRepository's semver, then its tag, else the latest tag, and refuses a digest", () => {
+    const chartOf = (ref: Record<string, unknown> | undefined): unknown =>
+      parseHelmRelease(
+        helmRelease("helm.toolkit.fluxcd.io/v2", "web", "apps", { chartRef: { kind: "OCIRepository", name: "podinfo" } }),
+        at,
+        [source("OCIRepository", "podinfo", "apps", { url: "oci://ghcr.io/stefanprodan/charts/podinfo/", ...(ref ? { ref } : {}) })],
+      ).chart;
+    assert.deepEqual(chartOf({ tag: "6.5.0", semver: "6.x" }), {
+      type: "oci",
+      url: "oci://ghcr.io/stefanprodan/charts/podinfo",
+      version: "6.x",
+    });
+    assert.deepEqual(chartOf({ tag: "6.5.0" }), { type: "oci", url: "oci://ghcr.io/stefanprodan/charts/podinfo", version: "6.5.0" });
+    assert.deepEqual(chartOf(undefined), { type: "oci", url: "oci://ghcr.io/stefanprodan/charts/podinfo", version: "latest" });
+    throwsManifestError(
+      () => chartOf({ digest: "sha256:abc" }),
+      /^clusters\/dev\/apps\.yaml:3 \(document 1\): HelmRelease\/apps\/web: OCIRepository\/apps\/podinfo: `spec\.ref\.digest` is not supported: ferry cannot pass a digest to helm\n {2}fix: pin the chart with `spec\.ref\.tag` or `spec\.ref\.semver` instead$/,
+    );
+  });
+
+  it("reports a source's own invalid field at the HelmRelease, naming both objects", () => {
+    throwsManifestError(
+      () => fromGit({ tag: 1.2 }),
+      /HelmRelease\/apps\/web: GitRepository\/apps\/charts: `spec\.ref\.tag` must be a string, not number 1\.2\n {2}fix: quote it, e\.g\. tag: "1\.2"/,
+    );
+    throwsManifestError(
+      () => v2("web", "apps", {}, [source("HelmRepository", "podinfo", "flux-system", {})]),
+      /HelmRelease\/apps\/web: HelmRepository\/flux-system\/podinfo: `spec\.url` is missing\n {2}fix: give the repository URL/,
+    );
+  });
+
+  it("refuses a chart path in a GitRepository that leaves the repository", () => {
+    const repo = source("GitRepository", "charts", "apps", { url: "https://github.com/org/charts" });
+    throwsManifestError(
+      () =>
+        parseHelmRelease(
+          helmRelease("helm.toolkit.fluxcd.io/v2", "web", "apps", {
+            chart: { spec: { chart: "/etc/charts", sourceRef: { kind: "GitRepository", name: "charts" } } },
+          }),
+          at,
+          [repo],
+        ),
+      /`spec\.chart\.spec\.chart` "\/etc\/charts" leaves the repository\n {2}fix: give the chart's folder relative to the repository root/,
+    );
+  });
+});
+
+describe("parseHelmRelease: messages name the field and say how to fix it", () => {
+  it("names a missing or unsupported sourceRef field by its full path", () => {
+    throwsManifestError(
+      () => v2("web", "apps", { chart: { spec: { chart: "podinfo", sourceRef: { name: "podinfo" } } } }),
+      /HelmRelease\/apps\/web: `spec\.chart\.spec\.sourceRef\.kind` is missing\n {2}fix: point `sourceRef` at a HelmRepository or a GitRepository/,
+    );
+    throwsManifestError(
+      () => v2("web", "apps", { chart: { spec: { chart: "podinfo", sourceRef: { kind: "Bucket", name: "podinfo" } } } }),
+      /`spec\.chart\.spec\.sourceRef\.kind` is "Bucket"; it must be HelmRepository or GitRepository\n {2}fix: point `sourceRef`/,
+    );
+    throwsManifestError(
+      () =>
+        parseHelmRelease(helmRelease("helm.toolkit.fluxcd.io/v2", "web", "apps", { chartRef: { kind: "HelmChart", name: "x" } }), at, []),
+      /`spec\.chartRef\.kind` is "HelmChart"; it must be OCIRepository\n {2}fix: point `spec\.chartRef` at an OCIRepository/,
+    );
+  });
+
+  it("names the entry of a list by its index", () => {
+    throwsManifestError(
+      () => v2("web", "apps", { valuesFrom: [{ kind: "ConfigMap", name: "a" }, { kind: "Secret" }] }),
+      /`spec\.valuesFrom\[1\]\.name` is missing\n {2}fix: each valuesFrom entry is `\{kind: ConfigMap\|Secret, name/,
+    );
+    throwsManifestError(
+      () => v2("web", "apps", { dependsOn: ["database"] }),
+      /`spec\.dependsOn\[0\]` must be a mapping, not string "database"/,
+    );
+    throwsManifestError(() => v1("web", "apps", { valueFileSecrets: [{ name: "" }] }), /`spec\.valueFileSecrets\[0\]\.name` is missing/);
+  });
+
+  it("refuses the other fields Flux applies and ferry does not, by name", () => {
+    throwsManifestError(
+      () => v2("web", "apps", { kubeConfig: { secretRef: { name: "remote" } } }),
+      /`spec\.kubeConfig` is not supported: ferry applies to its own cluster only\n {2}fix: remove spec\.kubeConfig/,
+    );
+    throwsManifestError(
+      () =>
+        v2("web", "apps", {
+          chart: {
+            spec: { chart: "podinfo", valuesFiles: ["values-prod.yaml"], sourceRef: { kind: "HelmRepository", name: "podinfo" } },
+          },
+        }),
+      /`spec\.chart\.spec\.valuesFiles` is not supported: ferry does not replace a chart's values\.yaml/,
+    );
+    // Empty is as good as unset.
+    assert.equal(v2("web", "apps", { postRenderers: [], kubeConfig: null }).name, "web");
+  });
+
+  it("checks install.crds and the choice between chart and chartRef", () => {
+    throwsManifestError(
+      () => v2("web", "apps", { install: { crds: "Always" } }),
+      /`spec\.install\.crds` is "Always"; it must be Skip, Create or CreateReplace/,
+    );
+    throwsManifestError(
+      () => v2("web", "apps", { chartRef: { kind: "OCIRepository", name: "podinfo" } }),
+      /HelmRelease\/apps\/web: sets both `spec\.chart` and `spec\.chartRef`\n {2}fix: keep one of them/,
+    );
+    throwsManifestError(
+      () => parseHelmRelease(helmRelease("helm.toolkit.fluxcd.io/v2", "web", "apps", undefined as never), at, []),
+      /HelmRelease\/apps\/web: `spec` is missing\n {2}fix: add a spec with at least the chart to install/,
+    );
+  });
+
+  it("treats empty strings and nulls as unset, as Flux's omitempty does", () => {
+    const spec = v2("web", "apps", { releaseName: "", targetNamespace: null, suspend: null, valuesFrom: null, values: null });
+    assert.deepEqual([spec.releaseName, spec.targetNamespace, spec.suspend, spec.valuesFrom, spec.values], ["web", "apps", false, [], {}]);
+    assert.equal(v1("web", "apps", { releaseName: "", targetNamespace: "" }).releaseName, "apps-web");
+  });
+
+  it("keeps inline values as written, a __proto__ key included, and refuses values that are not a mapping", () => {
+    const values = JSON.parse('{"__proto__": {"polluted": true}, "image": {"tag": "v1"}}') as Record<string, unknown>;
+    const spec = v2("web", "apps", { values });
+    assert.deepEqual(Object.keys(spec.values), ["__proto__", "image"]);
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+    throwsManifestError(() => v2("web", "apps", { values: ["a"] }), /`spec\.values` must be a mapping, not a list/);
+  });
+});
