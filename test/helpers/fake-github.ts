@@ -29,6 +29,20 @@ export interface FakeStatus {
   readonly target_url?: string;
 }
 
+/** A failure the fake answers with instead of serving a request; see {@link FakeGitHub.failNext}. */
+export type FakeFailure =
+  /** The token's rate limit is used up: 403, `x-ratelimit-remaining: 0` and `x-ratelimit-reset` (epoch seconds). */
+  | { readonly kind: "rate-limit"; readonly resetInSeconds?: number }
+  /**
+   * Too many requests at once: 403 (or 429) with `retry-after` and, unless another is given, GitHub's
+   * "You have exceeded a secondary rate limit" message.
+   */
+  | { readonly kind: "secondary-rate-limit"; readonly status?: 403 | 429; readonly retryAfterSeconds?: number; readonly message?: string }
+  /** A token without the permission: 403 "Resource not accessible by integration", with requests to spare. */
+  | { readonly kind: "forbidden" }
+  /** A server error, 502 by default; with `afterHandling` the request takes effect first (GitHub sometimes fails after a write). */
+  | { readonly kind: "server-error"; readonly status?: number; readonly afterHandling?: boolean };
+
 /** The GitHub REST endpoints ferry uses (issue comments and commit statuses), served on loopback. */
 export interface FakeGitHub {
   /** API root, e.g. `http://127.0.0.1:41234`. */
@@ -40,11 +54,62 @@ export interface FakeGitHub {
   statuses(sha: string): FakeStatus[];
   /** Seeds a comment, by default from a person. */
   addComment(repo: string, pr: number, body: string, user?: string): void;
+  /**
+   * Answers the next authenticated request (of `method`, if given) with a failure, `times` times in a row
+   * (default once). Failures queue up in the order given.
+   */
+  failNext(failure: FakeFailure, options?: { method?: string; times?: number }): void;
   close(): Promise<void>;
 }
 
 const BOT = "github-actions[bot]";
 const STATES = ["pending", "success", "failure", "error"];
+const RATE_LIMIT = 5000;
+const SECONDARY_RATE_LIMIT_MESSAGE =
+  "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID 0000:0000:0000000:0000000:00000000.";
+
+/** The headers GitHub sends on every answer: the core rate limit and what is left of it. */
+function rateLimitHeaders(remaining: number, resetInSeconds = 3600): Record<string, string> {
+  return {
+    "x-ratelimit-limit": String(RATE_LIMIT),
+    "x-ratelimit-remaining": String(remaining),
+    "x-ratelimit-used": String(RATE_LIMIT - remaining),
+    "x-ratelimit-reset": String(Math.floor(Date.now() / 1000) + resetInSeconds),
+    "x-ratelimit-resource": "core",
+  };
+}
+
+/** The status, headers and body GitHub answers a failure with. */
+function failureAnswer(failure: FakeFailure): { status: number; headers: Record<string, string>; data: unknown } {
+  switch (failure.kind) {
+    case "rate-limit":
+      return {
+        status: 403,
+        headers: rateLimitHeaders(0, failure.resetInSeconds ?? 1),
+        data: {
+          message: "API rate limit exceeded for installation ID 1234.",
+          documentation_url: "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
+        },
+      };
+    case "secondary-rate-limit":
+      return {
+        status: failure.status ?? 403,
+        headers: { ...rateLimitHeaders(4990), "retry-after": String(failure.retryAfterSeconds ?? 1) },
+        data: {
+          message: failure.message ?? SECONDARY_RATE_LIMIT_MESSAGE,
+          documentation_url: "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+        },
+      };
+    case "forbidden":
+      return {
+        status: 403,
+        headers: rateLimitHeaders(4990),
+        data: { message: "Resource not accessible by integration", documentation_url: "https://docs.github.com/rest", status: "403" },
+      };
+    case "server-error":
+      return { status: failure.status ?? 502, headers: {}, data: { message: "Server Error" } };
+  }
+}
 
 /** Starts a fake GitHub API on 127.0.0.1 that accepts only `Authorization: Bearer <token>` (default `test-token`). */
 export async function startFakeGitHub(options: { token?: string } = {}): Promise<FakeGitHub> {
@@ -52,6 +117,7 @@ export async function startFakeGitHub(options: { token?: string } = {}): Promise
   const requests: RecordedRequest[] = [];
   const comments: (FakeComment & { repo: string; pr: number })[] = [];
   const statuses: FakeStatus[] = [];
+  const failures: { failure: FakeFailure; method?: string }[] = [];
   let nextId = 1;
   let base = "";
 
@@ -68,9 +134,11 @@ export async function startFakeGitHub(options: { token?: string } = {}): Promise
   });
 
   const handle = (req: http.IncomingMessage, raw: string, res: http.ServerResponse): void => {
-    const send = (status: number, data: unknown, headers: Record<string, string> = {}) => {
+    const write = (status: number, data: unknown, headers: Record<string, string>) => {
       res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", ...headers }).end(JSON.stringify(data));
     };
+    let send = (status: number, data: unknown, headers: Record<string, string> = {}) =>
+      write(status, data, { ...rateLimitHeaders(4999), ...headers });
     let body: unknown;
     let parsed = true;
     try {
@@ -84,6 +152,13 @@ export async function startFakeGitHub(options: { token?: string } = {}): Promise
     if (req.headers.authorization !== `Bearer ${token}`) {
       send(401, { message: "Bad credentials", documentation_url: "https://docs.github.com/rest" });
       return;
+    }
+    const queued = failures.findIndex((f) => f.method === undefined || f.method === req.method);
+    if (queued >= 0) {
+      const [{ failure }] = failures.splice(queued, 1) as [{ failure: FakeFailure }];
+      const answer = failureAnswer(failure);
+      if (!(failure.kind === "server-error" && failure.afterHandling)) return write(answer.status, answer.data, answer.headers);
+      send = () => write(answer.status, answer.data, answer.headers); // serve the request, then fail the answer
     }
     const url = new URL(req.url ?? "/", base);
     const parts = url.pathname.split("/").slice(1).map(decodeURIComponent);
@@ -172,6 +247,9 @@ export async function startFakeGitHub(options: { token?: string } = {}): Promise
     comments: (repo, pr) => comments.filter((c) => c.repo === repo && c.pr === pr).map(({ id, body, user }) => ({ id, body, user })),
     statuses: (sha) => statuses.filter((s) => s.sha === sha),
     addComment: (repo, pr, body, user = "octocat") => void addComment(repo, pr, body, user),
+    failNext: (failure, { method, times = 1 } = {}) => {
+      for (let i = 0; i < times; i++) failures.push({ failure, method });
+    },
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();
