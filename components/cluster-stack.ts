@@ -4,12 +4,18 @@ import { applyDependencies, applyPhase } from "../src/desired-state/apply-order"
 import { DesiredState, unitKey } from "../src/desired-state/desired-state";
 import { resourceName } from "../src/desired-state/object-id";
 import { kubeObject } from "./kube-object";
-import { UnitComponent } from "./unit-component";
 
 /** Arguments of {@link ClusterStack}. */
 export interface ClusterStackArgs {
   /** The validated desired state of the cluster folder. */
   readonly state: DesiredState;
+  /**
+   * Objects the stack's state holds under another URN (made by an earlier ferry, whose URNs
+   * depended on the file or chart that declared them): resource name -> that URN. Each is
+   * registered as an alias, so the engine takes the object over in place instead of creating it
+   * anew and deleting the old resource.
+   */
+  readonly adopt?: Readonly<Record<string, string>>;
   /** Kubeconfig contents or path; the ambient kubeconfig when absent. */
   readonly kubeconfig?: string;
   /** Kubeconfig context; the current context when absent. */
@@ -21,7 +27,11 @@ export interface ClusterStackArgs {
   readonly clusterIdentifier: string;
 }
 
-/** The whole desired state of one cluster: a Kubernetes provider and one component per unit (file, HelmRelease...). */
+/**
+ * The whole desired state of one cluster: a Kubernetes provider and every object as a resource of
+ * its own, a direct child of this component. Nothing of the unit that declares an object (file,
+ * HelmRelease, Kustomize folder, Kustomization) goes into its URN: only its identity does.
+ */
 export class ClusterStack extends pulumi.ComponentResource {
   /** Number of Kubernetes objects managed. */
   readonly objectCount: number;
@@ -41,32 +51,38 @@ export class ClusterStack extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    const components = new Map(args.state.units.map((u) => [unitKey(u), new UnitComponent({ unit: u }, { parent: this, provider })]));
     const entries = args.state.units.flatMap((u) => u.objects.map((o) => ({ unit: unitKey(u), dependsOnUnits: u.dependsOn, o })));
     const dependencies = applyDependencies(entries.map((e) => e.o));
     const resources = new Map<string, pulumi.CustomResource>();
+    // A HelmRelease or Kustomization dependsOn waits for every object of the other unit; those are
+    // known once all are registered, so each unit's list is a promise resolved after the loop.
+    const unitResources = new Map<string, pulumi.CustomResource[]>(args.state.units.map((u) => [unitKey(u), []]));
+    let registered!: () => void;
+    const allRegistered = new Promise<void>((resolve) => (registered = resolve));
     // Registered in apply order, so every dependency exists before its dependents.
     const ordered = entries.map((e, i) => ({ ...e, i })).sort((a, b) => applyPhase(a.o.id) - applyPhase(b.o.id) || a.i - b.i);
     for (const { unit, dependsOnUnits, o } of ordered) {
       const rn = resourceName(o.id);
-      const dependsOn: pulumi.Resource[] = [
-        ...(dependencies.get(rn) ?? []).flatMap((d) => resources.get(d) ?? []),
-        // A HelmRelease or Kustomization dependsOn: wait for every object of the other unit.
-        ...dependsOnUnits.flatMap((k) => components.get(k) ?? []),
-      ];
-      resources.set(
-        rn,
-        kubeObject(rn, o.object, {
-          parent: components.get(unit),
-          dependsOn,
-          // Never pruned (fluxcd.io/ignore: sync_only, prune disabled): leave the object when it leaves Git.
-          retainOnDelete: !o.prune,
-          // Suspended (HelmRelease/Kustomization suspend: true): keep the live object as it is.
-          ignoreChanges: o.suspended ? ["*"] : undefined,
-        }),
-      );
+      const direct = (dependencies.get(rn) ?? []).flatMap((d) => resources.get(d) ?? []);
+      const dependsOn =
+        dependsOnUnits.length === 0
+          ? direct
+          : allRegistered.then(() => [...direct, ...dependsOnUnits.flatMap((k) => unitResources.get(k) ?? [])]);
+      const adopted = args.adopt?.[rn];
+      const resource = kubeObject(o.id, o.object, {
+        parent: this,
+        provider,
+        dependsOn,
+        aliases: adopted ? [adopted] : undefined,
+        // Never pruned (fluxcd.io/ignore: sync_only, prune disabled): leave the object when it leaves Git.
+        retainOnDelete: !o.prune,
+        // Suspended (HelmRelease/Kustomization suspend: true): keep the live object as it is.
+        ignoreChanges: o.suspended ? ["*"] : undefined,
+      });
+      resources.set(rn, resource);
+      unitResources.get(unit)?.push(resource);
     }
-    for (const u of args.state.units) components.get(unitKey(u))?.complete(u.objects.length);
+    registered();
     this.objectCount = resources.size;
     this.registerOutputs({ objectCount: this.objectCount });
   }

@@ -1,27 +1,23 @@
 import * as pulumi from "@pulumi/pulumi";
-import { KubeObject, pulumiType, splitApiVersion } from "../src/desired-state/object-id";
+import { KubeObject, ObjectId, pulumiType, resourceName } from "../src/desired-state/object-id";
 
-/** Versions an object may have been declared with before; aliases keep a version bump an in-place update. */
-const KNOWN_VERSIONS = ["v1", "v1beta1", "v1beta2", "v1beta3", "v1alpha1", "v1alpha2", "v1alpha3", "v2", "v2beta1", "v2beta2", "v3"];
-
-/** A Kubernetes object of any kind, addressed by the provider's type token. */
+/** A Kubernetes object of any kind, addressed by a type token of the Kubernetes provider. */
 class KubeObjectResource extends pulumi.CustomResource {}
 
 /**
- * Registers one Kubernetes object as its own Pulumi resource, with the provider's type token for
- * its apiVersion/kind (the same resource the typed SDK classes create). Secret data is marked secret.
+ * Registers one Kubernetes object as its own Pulumi resource. Its name and type token come from the
+ * object's identity alone (see {@link pulumiType}), so the URN never changes when the object moves
+ * between files, Kustomize folders, charts or Kustomizations, or changes its API version. Secret
+ * data is marked secret.
  */
-export function kubeObject(name: string, object: KubeObject, opts: pulumi.CustomResourceOptions): pulumi.CustomResource {
-  const { group, version } = splitApiVersion(object.apiVersion);
-  const isSecret = group === "" && object.kind === "Secret";
+export function kubeObject(id: ObjectId, object: KubeObject, opts: pulumi.CustomResourceOptions): pulumi.CustomResource {
+  const isSecret = id.group === "" && id.kind === "Secret";
   const props: Record<string, unknown> = { ...object };
   if (isSecret) {
     for (const key of ["data", "stringData"]) if (props[key] !== undefined) props[key] = pulumi.secret(props[key]);
   }
-  const aliases = KNOWN_VERSIONS.filter((v) => v !== version).map((v) => ({ type: `kubernetes:${group || "core"}/${v}:${object.kind}` }));
-  return new KubeObjectResource(pulumiType(object.apiVersion, object.kind), name, props, {
+  return new KubeObjectResource(pulumiType(id), resourceName(id), props, {
     ...opts,
-    aliases: [...(opts.aliases ?? []), ...aliases],
     additionalSecretOutputs: isSecret ? ["data", "stringData"] : opts.additionalSecretOutputs,
   });
 }

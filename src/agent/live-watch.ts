@@ -1,25 +1,19 @@
 import * as k8s from "@kubernetes/client-node";
+import { liveObjectId, ObjectId, resourceName } from "../desired-state/object-id";
+import { kubeConfig } from "../lib/kube-config";
+import { ClusterDiscovery } from "../render/cluster-discovery";
 
-/** An object the runner watches for drift. */
+/** An object the runner watches for drift: its identity, and the API version Git declares it with. */
 export interface WatchedObject {
   readonly apiVersion: string;
-  readonly kind: string;
-  readonly namespace: string;
-  readonly name: string;
-  /** ferry's resource name of the object (what a targeted heal names). */
-  readonly resourceName: string;
+  readonly id: ObjectId;
 }
 
 interface LiveObject {
+  apiVersion?: string;
+  kind?: string;
   metadata?: { name?: string; namespace?: string; [key: string]: unknown };
   [key: string]: unknown;
-}
-
-/** Resolves a kind to its API resource (plural name, scope) through discovery. */
-class ResourceResolver extends k8s.KubernetesObjectApi {
-  resolve(apiVersion: string, kind: string): Promise<k8s.V1APIResource | undefined> {
-    return this.resource(apiVersion, kind);
-  }
 }
 
 /** What identifies the desired content of a live object: everything but metadata and status. Pure. */
@@ -48,24 +42,24 @@ export class LiveWatch {
 
   /** Starts one watch per kind; resolves once every watch is established. */
   async start(): Promise<void> {
-    const kc = new k8s.KubeConfig();
-    if (this.kubeconfig) kc.loadFromFile(this.kubeconfig);
-    else kc.loadFromDefault();
-    if (this.context) kc.setCurrentContext(this.context);
-    const api = kc.makeApiClient(ResourceResolver);
+    const access = { kubeconfig: this.kubeconfig, context: this.context };
+    const discovery = new ClusterDiscovery(access);
     const byKind = new Map<string, WatchedObject[]>();
-    for (const o of this.objects) byKind.set(`${o.apiVersion}|${o.kind}`, [...(byKind.get(`${o.apiVersion}|${o.kind}`) ?? []), o]);
-    const watch = new k8s.Watch(kc);
+    for (const o of this.objects) {
+      const key = `${o.apiVersion}|${o.id.kind}`;
+      byKind.set(key, [...(byKind.get(key) ?? []), o]);
+    }
+    const watch = new k8s.Watch(kubeConfig(access));
     for (const [key, objs] of byKind) {
       const [apiVersion, kind] = key.split("|") as [string, string];
-      const resource = await api.resolve(apiVersion, kind).catch(() => undefined);
+      const resource = await discovery.kind(apiVersion, kind).catch(() => undefined);
       if (!resource) continue; // a kind the server does not serve (yet): nothing to watch
       const prefix = apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
-      const wanted = new Map(objs.map((o) => [`${resource.namespaced ? o.namespace || "default" : ""}/${o.name}`, o]));
+      const wanted = new Map(objs.map((o) => [resourceName(o.id), o]));
       const abort = await watch.watch(
         `${prefix}/${resource.name}`,
         {},
-        (type: string, obj: LiveObject) => this.event(type, obj, resource.namespaced, wanted),
+        (type: string, obj: LiveObject) => this.event(type, obj, wanted),
         (err: unknown) => {
           if (!this.stopped && err) this.onError(`watch of ${kind} ended: ${err instanceof Error ? err.message : String(err)}`);
         },
@@ -74,11 +68,11 @@ export class LiveWatch {
     }
   }
 
-  private event(type: string, obj: LiveObject, namespaced: boolean, wanted: Map<string, WatchedObject>): void {
-    const key = `${namespaced ? (obj.metadata?.namespace ?? "") : ""}/${obj.metadata?.name ?? ""}`;
-    const managed = wanted.get(key);
+  private event(type: string, obj: LiveObject, wanted: Map<string, WatchedObject>): void {
+    const live = liveObjectId(obj);
+    const managed = live && wanted.get(resourceName(live));
     if (!managed || this.stopped) return;
-    const id = managed.resourceName;
+    const id = resourceName(managed.id);
     const print = contentFingerprint(obj);
     if (type === "ADDED" && !this.baseline.has(id)) {
       this.baseline.set(id, print);

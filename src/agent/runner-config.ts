@@ -2,6 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
 import { z } from "zod";
+import { parseDuration } from "../lib/duration";
 
 const duration = z
   .union([z.number(), z.string().regex(/^\d+(ms|s|m|h)$/, "a duration like 30s, 5m or 1h")])
@@ -48,14 +49,6 @@ const RunnerConfigSchema = z.object({
 export type RunnerStack = z.infer<typeof StackSchema>;
 /** The validated runner configuration, durations in milliseconds. */
 export type RunnerConfig = z.infer<typeof RunnerConfigSchema> & { readonly webhookSecret: string };
-
-/** `30s` -> 30000. */
-export function parseDuration(text: string): number {
-  const m = /^(\d+)(ms|s|m|h)$/.exec(text);
-  if (!m) throw new Error(`invalid duration "${text}"`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
-  return Number(m[1]) * unit;
-}
 
 /**
  * Reads and validates the runner's config file. Secrets never live in it: the webhook secret comes

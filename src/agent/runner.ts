@@ -7,8 +7,9 @@ import { RunnerConfig, RunnerStack } from "./runner-config";
 import { RunnerMetrics } from "./runner-metrics";
 import { handleRequest } from "./runner-server";
 import { resolveSyncSettings, SyncSettings } from "../reconcile/stack-settings";
-import { StackWorker } from "./stack-worker";
-import { sourceOf, sync, SyncBinaries } from "../reconcile/sync";
+import { StackWorker, WorkerDeps } from "./stack-worker";
+import { runStack, sourceOf, SyncBinaries } from "../reconcile/run-stack";
+import { Mode } from "../reconcile/mode";
 
 /** A running `ferry run`: one worker per stack, the HTTP server, the metrics. */
 export class Runner {
@@ -78,14 +79,10 @@ export class Runner {
   private deps(): ConstructorParameters<typeof StackWorker>[1] {
     return {
       reconcile: (stack, o) =>
-        sync(this.settings.get(stack.name)!, {
+        runStack(this.settings.get(stack.name)!, workerMode(o), {
           ...this.binaries,
-          trigger: o.trigger === "live" ? "heal" : o.trigger === "drift" ? "drift" : o.trigger === "manual" ? "manual" : "sync",
-          detectOnly: o.detectOnly,
-          targets: o.targets,
-          unpin: o.unpin,
           signal: o.signal,
-          onDesired: o.onDesired,
+          onDesired: (objects) => o.onDesired(objects.map((d) => ({ apiVersion: d.object.apiVersion, id: d.id }))),
         }),
       remoteHead: (stack) => remoteHead(sourceOf(this.settings.get(stack.name)!)),
       acquire: () => this.acquire(),
@@ -105,7 +102,14 @@ export class Runner {
   }
 }
 
-/** A runner stack's settings for `sync()`: everything comes from the runner's config file. */
+/** The pipeline mode of a worker's run. */
+function workerMode(o: Parameters<WorkerDeps["reconcile"]>[1]): Mode {
+  if (o.detectOnly) return { kind: "detect" };
+  if (o.targets && !o.unpin) return { kind: "heal", targets: o.targets };
+  return { kind: "apply", run: o.trigger === "drift" ? "drift" : o.trigger === "manual" ? "manual" : "sync", unpin: o.unpin };
+}
+
+/** A runner stack's settings for a run: everything comes from the runner's config file. */
 function resolveSettings(stack: RunnerStack, env: NodeJS.ProcessEnv): SyncSettings {
   return resolveSyncSettings(
     {

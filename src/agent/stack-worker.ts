@@ -1,3 +1,4 @@
+import { displayName, ObjectId, resourceName } from "../desired-state/object-id";
 import { Logger } from "../lib/log";
 import { backoffDelay } from "./backoff";
 import { ChangeCounts, hasChanges } from "../reconcile/change-summary";
@@ -49,7 +50,7 @@ export interface WorkerDeps {
     options: {
       trigger: Trigger;
       detectOnly: boolean;
-      targets?: string[];
+      targets?: ObjectId[];
       /** Lift a rollback's pin and follow the branch again. */
       unpin: boolean;
       signal: AbortSignal;
@@ -78,11 +79,11 @@ const LIVE_DEBOUNCE_MS = 300;
 export class StackWorker {
   readonly status: StackStatus;
   private running: Promise<void> | undefined;
-  private pending: { triggers: Set<Trigger>; targets: Set<string> | "all" } | undefined;
+  private pending: { triggers: Set<Trigger>; targets: Map<string, ObjectId> | "all" } | undefined;
   private timers: NodeJS.Timeout[] = [];
   private retryTimer: NodeJS.Timeout | undefined;
   private liveTimer: NodeJS.Timeout | undefined;
-  private liveTargets = new Set<string>();
+  private liveTargets = new Map<string, ObjectId>();
   private failures = 0;
   /** Set while the stack is Stalled (kept across the Reconciling of a retry), for the recovery notice. */
   private stalled = false;
@@ -156,20 +157,20 @@ export class StackWorker {
   }
 
   /** Requests a run; coalesced with any run in progress. Live triggers name the drifted objects. */
-  trigger(trigger: Trigger, targets?: readonly string[]): void {
+  trigger(trigger: Trigger, targets?: readonly ObjectId[]): void {
     if (this.stopped) return;
     if (this.status.mode === "suspended" && trigger !== "manual") return;
     if (this.running) {
-      this.pending ??= { triggers: new Set(), targets: new Set() };
+      this.pending ??= { triggers: new Set(), targets: new Map() };
       this.pending.triggers.add(trigger);
       if (!targets || this.pending.targets === "all") this.pending.targets = "all";
-      else for (const t of targets) this.pending.targets.add(t);
+      else for (const t of targets) this.pending.targets.set(resourceName(t), t);
       return;
     }
-    this.startRun(new Set([trigger]), targets ? new Set(targets) : "all");
+    this.startRun(new Set([trigger]), targets ? new Map(targets.map((t) => [resourceName(t), t])) : "all");
   }
 
-  private startRun(triggers: Set<Trigger>, targets: Set<string> | "all"): void {
+  private startRun(triggers: Set<Trigger>, targets: Map<string, ObjectId> | "all"): void {
     this.running = this.run(triggers, targets).finally(() => {
       this.running = undefined;
       const next = this.pending;
@@ -179,22 +180,22 @@ export class StackWorker {
   }
 
   private onLive(objects: WatchedObject[]): void {
-    for (const o of objects) this.liveTargets.add(o.resourceName);
+    for (const o of objects) this.liveTargets.set(resourceName(o.id), o.id);
     this.deps.log.info(
-      { stack: this.stack.name, phase: "watch", objects: objects.map((o) => o.resourceName) },
+      { stack: this.stack.name, phase: "watch", objects: objects.map((o) => displayName(o.id)) },
       "live change of a managed object",
     );
     if (this.status.mode === "detect") this.deps.metrics.driftDetected.inc({ stack: this.stack.name, source: "watch" });
     if (this.liveTimer) return;
     this.liveTimer = setTimeout(() => {
       this.liveTimer = undefined;
-      const targets = [...this.liveTargets];
+      const targets = [...this.liveTargets.values()];
       this.liveTargets.clear();
       this.trigger("live", targets);
     }, LIVE_DEBOUNCE_MS);
   }
 
-  private async run(triggers: Set<Trigger>, targets: Set<string> | "all"): Promise<void> {
+  private async run(triggers: Set<Trigger>, targets: Map<string, ObjectId> | "all"): Promise<void> {
     const trigger = [...triggers][0]!;
     const release = await this.deps.acquire();
     const started = Date.now();
@@ -212,7 +213,7 @@ export class StackWorker {
         trigger,
         detectOnly: detect,
         // Only a run for live drift alone touches just the drifted objects.
-        targets: targets !== "all" && triggers.size === 1 && trigger === "live" ? [...targets] : undefined,
+        targets: targets !== "all" && triggers.size === 1 && trigger === "live" ? [...targets.values()] : undefined,
         unpin,
         signal: this.abort.signal,
         onDesired: (o) => (this.desired = o),

@@ -34,7 +34,7 @@ export function applyDependencies(objects: readonly DesiredObject[]): Map<string
   const deps = new Map<string, string[]>();
   for (const o of objects) {
     const mine: string[] = [];
-    const ns = o.id.namespace ? namespaces.get(o.id.namespace) : undefined;
+    const ns = o.id.namespace !== undefined ? namespaces.get(o.id.namespace) : undefined;
     if (ns) mine.push(ns);
     const crd = crds.get(`${splitApiVersion(o.object.apiVersion).group}/${o.id.kind}`);
     if (crd) mine.push(crd);

@@ -1,10 +1,9 @@
 import { SourceLocation } from "./manifest-error";
 import { KubeObject, ObjectId } from "./object-id";
 
-/** One object of the desired state. */
-export interface DesiredObject {
+/** An object as a file, a chart or Kustomize gives it, before its identity is resolved. */
+export interface SourceObject {
   readonly object: KubeObject;
-  readonly id: ObjectId;
   readonly location: SourceLocation;
   /** False when the object must never be deleted by ferry (`fluxcd.io/ignore: sync_only`, prune disabled). */
   readonly prune: boolean;
@@ -12,24 +11,49 @@ export interface DesiredObject {
   readonly suspended?: boolean;
 }
 
+/**
+ * One object of the desired state: its identity is resolved, and the object carries it (the
+ * namespace written out for namespaced kinds, none for cluster-scoped ones).
+ */
+export interface DesiredObject extends SourceObject {
+  readonly id: ObjectId;
+}
+
 /** One manifest file of the cluster folder and the objects it declares. */
 export interface ManifestFile {
   /** Path relative to the checkout root, with forward slashes. */
   readonly path: string;
-  readonly objects: readonly DesiredObject[];
+  readonly objects: readonly SourceObject[];
 }
 
 /** What produced a group of objects: a manifest file, a HelmRelease, a Kustomize folder or a Flux Kustomization. */
 export type UnitKind = "ManifestFile" | "HelmRelease" | "Kustomize" | "Kustomization";
 
-/** A group of objects from one source; becomes one Pulumi component. */
-export interface DesiredUnit {
+/** The namespace a unit puts its namespaced objects in. */
+export interface NamespacePolicy {
+  readonly namespace: string;
+  /** Every namespaced object goes there (Flux `targetNamespace`); otherwise only those that name none. */
+  readonly override: boolean;
+}
+
+/** A group of objects from one source, as rendered: identities not yet resolved. */
+export interface RenderedUnit {
   readonly kind: UnitKind;
   /** File or folder path for files and Kustomize folders, `namespace/name` for HelmReleases and Kustomizations. */
   readonly name: string;
   readonly location: SourceLocation;
-  readonly objects: readonly DesiredObject[];
+  readonly objects: readonly SourceObject[];
   /** Keys ({@link unitKey}) of the units whose objects must be ready first. */
+  readonly dependsOn: readonly string[];
+  readonly namespace: NamespacePolicy;
+}
+
+/** A group of objects from one source, with their identities. */
+export interface DesiredUnit {
+  readonly kind: UnitKind;
+  readonly name: string;
+  readonly location: SourceLocation;
+  readonly objects: readonly DesiredObject[];
   readonly dependsOn: readonly string[];
 }
 

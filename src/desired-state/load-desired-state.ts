@@ -1,8 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { DesiredObject, ManifestFile } from "./desired-state";
+import { ManifestFile, SourceObject } from "./desired-state";
 import { DesiredStateError, GuardError, ManifestError } from "./manifest-error";
-import { objectId } from "./object-id";
 import { parseManifests } from "./parse-manifests";
 
 /** Options for {@link loadConfigFolder}. */
@@ -60,12 +59,7 @@ function readManifests(checkout: string, absFiles: readonly string[], errors: Ma
     const relFile = toRelative(checkout, file);
     const parsed = parseManifests(fs.readFileSync(file, "utf8"), relFile);
     errors.push(...parsed.errors);
-    const objects: DesiredObject[] = parsed.objects.map((p) => ({
-      object: p.object,
-      id: objectId(p.object),
-      location: p.location,
-      prune: true,
-    }));
+    const objects: SourceObject[] = parsed.objects.map((p) => ({ object: p.object, location: p.location, prune: true }));
     if (objects.length > 0) files.push({ path: relFile, objects });
   }
   return files;

@@ -1,5 +1,5 @@
 import { ChangeCounts, changeOf, countChanges, isKubernetesObject, objectDisplayName } from "./change-summary";
-import type { PreviewStep } from "./pulumi-stack";
+import type { EngineStep as PreviewStep } from "./ports";
 import { FieldDiff, PreviewObjectChange, PreviewOp } from "./preview-report";
 
 const MASK = "[secret]";

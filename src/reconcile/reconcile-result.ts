@@ -1,17 +1,27 @@
-import { ChangeCounts } from "./change-summary";
+import { ChangeCounts, ObjectChange } from "./change-summary";
 import { Revision } from "../source/git-source";
 import { Pin } from "./pin";
+import { EngineStep } from "./ports";
 
-/** Why a reconcile did not succeed, in the vocabulary of Flux's conditions. */
-export type FailureReason = "SourceFailed" | "BuildFailed" | "GuardRefused" | "ApplyFailed" | "Locked";
+/**
+ * Why a run did not succeed, in the vocabulary of Flux's conditions:
+ * - SourceFailed: the config repo could not be fetched, or has no such ref;
+ * - BuildFailed: the commit's files do not load or render (file and line named);
+ * - GuardRefused: a guard protected the cluster (an empty folder, too large a prune, a delete of an object Git declares);
+ * - DryRunFailed: the API server refuses an object of the commit (file and line named); nothing was applied;
+ * - ApplyFailed: the engine failed while applying, or the stack's state could not be read;
+ * - Locked: another run holds the stack.
+ */
+export type FailureReason = "SourceFailed" | "BuildFailed" | "GuardRefused" | "DryRunFailed" | "ApplyFailed" | "Locked";
 
 /** One changed object of a run. */
 export interface ObjectStep {
-  readonly change: string;
+  readonly change: Exclude<ObjectChange, "unchanged">;
+  /** `Kind/namespace/name` (cluster-scoped: `Kind/name`). */
   readonly object: string;
 }
 
-/** The outcome of one reconcile, as data: rendered later into output, logs and status. */
+/** The outcome of one run, as data: rendered later into output, logs, status and PR comments. */
 export interface ReconcileResult {
   readonly stack: string;
   readonly succeeded: boolean;
@@ -27,4 +37,8 @@ export interface ReconcileResult {
   readonly pin?: Pin;
   /** The run lifted the stack's pin: on request (resume) or because the branch moved (new-commit). */
   readonly unpinned?: "resume" | "new-commit";
+  /** Preview mode: the engine's plan, step by step (with field diffs). */
+  readonly planned?: readonly EngineStep[];
+  /** Preview mode with a base: the change does not touch this stack, nothing was previewed. */
+  readonly skipped?: boolean;
 }

@@ -3,10 +3,10 @@ import { HistoryEntry, historyEntries, resolveRollbackTarget } from "./history";
 import { Pin } from "./pin";
 import { openStack, stackHistory } from "./pulumi-stack";
 import { ReconcileResult } from "./reconcile-result";
+import { RunRuntime, runStack } from "./run-stack";
 import { SyncSettings } from "./stack-settings";
-import { sync, SyncRuntime } from "./sync";
 
-/** The stack's history as `ferry history` shows it, newest first. */
+/** The stack's whole history as `ferry history` shows it, newest first. */
 export async function readHistory(settings: SyncSettings, pulumiRoot: string, limit = Infinity): Promise<HistoryEntry[]> {
   const stack = await openStack({
     stack: settings.stack,
@@ -14,7 +14,6 @@ export async function readHistory(settings: SyncSettings, pulumiRoot: string, li
     workDir: settings.workDir,
     backendUrl: settings.backendUrl,
     env: settings.pulumiEnv,
-    config: {},
   });
   return historyEntries(await stackHistory(stack)).slice(0, limit);
 }
@@ -35,22 +34,23 @@ export interface RollbackOptions {
 
 /**
  * Goes back to a commit the stack applied successfully before: resolves the target in the stack's
- * history (refusing one that is not there), applies that commit's desired state like any sync (a
- * commit whose files no longer load is refused before anything is applied), records the rollback
- * (to, from, who) as the update's message, and pins the stack to it so a runner does not roll it
- * forward. Throws RollbackTargetError when the target is refused.
+ * history (refusing one that is not there), then runs the pipeline in rollback mode, which applies
+ * that commit's desired state like any sync (a commit whose files no longer load is refused before
+ * anything is applied), records the rollback (to, from, who) and pins the stack to it so a runner
+ * does not roll it forward. Throws RollbackTargetError when the target is refused.
  */
 export async function rollback(
   settings: SyncSettings,
-  runtime: SyncRuntime,
+  runtime: RunRuntime,
   options: RollbackOptions,
 ): Promise<ReconcileResult & { readonly target: HistoryEntry }> {
   const history = await readHistory(settings, runtime.pulumiRoot);
   const { sha, entry } = resolveRollbackTarget(history, options.to);
   const current = history.find((e) => e.result === "succeeded" && e.sha)?.sha;
-  const result = await sync(settings, {
-    ...runtime,
-    rollback: { revision: sha, from: current, by: options.by, policy: options.policy },
-  });
+  const result = await runStack(
+    settings,
+    { kind: "rollback", pin: { revision: sha, from: current, by: options.by, policy: options.policy } },
+    runtime,
+  );
   return { ...result, target: entry };
 }

@@ -1,22 +1,10 @@
-import { applyIgnoreRules, findDuplicates, namespaceObjects } from "../desired-state/object-rules";
+import { applyIgnoreRules, findDuplicates } from "../desired-state/object-rules";
 import { orderByDependsOn } from "../desired-state/dependency-order";
-import { DesiredObject, DesiredState, DesiredUnit, unitKey } from "../desired-state/desired-state";
-import {
-  isFluxKustomization,
-  parseFluxKustomization,
-  substituteVariables,
-  FluxKustomizationSpec,
-} from "../desired-state/flux-kustomization";
-import {
-  HelmReleaseSpec,
-  isFluxSource,
-  isHelmRelease,
-  mergeValues,
-  parseHelmRelease,
-  parseValuesText,
-  setValueAtPath,
-  ValuesRef,
-} from "../desired-state/helm-release";
+import { DesiredState, RenderedUnit, SourceObject, unitKey } from "../desired-state/desired-state";
+import { GroupKind, identifyUnits, kindsToDiscover } from "../desired-state/identify";
+import { isFluxKustomization, parseFluxKustomization, FluxKustomizationSpec } from "../desired-state/flux-kustomization";
+import { GitRef } from "../desired-state/git-ref";
+import { HelmReleaseSpec, isFluxSource, isHelmRelease, parseHelmRelease, ValuesRef } from "../desired-state/helm-release";
 import {
   hasKustomization,
   LoadedFolder,
@@ -25,8 +13,10 @@ import {
   resolveInCheckout,
 } from "../desired-state/load-desired-state";
 import { DesiredStateError, GuardError, ManifestError, SourceLocation } from "../desired-state/manifest-error";
-import { KubeObject, objectId } from "../desired-state/object-id";
+import { DEFAULT_NAMESPACE, identify, KubeObject, Scope } from "../desired-state/object-id";
 import { parseManifests } from "../desired-state/parse-manifests";
+import { substituteVariables } from "./envsubst";
+import { mergeValues, parseValuesText, setValueAtPath } from "./helm-values";
 
 /** A `helm template` to run. */
 export interface HelmTemplateRequest {
@@ -52,8 +42,13 @@ export interface RenderTools {
   readLive(kind: "ConfigMap" | "Secret", namespace: string, name: string): Promise<KubeObject | undefined>;
   /** The text at a URL (Flux v1 externalSourceRef). */
   fetchText(url: string): Promise<string>;
+  /**
+   * The scope of kinds the live cluster serves (discovery), for kinds that are neither Kubernetes'
+   * own nor declared by a CRD of the desired state; kinds it does not serve are left out.
+   */
+  discoverScopes(kinds: readonly { apiVersion: string; kind: string }[]): Promise<Map<GroupKind, Scope>>;
   /** A checkout of another git repository at a ref (a chart from another repo); returns its folder. */
-  checkoutGit(url: string, ref: string | undefined): Promise<string>;
+  checkoutGit(url: string, ref: GitRef): Promise<string>;
 }
 
 /** Options of {@link buildDesiredState}. */
@@ -70,15 +65,16 @@ export interface BuildOptions {
  */
 export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools, options: BuildOptions = {}): Promise<DesiredState> {
   const errors: ManifestError[] = [];
-  const units: DesiredUnit[] = [];
-  const plain: DesiredObject[] = [];
+  const units: RenderedUnit[] = [];
+  const plain: SourceObject[] = [];
+  const byDefault = { namespace: DEFAULT_NAMESPACE, override: false };
   const helmReleases: { obj: KubeObject; location: SourceLocation }[] = [];
   const kustomizations: { obj: KubeObject; location: SourceLocation }[] = [];
   const sources: KubeObject[] = [];
 
   // 1. Sort what Git declares: objects to apply, and Flux objects that ferry interprets.
   for (const file of loaded.files) {
-    const objects: DesiredObject[] = [];
+    const objects: SourceObject[] = [];
     for (const o of file.objects) {
       if (isHelmRelease(o.object)) helmReleases.push({ obj: o.object, location: o.location });
       else if (isFluxKustomization(o.object)) kustomizations.push({ obj: o.object, location: o.location });
@@ -88,7 +84,14 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
     const kept = applyIgnoreRules(objects);
     plain.push(...kept);
     if (kept.length > 0)
-      units.push({ kind: "ManifestFile", name: file.path, location: { file: file.path, line: 1 }, objects: kept, dependsOn: [] });
+      units.push({
+        kind: "ManifestFile",
+        name: file.path,
+        location: { file: file.path, line: 1 },
+        objects: kept,
+        dependsOn: [],
+        namespace: byDefault,
+      });
   }
 
   // 2. Kustomize folders inside the cluster folder.
@@ -97,7 +100,7 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
     try {
       const text = await tools.kustomizeBuild(resolveInCheckout(loaded.checkout, dir, "folder"));
       const objects = parseRendered(text, location, errors, `Kustomize folder ${dir}`);
-      units.push({ kind: "Kustomize", name: dir, location, objects: applyIgnoreRules(objects), dependsOn: [] });
+      units.push({ kind: "Kustomize", name: dir, location, objects: applyIgnoreRules(objects), dependsOn: [], namespace: byDefault });
     } catch (err) {
       errors.push(
         new ManifestError(
@@ -130,15 +133,18 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
             .map((f) => f.text)
             .join("\n---\n");
       const substituted = Object.keys(spec.substitute).length > 0 ? substituteVariables(text, spec.substitute) : text;
-      let objects = parseRendered(substituted, spec.location, errors, name);
-      if (spec.targetNamespace) objects = namespaceObjects(objects, spec.targetNamespace, { override: true });
-      objects = applyIgnoreRules(objects).map((o) => ({ ...o, prune: o.prune && spec.prune, suspended: spec.suspend }));
+      const objects = applyIgnoreRules(parseRendered(substituted, spec.location, errors, name)).map((o) => ({
+        ...o,
+        prune: o.prune && spec.prune,
+        suspended: spec.suspend,
+      }));
       units.push({
         kind: "Kustomization",
         name: `${spec.namespace}/${spec.name}`,
         location: spec.location,
         objects,
         dependsOn: spec.dependsOn.map((d) => unitKey({ kind: "Kustomization", name: `${d.namespace}/${d.name}` })),
+        namespace: spec.targetNamespace ? { namespace: spec.targetNamespace, override: true } : byDefault,
       });
     } catch (err) {
       errors.push(asManifestError(err, spec.location, name));
@@ -164,14 +170,20 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
         location: spec.location,
         objects: applyIgnoreRules(objects).map((o) => ({ ...o, suspended: spec.suspend })),
         dependsOn: spec.dependsOn.map((d) => unitKey({ kind: "HelmRelease", name: `${d.namespace}/${d.name}` })),
+        // helm install puts namespaced objects that name no namespace in the release namespace.
+        namespace: { namespace: spec.targetNamespace, override: false },
       });
     } catch (err) {
       errors.push(asManifestError(err, spec.location, name));
     }
   }
 
-  // 5. Guards: one definition per object, and no accidental empty state.
-  errors.push(...findDuplicates(units));
+  // 5. Identities, resolved once for the whole desired state (the live cluster tells the scope of
+  //    kinds no CRD here declares); then the guards: one definition per object, no accidental empty state.
+  if (errors.length > 0) throw new DesiredStateError(errors);
+  const toDiscover = kindsToDiscover(units);
+  const identified = identifyUnits(units, toDiscover.length > 0 ? await tools.discoverScopes(toDiscover) : new Map());
+  errors.push(...findDuplicates(identified));
   if (errors.length > 0) throw new DesiredStateError(errors);
   if (units.every((u) => u.objects.length === 0) && !options.allowEmpty) {
     throw new GuardError(
@@ -179,16 +191,16 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
         `  fix: check the path, or pass --allow-empty if removing everything is really intended`,
     );
   }
-  return { path: loaded.path, units };
+  return { path: loaded.path, units: identified };
 }
 
 async function renderHelmRelease(
   spec: HelmReleaseSpec,
   loaded: LoadedFolder,
-  gitObjects: readonly DesiredObject[],
+  gitObjects: readonly SourceObject[],
   tools: RenderTools,
   errors: ManifestError[],
-): Promise<DesiredObject[]> {
+): Promise<SourceObject[]> {
   const name = `HelmRelease/${spec.namespace}/${spec.name}`;
   // Where the chart is.
   let chart = "";
@@ -237,15 +249,13 @@ async function renderHelmRelease(
     values,
     includeCRDs: !spec.skipCRDs,
   });
-  const objects = parseRendered(text, spec.location, errors, name);
-  // helm install puts namespaced objects without a namespace in the release namespace.
-  return namespaceObjects(objects, spec.targetNamespace, { override: false });
+  return parseRendered(text, spec.location, errors, name);
 }
 
 async function valuesText(
   ref: ValuesRef,
   spec: HelmReleaseSpec,
-  gitObjects: readonly DesiredObject[],
+  gitObjects: readonly SourceObject[],
   tools: RenderTools,
   chartDir: string | undefined,
 ): Promise<string | undefined> {
@@ -270,9 +280,10 @@ async function valuesText(
     case "ConfigMap":
     case "Secret": {
       // Git first: a ConfigMap or Secret declared in the folder is the one that will exist.
-      const declared = gitObjects.find(
-        (o) => o.id.group === "" && o.id.kind === ref.kind && o.id.name === ref.name && (o.id.namespace || "default") === ref.namespace,
-      )?.object;
+      const declared = gitObjects.find((o) => {
+        const id = identify(o.object, "Namespaced");
+        return id.group === "" && id.kind === ref.kind && id.name === ref.name && id.namespace === ref.namespace;
+      })?.object;
       const source = declared ?? (await tools.readLive(ref.kind, ref.namespace, ref.name));
       const value = source ? dataValue(source, ref.key) : undefined;
       if (value !== undefined) return value;
@@ -308,11 +319,11 @@ function describeRef(ref: ValuesRef): string {
   }
 }
 
-function parseRendered(text: string, location: SourceLocation, errors: ManifestError[], what: string): DesiredObject[] {
+function parseRendered(text: string, location: SourceLocation, errors: ManifestError[], what: string): SourceObject[] {
   const parsed = parseManifests(text, location.file);
   for (const e of parsed.errors) errors.push(new ManifestError(location, `${what} rendered an invalid object: ${e.problem}`));
   // Rendered objects are reported at the line of what rendered them.
-  return parsed.objects.map((p) => ({ object: p.object, id: objectId(p.object), location, prune: true }));
+  return parsed.objects.map((p) => ({ object: p.object, location, prune: true }));
 }
 
 function ordered<
@@ -335,14 +346,4 @@ function asManifestError(err: unknown, location: SourceLocation, name?: string):
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-/** Serialises a desired state for the Pulumi program (the runner renders once, the program maps). */
-export function serializeDesiredState(state: DesiredState): string {
-  return JSON.stringify(state);
-}
-
-/** Reads what {@link serializeDesiredState} wrote. */
-export function deserializeDesiredState(text: string): DesiredState {
-  return JSON.parse(text) as DesiredState;
 }

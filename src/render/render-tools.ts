@@ -3,10 +3,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
+import { GitRef } from "../desired-state/git-ref";
 import { KubeObject } from "../desired-state/object-id";
 import { run } from "../lib/exec";
-import { checkoutSource, GitAuth } from "../source/git-source";
+import { checkoutGitRef, GitAuth } from "../source/git-source";
 import { HelmTemplateRequest, RenderTools } from "./build-desired-state";
+import { ClusterDiscovery } from "./cluster-discovery";
 
 /** What the real render tools need. */
 export interface RenderToolsOptions {
@@ -32,6 +34,7 @@ export function localRenderTools(options: RenderToolsOptions): RenderTools {
     ...(options.kubeconfig ? ["--kubeconfig", options.kubeconfig] : []),
     ...(options.context ? ["--context", options.context] : []),
   ];
+  let discovery: ClusterDiscovery | undefined;
   return {
     async helmTemplate(request: HelmTemplateRequest): Promise<string> {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ferry-values-"));
@@ -70,16 +73,21 @@ export function localRenderTools(options: RenderToolsOptions): RenderTools {
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       return res.text();
     },
-    async checkoutGit(url: string, ref: string | undefined): Promise<string> {
+    discoverScopes(kinds) {
+      discovery ??= new ClusterDiscovery({ kubeconfig: options.kubeconfig, context: options.context });
+      return discovery.scopes(kinds);
+    },
+    async checkoutGit(url: string, ref: GitRef): Promise<string> {
+      // One folder per repository and ref, so two releases at different refs never share a checkout.
       const dir = path.join(
         options.cacheDir,
         "git",
         createHash("sha256")
-          .update(`${url}#${ref ?? ""}`)
+          .update(`${url}#${JSON.stringify(ref)}`)
           .digest("hex")
           .slice(0, 16),
       );
-      await checkoutSource({ url, ref, auth: options.gitAuth }, dir);
+      await checkoutGitRef({ url, auth: options.gitAuth }, ref, dir);
       return dir;
     },
   };

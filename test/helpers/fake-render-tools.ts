@@ -1,9 +1,12 @@
 import { HelmTemplateRequest, RenderTools } from "../../src/render/build-desired-state";
-import { KubeObject } from "../../src/desired-state/object-id";
+import { describeGitRef, GitRef } from "../../src/desired-state/git-ref";
+import { GroupKind } from "../../src/desired-state/identify";
+import { KubeObject, Scope } from "../../src/desired-state/object-id";
 
 /** Render tools for unit tests: answers from tables, records what was asked. */
 export class FakeRenderTools implements RenderTools {
   readonly helmRequests: HelmTemplateRequest[] = [];
+  readonly gitRequests: { readonly url: string; readonly ref: GitRef }[] = [];
   constructor(
     private readonly charts: Record<string, (r: HelmTemplateRequest) => string> = {},
     private readonly live: KubeObject[] = [],
@@ -22,10 +25,18 @@ export class FakeRenderTools implements RenderTools {
   readLive(kind: "ConfigMap" | "Secret", namespace: string, name: string): Promise<KubeObject | undefined> {
     return Promise.resolve(this.live.find((o) => o.kind === kind && o.metadata.namespace === namespace && o.metadata.name === name));
   }
+  /** Scopes the fake cluster serves, by `group/Kind`. */
+  readonly served = new Map<GroupKind, Scope>();
+  readonly discovered: string[] = [];
+  discoverScopes(kinds: readonly { apiVersion: string; kind: string }[]): Promise<Map<GroupKind, Scope>> {
+    this.discovered.push(...kinds.map((k) => `${k.apiVersion}/${k.kind}`));
+    return Promise.resolve(this.served);
+  }
   fetchText(url: string): Promise<string> {
     return Promise.reject(new Error(`no network in unit tests (${url})`));
   }
-  checkoutGit(url: string): Promise<string> {
-    return Promise.reject(new Error(`no git in unit tests (${url})`));
+  checkoutGit(url: string, ref: GitRef): Promise<string> {
+    this.gitRequests.push({ url, ref });
+    return Promise.reject(new Error(`no git in unit tests (${url} at ${describeGitRef(ref)})`));
   }
 }

@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { loadConfigFolder } from "../../src/desired-state/load-desired-state";
 import { buildDesiredState } from "../../src/render/build-desired-state";
+import { resourceName } from "../../src/desired-state/object-id";
 import { FakeRenderTools } from "../helpers/fake-render-tools";
 import { tempDir, writeFiles } from "../helpers/temp-dir";
 
@@ -28,7 +29,7 @@ void pulumi.runtime.setMocks(
 );
 
 describe("ClusterStack", () => {
-  it("registers every object as its own resource, Namespaces and CRDs first, with the provider's type tokens", async () => {
+  it("registers every object as a child of the cluster, named by its identity, Namespaces and CRDs first, adopting older URNs", async () => {
     const repo = tempDir();
     writeFiles(repo, {
       "c/a-app.yaml": [
@@ -52,7 +53,14 @@ describe("ClusterStack", () => {
     });
     const { ClusterStack } = await import("../../components/cluster-stack");
     const state = await buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), new FakeRenderTools());
-    const stack = new ClusterStack("cluster", { state, clusterIdentifier: "dev" });
+    const seen: pulumi.ResourceTransformationArgs[] = [];
+    const adopted =
+      "urn:pulumi:dev::ferry::ferry:index:ClusterStack$ferry:index:ManifestFile$kubernetes:core/v1:Secret::core/Secret/demo/creds";
+    const stack = new ClusterStack(
+      "cluster",
+      { state, clusterIdentifier: "dev", adopt: { "core/Secret/demo/creds": adopted } },
+      { transformations: [(a) => void seen.push(a)] },
+    );
     assert.equal(stack.objectCount, 5);
     await new Promise((r) => setTimeout(r, 100));
     const objects = registered.filter((r) => r.type.startsWith("kubernetes:") && r.type !== "pulumi:providers:kubernetes");
@@ -69,12 +77,19 @@ describe("ClusterStack", () => {
     ]);
     const provider = registered.find((r) => r.type === "pulumi:providers:kubernetes");
     assert.equal(provider?.inputs.clusterIdentifier, "dev");
-    assert.deepEqual(
-      registered
-        .filter((r) => r.type === "ferry:index:ManifestFile")
-        .map((r) => r.name)
-        .sort(),
-      ["c/a-app.yaml", "c/z-crd.yaml", "c/z-ns.yaml"],
+    // No component per file: every object is a direct child of the ClusterStack, so its URN is its identity's.
+    assert.equal(registered.filter((r) => r.type.startsWith("ferry:index:") && r.type !== "ferry:index:ClusterStack").length, 0);
+    const children = seen.filter((a) => a.type.startsWith("kubernetes:") && a.type !== "pulumi:providers:kubernetes");
+    assert.equal(children.length, 5);
+    for (const c of children) assert.equal(c.opts.parent, stack, `${c.name} is a child of the ClusterStack`);
+    assert.deepEqual(children.find((c) => c.name === "core/Secret/demo/creds")?.opts.aliases, [adopted]);
+    assert.equal(children.find((c) => c.name === "apps/Deployment/demo/web")?.opts.aliases, undefined);
+    // The pipeline computes the same URNs the program registers.
+    const { objectUrn } = await import("../../src/reconcile/pulumi-stack");
+    const deployment = state.units.flatMap((u) => u.objects).find((o) => o.id.kind === "Deployment")!;
+    const urn = await new Promise<string>((resolve) =>
+      pulumi.createUrn(resourceName(deployment.id), "kubernetes:apps/v1:Deployment", stack).apply(resolve),
     );
+    assert.equal(urn, objectUrn("dev", deployment.id));
   });
 });

@@ -2,13 +2,14 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { applyDependencies, applyPhase } from "../../src/desired-state/apply-order";
 import { DesiredObject } from "../../src/desired-state/desired-state";
-import { KubeObject, objectId } from "../../src/desired-state/object-id";
+import { builtinScope, identify, KubeObject, splitApiVersion } from "../../src/desired-state/object-id";
 
-const obj = (o: KubeObject): DesiredObject => ({ object: o, id: objectId(o), location: { file: "f.yaml", line: 1 }, prune: true });
+const idOf = (o: KubeObject) => identify(o, builtinScope(splitApiVersion(o.apiVersion).group, o.kind) ?? "Namespaced");
+const obj = (o: KubeObject): DesiredObject => ({ object: o, id: idOf(o), location: { file: "f.yaml", line: 1 }, prune: true });
 
 describe("apply order", () => {
   it("puts Namespaces, then CRDs, then ClusterRoles and Classes before everything else", () => {
-    const phase = (apiVersion: string, kind: string) => applyPhase(objectId({ apiVersion, kind, metadata: { name: "x" } }));
+    const phase = (apiVersion: string, kind: string) => applyPhase(idOf({ apiVersion, kind, metadata: { name: "x" } }));
     assert.ok(phase("v1", "Namespace") < phase("apiextensions.k8s.io/v1", "CustomResourceDefinition"));
     assert.ok(phase("apiextensions.k8s.io/v1", "CustomResourceDefinition") < phase("rbac.authorization.k8s.io/v1", "ClusterRole"));
     assert.equal(phase("storage.k8s.io/v1", "StorageClass"), phase("rbac.authorization.k8s.io/v1", "ClusterRole"));

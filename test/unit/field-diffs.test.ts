@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { fieldDiffs, parsePropertyPath, summarizePreview } from "../../src/reconcile/field-diffs";
-import type { PreviewStep } from "../../src/reconcile/pulumi-stack";
+import type { EngineStep as PreviewStep } from "../../src/reconcile/ports";
 
 /** How Pulumi serializes a secret value. */
 const secret = (value: unknown) => ({ "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", value });

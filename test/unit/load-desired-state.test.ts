@@ -24,7 +24,7 @@ describe("loadConfigFolder", () => {
       ["clusters/dev/a/a.yaml", "clusters/dev/b.yml"],
     );
     assert.deepEqual(
-      loaded.files.flatMap((f) => f.objects.map((o) => o.id.name)),
+      loaded.files.flatMap((f) => f.objects.map((o) => o.object.metadata.name)),
       ["a", "b"],
     );
   });

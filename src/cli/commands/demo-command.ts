@@ -6,7 +6,7 @@ import { runChecked } from "../../lib/exec";
 import { ferryRoot, stateDir } from "../../lib/paths";
 import { initConfigRepo } from "../../source/config-repo-fixture";
 import { resolveSyncSettings } from "../../reconcile/stack-settings";
-import { sync, syncBinaries } from "../../reconcile/sync";
+import { runStack, syncBinaries } from "../../reconcile/run-stack";
 import { defaultToolchainOptions, ensureToolchain } from "../../toolchain/install";
 import { EXIT, styler } from "../output";
 import { printResult, stderrProgress } from "./sync-command";
@@ -41,7 +41,11 @@ export function demoCommand(): Command {
 
         const settings = resolveSyncSettings({ stack: "dev", repo, path: "clusters/dev", kubeconfig: cluster.kubeconfig }, env);
         const runSync = async (): Promise<boolean> => {
-          const result = await sync(settings, { ...syncBinaries(toolchain), progress: stderrProgress() });
+          const result = await runStack(
+            settings,
+            { kind: "apply", run: "sync" },
+            { ...syncBinaries(toolchain), progress: stderrProgress() },
+          );
           printResult(result, false);
           return result.succeeded;
         };

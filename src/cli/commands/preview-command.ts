@@ -6,7 +6,7 @@ import { previewStatusDescription, renderPreviewMarkdown, renderPreviewText } fr
 import { listStackFiles, stacksDirOf } from "../../reconcile/stack-settings";
 import { styler } from "../output";
 import { settingsFromOptions, StackOptions, withStackOptions } from "./stack-options";
-import { ensureSyncBinaries } from "./sync-command";
+import { ensureSyncBinaries, stderrProgress } from "./sync-command";
 
 /** Exit codes of `ferry preview`, like `terraform plan -detailed-exitcode`: CI branches on them. */
 export const PREVIEW_EXIT = { noChanges: 0, changes: 1, error: 2 } as const;
@@ -55,7 +55,6 @@ async function runPreview(opts: StackOptions): Promise<number> {
         })
       : undefined;
   const binaries = await ensureSyncBinaries();
-  const err = styler(process.stderr);
   const reports: PreviewReport[] = [];
   const skipped: SkippedPreview[] = [];
   for (const settings of all) {
@@ -67,7 +66,7 @@ async function runPreview(opts: StackOptions): Promise<number> {
       ...binaries,
       base,
       stackFolders: all.map((s) => s.path),
-      progress: (phase, detail) => process.stderr.write(`${err.bold(phase.padEnd(7))} ${settings.stack}: ${detail}\n`),
+      progress: stderrProgress(`${settings.stack}: `),
     });
     if ("skipped" in r) {
       process.stderr.write(`skip    ${settings.stack}: the change does not touch ${settings.path} or a shared folder\n`);

@@ -1,8 +1,11 @@
 import { Command, Option } from "commander";
 import { formatCounts } from "../../reconcile/change-summary";
 import { ReconcileResult } from "../../reconcile/reconcile-result";
-import { sync, SYNC_COMPONENTS, SyncBinaries, syncBinaries, SyncProgress } from "../../reconcile/sync";
+import { parseDuration } from "../../lib/duration";
+import { Progress } from "../../reconcile/pipeline";
+import { runStack, SYNC_COMPONENTS, SyncBinaries, syncBinaries } from "../../reconcile/run-stack";
 import { defaultToolchainOptions, ensureToolchain } from "../../toolchain/install";
+import { SettingsError } from "../../reconcile/stack-settings";
 import { EXIT, styler } from "../output";
 import { settingsFromOptions, StackOptions, withStackOptions } from "./stack-options";
 
@@ -19,6 +22,7 @@ export function syncCommand(): Command {
     .option("--allow-empty", "allow a cluster folder with no objects (prunes everything ferry manages)", false)
     .option("--allow-prune", "allow this run to delete more than ferry:maxPruneShare (default half) of the managed objects", false)
     .option("--unpin", "lift a rollback's pin and apply the branch again (what `ferry resume` asks a runner to do)", false)
+    .option("--lock-timeout <duration>", "how long to wait for another run of the stack (30s, 10m...); 0 gives up at once", "10m")
     .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
     .action(async (opts: StackOptions) => {
       const settings = settingsFromOptions(opts.stack as string, opts, {
@@ -26,7 +30,11 @@ export function syncCommand(): Command {
         allowEmpty: opts.allowEmpty as boolean,
         allowPrune: opts.allowPrune as boolean,
       });
-      const result = await sync(settings, { ...(await ensureSyncBinaries()), unpin: opts.unpin as boolean, progress: stderrProgress() });
+      const result = await runStack(
+        settings,
+        { kind: "apply", run: "sync", unpin: opts.unpin as boolean },
+        { ...(await ensureSyncBinaries()), progress: stderrProgress(), lockWaitMs: lockTimeout(opts.lockTimeout as string) },
+      );
       printResult(result, opts.output === "json");
       process.exitCode = result.succeeded ? EXIT.ok : EXIT.failed;
     });
@@ -37,12 +45,22 @@ export async function ensureSyncBinaries(progress?: (line: string) => void): Pro
   return syncBinaries(await ensureToolchain(defaultToolchainOptions({ only: SYNC_COMPONENTS, progress })));
 }
 
-/** A sync's progress on stderr: each phase, then a line per changed object. */
-export function stderrProgress(): SyncProgress {
+/** `--lock-timeout`: a duration (`30s`, `10m`) or `0`. */
+export function lockTimeout(text: string): number {
+  if (text === "0") return 0;
+  try {
+    return parseDuration(text);
+  } catch {
+    throw new SettingsError(`--lock-timeout "${text}" is not a duration; write it like 30s, 10m or 1h (0 to give up at once)`);
+  }
+}
+
+/** A run's progress on stderr: each phase, then a line per changed object. */
+export function stderrProgress(prefix = ""): Progress {
   const err = styler(process.stderr);
   return {
     phase: (phase, detail) => {
-      if (phase !== "done") process.stderr.write(`${err.bold(phase.padEnd(5))} ${detail}\n`);
+      if (phase !== "done") process.stderr.write(`${err.bold(phase.padEnd(5))} ${prefix}${detail}\n`);
     },
     object: (s) => process.stderr.write(`  ${MARK[s.change] ?? " "} ${s.change.padEnd(8)} ${s.object}\n`),
   };

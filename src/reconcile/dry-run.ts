@@ -1,0 +1,96 @@
+import { DesiredObject } from "../desired-state/desired-state";
+import { groupKind } from "../desired-state/identify";
+import { ManifestError } from "../desired-state/manifest-error";
+import { displayName, splitApiVersion } from "../desired-state/object-id";
+import { Cluster, EngineDiagnostic } from "./ports";
+
+/**
+ * What the API server would refuse that the engine's own dry run does not ask it (Pulumi skips the
+ * server-side dry run of kinds the cluster does not serve, and of objects in namespaces that do not
+ * exist): a kind neither the cluster nor a CRD of the desired state serves, and a namespace neither
+ * the cluster nor the desired state has. One error per problem, at the first object that has it.
+ */
+export async function clusterRejections(desired: readonly DesiredObject[], cluster: Cluster): Promise<ManifestError[]> {
+  const crdVersions = new Map<string, Set<string>>();
+  const namespaces = new Set<string>();
+  for (const { id, object } of desired) {
+    if (id.group === "" && id.kind === "Namespace") namespaces.add(id.name);
+    if (id.group !== "apiextensions.k8s.io" || id.kind !== "CustomResourceDefinition") continue;
+    const spec = object.spec as { group?: unknown; names?: { kind?: unknown }; versions?: unknown } | undefined;
+    if (typeof spec?.group !== "string" || typeof spec.names?.kind !== "string") continue;
+    const versions = Array.isArray(spec.versions) ? (spec.versions as { name?: unknown; served?: unknown }[]) : [];
+    crdVersions.set(
+      groupKind(spec.group, spec.names.kind),
+      new Set(versions.filter((v) => v.served !== false && typeof v.name === "string").map((v) => v.name as string)),
+    );
+  }
+  const errors: ManifestError[] = [];
+  const seen = new Set<string>();
+  const once = (key: string): boolean => !seen.has(key) && !!seen.add(key);
+  for (const o of desired) {
+    const { apiVersion, kind } = o.object;
+    const { group, version } = splitApiVersion(apiVersion);
+    const served = crdVersions.get(groupKind(group, kind));
+    if (once(`kind ${apiVersion}/${kind}`)) {
+      if (served ? !served.has(version) : !(await cluster.serves(apiVersion, kind))) {
+        errors.push(
+          new ManifestError(
+            o.location,
+            `${displayName(o.id)}: the cluster does not serve ${kind} in ${apiVersion}` +
+              (served
+                ? ` (its CRD in the desired state serves ${[...served].join(", ") || "no version"})`
+                : ", and no CRD in the desired state declares it"),
+            served ? "use a version the CRD serves" : "check the apiVersion and kind, or add the CRD that defines it",
+          ),
+        );
+      }
+    }
+    const ns = o.id.namespace;
+    if (ns !== undefined && !namespaces.has(ns) && once(`namespace ${ns}`) && !(await cluster.hasNamespace(ns))) {
+      errors.push(
+        new ManifestError(
+          o.location,
+          `${displayName(o.id)}: namespace "${ns}" does not exist, and the desired state does not declare it`,
+          `add a Namespace "${ns}" to the repository, or put the object in an existing namespace`,
+        ),
+      );
+    }
+  }
+  return errors;
+}
+
+/**
+ * The objects the engine's plan (its server-side dry run) failed on, as errors at the file and line
+ * that declare them; diagnostics of resources that are not declared objects are left out.
+ */
+export function engineRejections(diagnostics: readonly EngineDiagnostic[], byUrn: ReadonlyMap<string, DesiredObject>): ManifestError[] {
+  const errors: ManifestError[] = [];
+  for (const d of diagnostics) {
+    const o = d.urn ? byUrn.get(d.urn) : undefined;
+    if (!o) continue;
+    errors.push(
+      new ManifestError(
+        o.location,
+        `${displayName(o.id)}: the API server rejects it: ${cleanDiagnostic(d.message)}`,
+        "correct the object (a server-side dry run refused it)",
+      ),
+    );
+  }
+  return errors;
+}
+
+/** A provider message without its preamble (`resource "urn:..." was not successfully created ...: `). */
+function cleanDiagnostic(message: string): string {
+  return message
+    .trim()
+    .replace(/^(error: )?/, "")
+    .replace(/^(resource|creation of resource|update of resource) "?urn:pulumi:[^\s"]+"?[^:]*: /, "");
+}
+
+/** The message of a run refused because objects do not pass the API server's checks. */
+export function rejectionMessage(errors: readonly ManifestError[]): string {
+  return (
+    `the API server refuses ${errors.length === 1 ? "an object" : `${errors.length} objects`} of this commit; nothing was applied:\n` +
+    errors.map((e) => `- ${e.message.replace(/\n/g, "\n  ")}`).join("\n")
+  );
+}

@@ -1,0 +1,315 @@
+import { allObjects, DesiredObject, DesiredState } from "../desired-state/desired-state";
+import { DesiredStateError, GuardError } from "../desired-state/manifest-error";
+import { ProgramInput } from "../desired-state/program-input";
+import { resourceName } from "../desired-state/object-id";
+import { Revision, SourceError } from "../source/git-source";
+import { adoptions } from "./adoption";
+import { changeOf, countChanges, hasChanges, isKubernetesObject, objectDisplayName } from "./change-summary";
+import { clusterRejections, engineRejections, rejectionMessage } from "./dry-run";
+import { declaredDeletes } from "./identity-guard";
+import { Mode, runKind, writes } from "./mode";
+import { decideRef, Pin } from "./pin";
+import { EngineError, EngineStep, LockedError, Ports, StackSnapshot } from "./ports";
+import { decidePrune } from "./prune-guard";
+import { FailureReason, ObjectStep, ReconcileResult } from "./reconcile-result";
+import { touchesStack } from "./touched-stacks";
+import { formatUpdateMessage } from "./update-message";
+
+/** What a run reports while it runs. */
+export interface Progress {
+  readonly phase: (phase: "lock" | "fetch" | "build" | "plan" | "apply" | "done", detail: string) => void;
+  readonly object: (step: ObjectStep) => void;
+}
+
+/** Options of a run beyond its mode: the stack's guards and the caller's hooks. Defaults in {@link defaultPipelineOptions}. */
+export interface PipelineOptions {
+  readonly stack: string;
+  /** The stack's cluster folder (a preview with a base asks whether the change touches it). */
+  readonly path: string;
+  /** Largest share of the managed objects one run may delete (0..1). */
+  readonly maxPruneShare: number;
+  /** This run may delete more than that share. */
+  readonly allowPrune: boolean;
+  /** How long to wait for another run of the stack to finish before giving up as `Locked`. */
+  readonly lockWaitMs: number;
+  readonly progress?: Progress;
+  readonly signal?: AbortSignal;
+  /** Receives the desired objects once they are built (the agent watches them). */
+  readonly onDesired?: (objects: readonly DesiredObject[]) => void;
+}
+
+/** The pipeline's defaults, in one place. */
+export function defaultPipelineOptions(o: Pick<PipelineOptions, "stack" | "path"> & Partial<PipelineOptions>): PipelineOptions {
+  return { maxPruneShare: 0.5, allowPrune: false, lockWaitMs: 0, ...o };
+}
+
+/** A phase that ends the run early, with why. */
+class Stop {
+  constructor(
+    readonly reason: FailureReason,
+    readonly message: string,
+  ) {}
+}
+
+/** What the run knows so far; each phase adds to it. */
+interface RunState {
+  snapshot?: StackSnapshot;
+  revision?: Revision;
+  /** The pin the run records (the state's, a new rollback's, or none when lifted). */
+  pin?: Pin;
+  unpinned?: "resume" | "new-commit";
+  state?: DesiredState;
+  input?: ProgramInput;
+  planned?: EngineStep[];
+  /** A heal of objects the stack manages: the URNs of a targeted update (no plan: it only touches declared objects). */
+  targets?: string[];
+  objects: ObjectStep[];
+  steps: EngineStep[];
+}
+
+/**
+ * One run of a stack, whatever its mode — `ferry sync`, `ferry preview`, `ferry rollback` and every
+ * run of the agent:
+ * 1. lock: one run per stack at a time, across processes (modes that write);
+ * 2. open: read the stack's state (managed objects, a rollback's pin), recovering from a crash;
+ * 3. fetch: check out the commit the mode asks for (the branch, the pinned commit, a PR's ref);
+ * 4. build: load, render and identify the desired state; bad input stops here, naming file and line;
+ * 5. guard: refuse an empty state or too large a prune; take over state entries of older URNs;
+ * 6. plan: the engine's refreshing preview, which is also the API server's dry run of every
+ *    create and update; refuse objects the API server rejects and any delete of an object Git
+ *    still declares — detect and preview modes end here;
+ * 7. apply: the update (skipped when the plan changes nothing and nothing needs recording);
+ * 8. record: the result, with what changed.
+ * Each phase maps its failure to a reason; nothing is applied before phase 7.
+ */
+export async function reconcile(mode: Mode, ports: Ports, options: PipelineOptions): Promise<ReconcileResult> {
+  const started = Date.now();
+  const run: RunState = { objects: [], steps: [] };
+  const result = (r: { succeeded: boolean; reason?: FailureReason; message?: string } & Partial<ReconcileResult>): ReconcileResult => ({
+    stack: options.stack,
+    objects: run.objects,
+    durationMs: Date.now() - started,
+    revision: run.revision,
+    pin: run.pin,
+    unpinned: run.unpinned,
+    ...r,
+  });
+  let release: (() => Promise<void>) | undefined;
+  try {
+    if (writes(mode) || mode.kind === "detect") release = await lock(ports, options);
+    await open(mode, ports, options, run);
+    const skipped = await fetch(mode, ports, options, run);
+    if (skipped) return result({ succeeded: true, skipped: true });
+    await build(ports, options, run);
+    guard(mode, ports, options, run);
+    if (!run.targets) {
+      await plan(mode, ports, options, run);
+      if (mode.kind === "preview") return result({ succeeded: true, changes: countChanges(run.planned!), planned: run.planned });
+      if (mode.kind === "detect") {
+        const changes = countChanges(run.planned!);
+        return result({ succeeded: true, changes, drift: hasChanges(changes), pin: run.snapshot?.pin });
+      }
+    }
+    const changes = await apply(mode, ports, options, run);
+    options.progress?.phase("done", "");
+    return result({ succeeded: true, changes });
+  } catch (err) {
+    if (err instanceof Stop) {
+      // A failed run records nothing: the pin in force is still the state's.
+      return result({ succeeded: false, reason: err.reason, message: err.message, pin: run.snapshot?.pin, planned: run.planned });
+    }
+    throw err;
+  } finally {
+    await release?.();
+  }
+}
+
+/** 1. One run per stack at a time: the checkout, workspace and program input are the run's alone. */
+async function lock(ports: Ports, options: PipelineOptions): Promise<() => Promise<void>> {
+  try {
+    return await ports.lock.acquire({
+      waitMs: options.lockWaitMs,
+      onWait: (holder) => options.progress?.phase("lock", `waiting for another run of ${options.stack} (${holder})`),
+    });
+  } catch (err) {
+    if (err instanceof LockedError) throw new Stop("Locked", err.message);
+    throw err;
+  }
+}
+
+/** 2. Open the stack and read its state once; a crashed run's leftovers are cleared first. */
+async function open(mode: Mode, ports: Ports, options: PipelineOptions, run: RunState): Promise<void> {
+  try {
+    run.snapshot = await ports.engine.open((what) => options.progress?.phase("fetch", what));
+  } catch (err) {
+    throw new Stop(err instanceof EngineError && err.locked ? "Locked" : "ApplyFailed", errorText(err));
+  }
+  run.pin = run.snapshot.pin;
+}
+
+/** 3. Check out the commit the mode asks for. Returns true when a preview's change does not touch the stack. */
+async function fetch(mode: Mode, ports: Ports, options: PipelineOptions, run: RunState): Promise<boolean> {
+  const snapshot = run.snapshot!;
+  let ref: string | undefined;
+  try {
+    switch (mode.kind) {
+      case "preview":
+        ref = mode.ref;
+        break;
+      case "rollback": {
+        const head = mode.pin.policy === "new-commit" ? await ports.source.head() : undefined;
+        run.pin = { ...mode.pin, at: new Date().toISOString(), head };
+        ref = mode.pin.revision;
+        break;
+      }
+      default: {
+        const unpin = mode.kind === "apply" && !!mode.unpin;
+        const head = snapshot.pin?.policy === "new-commit" && !unpin ? await ports.source.head() : undefined;
+        const decision = decideRef({ followed: undefined, pin: snapshot.pin, head, unpin });
+        ref = decision.ref;
+        run.pin = decision.pin;
+        run.unpinned = decision.unpinned;
+      }
+    }
+    options.progress?.phase("fetch", `fetching${ref ? ` ${ref}` : ""}${run.pin ? ` (pinned by ${run.pin.by}'s rollback)` : ""}`);
+    run.revision = await ports.source.checkout(ref);
+    if (mode.kind === "preview" && mode.base) {
+      const changed = await ports.source.changedPaths(mode.base, run.revision.sha);
+      if (!touchesStack(changed, options.path, mode.stackFolders ?? [options.path])) return true;
+    }
+  } catch (err) {
+    throw new Stop("SourceFailed", errorText(err));
+  }
+  return false;
+}
+
+/** 4. Build the desired state; bad input stops the run before anything touches the cluster. */
+async function build(ports: Ports, options: PipelineOptions, run: RunState): Promise<void> {
+  const r = run.revision!;
+  options.progress?.phase("build", `${r.sha.slice(0, 7)} ${r.subject} (${r.author})`);
+  try {
+    run.state = await ports.renderer.build();
+  } catch (err) {
+    throw new Stop(err instanceof GuardError ? "GuardRefused" : "BuildFailed", errorText(err));
+  }
+  options.onDesired?.(allObjects(run.state));
+}
+
+/** 5. Guard the prune, and take over state entries the program will register under a new URN. */
+function guard(mode: Mode, ports: Ports, options: PipelineOptions, run: RunState): void {
+  const desired = allObjects(run.state!);
+  const snapshot = run.snapshot!;
+  if (mode.kind === "apply" || mode.kind === "rollback") {
+    const prune = decidePrune(
+      [...new Set(snapshot.objects.map((m) => resourceName(m.id)))],
+      desired.map((o) => resourceName(o.id)),
+      options.maxPruneShare,
+      options.allowPrune,
+    );
+    if (!prune.allowed) throw new Stop("GuardRefused", prune.message!);
+  }
+  if (mode.kind === "heal") {
+    // Objects the state does not hold yet (or no longer) are not a heal: the run plans like any other.
+    const managed = new Set(snapshot.objects.map((m) => m.urn));
+    const urns = mode.targets.map((t) => ports.engine.urnOf(t));
+    if (urns.every((u) => managed.has(u))) run.targets = urns;
+  }
+  run.input = {
+    state: run.state!,
+    adopt: adoptions(desired, snapshot, (id) => ports.engine.urnOf(id)),
+    outputs: run.pin ? { pin: run.pin } : {},
+  };
+}
+
+/**
+ * 6. The engine's plan, refreshed from the cluster: for every create and update the provider asks
+ * the API server in a dry run. The objects it refuses, kinds the cluster does not serve, namespaces
+ * that do not exist, and deletes of objects Git still declares stop the run here.
+ */
+async function plan(mode: Mode, ports: Ports, options: PipelineOptions, run: RunState): Promise<void> {
+  const desired = allObjects(run.state!);
+  options.progress?.phase("plan", `${desired.length} objects from ${options.path}`);
+  const rejected = await clusterRejections(desired, ports.cluster).catch((err: unknown) => {
+    throw new Stop("ApplyFailed", `cannot check the desired state against the cluster: ${errorText(err)}`);
+  });
+  if (rejected.length > 0) throw new Stop("DryRunFailed", rejectionMessage(rejected));
+  try {
+    if (run.snapshot!.pendingCreates > 0 && writes(mode)) {
+      run.snapshot = await ports.engine.resolvePendingCreates();
+      options.progress?.phase("plan", `resolved ${run.snapshot.pendingCreates} create(s) left pending by an interrupted update`);
+    }
+    run.planned = await ports.engine.plan(run.input!, { refresh: true, signal: options.signal });
+  } catch (err) {
+    if (err instanceof EngineError) {
+      const byUrn = new Map(desired.map((o) => [ports.engine.urnOf(o.id), o]));
+      const engineRejected = engineRejections(err.diagnostics, byUrn);
+      if (engineRejected.length > 0) throw new Stop("DryRunFailed", rejectionMessage(engineRejected));
+      throw new Stop(err.locked ? "Locked" : "ApplyFailed", err.message);
+    }
+    throw new Stop("ApplyFailed", errorText(err));
+  }
+  for (const step of run.planned) if (mode.kind === "preview" || mode.kind === "detect") report(step, run, options);
+  const refused = declaredDeletes(run.planned, run.snapshot!, desired);
+  if (refused) throw new Stop("GuardRefused", refused);
+}
+
+/** 7. Apply: the update, unless the plan changes nothing and nothing needs recording. Returns the changes. */
+async function apply(mode: Mode, ports: Ports, options: PipelineOptions, run: RunState) {
+  const revision = run.revision!;
+  const unchanged = run.planned?.every((s) => {
+    const change = changeOf(s.op);
+    return change === undefined || change === "unchanged";
+  });
+  const recordNeeded = Object.keys(run.input!.adopt).length > 0 || pinChanged(run.snapshot!.pin, run.pin) || mode.kind === "rollback";
+  if (run.planned && unchanged && !recordNeeded) return countChanges(run.planned);
+  options.progress?.phase("apply", `${allObjects(run.state!).length} objects from ${options.path}`);
+  try {
+    await ports.engine.apply(run.input!, {
+      message: formatUpdateMessage({
+        kind: runKind(mode, !!run.unpinned),
+        sha: revision.sha,
+        subject: revision.subject,
+        from: mode.kind === "rollback" ? mode.pin.from : undefined,
+        by: mode.kind === "rollback" ? mode.pin.by : undefined,
+      }),
+      revision,
+      targets: run.targets,
+      signal: options.signal,
+      onStep: (step) => {
+        run.steps.push(step);
+        report(step, run, options);
+      },
+    });
+  } catch (err) {
+    throw new Stop(err instanceof EngineError && err.locked ? "Locked" : "ApplyFailed", applyFailure(err, run, ports));
+  }
+  return countChanges(run.steps);
+}
+
+function pinChanged(before: Pin | undefined, after: Pin | undefined): boolean {
+  return JSON.stringify(before ?? null) !== JSON.stringify(after ?? null);
+}
+
+/** Reports a step that changes a Kubernetes object, once per object. */
+function report(step: EngineStep, run: RunState, options: PipelineOptions): void {
+  const change = changeOf(step.op);
+  if (!change || change === "unchanged" || !isKubernetesObject(step.type)) return;
+  const object = objectDisplayName(step.urn);
+  if (run.objects.some((o) => o.object === object)) return;
+  const s = { change, object };
+  run.objects.push(s);
+  options.progress?.object(s);
+}
+
+/** An apply failure, leading with the objects that failed at the file and line that declare them. */
+function applyFailure(err: unknown, run: RunState, ports: Ports): string {
+  if (!(err instanceof EngineError)) return errorText(err);
+  const byUrn = new Map(allObjects(run.state!).map((o) => [ports.engine.urnOf(o.id), o]));
+  const located = engineRejections(err.diagnostics, byUrn);
+  return located.length > 0 ? located.map((e) => e.message).join("\n") + `\n${err.message}` : err.message;
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof DesiredStateError || err instanceof GuardError || err instanceof SourceError) return err.message;
+  return err instanceof Error ? err.message.trim() : String(err);
+}

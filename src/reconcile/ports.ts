@@ -1,0 +1,148 @@
+import { DesiredState } from "../desired-state/desired-state";
+import { ObjectId } from "../desired-state/object-id";
+import { ProgramInput } from "../desired-state/program-input";
+import { Revision } from "../source/git-source";
+import { UpdateRecord } from "./history";
+import { Pin } from "./pin";
+
+/** The config repo of a stack, as a run sees it. */
+export interface Source {
+  /** The commit the followed ref points to now, asked of the remote without fetching. */
+  head(): Promise<string>;
+  /** Fetches and checks out `ref` (the followed ref when undefined) into the run's checkout. */
+  checkout(ref: string | undefined): Promise<Revision>;
+  /** The paths the change `base...head` touches, in the run's checkout. */
+  changedPaths(base: string, head: string): Promise<string[]>;
+}
+
+/**
+ * Builds the desired state of the run's checkout: load, render, identify. Bad input throws
+ * `DesiredStateError` (file and line) or `GuardError` (an empty or missing folder).
+ */
+export interface Renderer {
+  build(): Promise<DesiredState>;
+}
+
+/** What the live cluster serves: the checks the engine's own dry run skips. */
+export interface Cluster {
+  /** Whether the cluster serves this kind at this API version. */
+  serves(apiVersion: string, kind: string): Promise<boolean>;
+  /** Whether a namespace exists. */
+  hasNamespace(name: string): Promise<boolean>;
+}
+
+/** One Kubernetes object of the stack's state. */
+export interface ManagedObject {
+  readonly urn: string;
+  readonly id: ObjectId;
+}
+
+/** What a run needs to know of a stack's state, read once. */
+export interface StackSnapshot {
+  readonly objects: readonly ManagedObject[];
+  /** Creates of Kubernetes objects an interrupted update left pending. */
+  readonly pendingCreates: number;
+  /** The pin `ferry rollback` set, carried by the stack's outputs. */
+  readonly pin?: Pin;
+}
+
+/** What the engine does to one resource (Pulumi's step operations). */
+export type EngineOp =
+  | "same"
+  | "create"
+  | "update"
+  | "replace"
+  | "delete"
+  | "create-replacement"
+  | "delete-replaced"
+  | "read"
+  | "read-replacement"
+  | "refresh"
+  | "import"
+  | "import-replacement"
+  | "discard"
+  | "discard-replaced"
+  | "remove-pending-replace";
+
+/** One step the engine planned or performed. */
+export interface EngineStep {
+  readonly op: EngineOp;
+  readonly urn: string;
+  readonly type: string;
+  /** Planned steps: the changed property paths and how (`add`, `update`, `delete`, `...-replace`). */
+  readonly detailedDiff?: Readonly<Record<string, { kind?: string; inputDiff?: boolean }>>;
+  readonly diffs?: readonly string[];
+  /** Planned steps: the object as the state has it and as the program declares it; secrets show as "[secret]". */
+  readonly oldInputs?: Readonly<Record<string, unknown>>;
+  readonly newInputs?: Readonly<Record<string, unknown>>;
+}
+
+/** An error the engine reported, on one resource when `urn` is set. */
+export interface EngineDiagnostic {
+  readonly urn?: string;
+  readonly message: string;
+}
+
+/** A plan or an update that failed; `locked` when another process is updating the stack. */
+export class EngineError extends Error {
+  constructor(
+    message: string,
+    readonly diagnostics: readonly EngineDiagnostic[],
+    readonly locked: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "EngineError";
+  }
+}
+
+/** The Pulumi stack of a run. */
+export interface Engine {
+  /** Opens the stack (creating it on first use), recovering first from a crashed run; says what it recovered. */
+  open(onRecovered: (what: string) => void): Promise<StackSnapshot>;
+  /** Resolves creates an interrupted update left pending; returns the snapshot after. */
+  resolvePendingCreates(): Promise<StackSnapshot>;
+  /** What an update would do (a preview); nothing is written. Throws {@link EngineError}. */
+  plan(input: ProgramInput, options: { readonly refresh: boolean; readonly signal?: AbortSignal }): Promise<EngineStep[]>;
+  /** Updates the stack (refreshing first): only `targets` (URNs) when given. Throws {@link EngineError}. */
+  apply(
+    input: ProgramInput,
+    options: {
+      readonly message: string;
+      readonly revision: Revision;
+      readonly targets?: readonly string[];
+      readonly signal?: AbortSignal;
+      readonly onStep: (step: EngineStep) => void;
+    },
+  ): Promise<void>;
+  /** The stack's whole update history, newest first. */
+  history(): Promise<UpdateRecord[]>;
+  /** The URN the program registers an object under. */
+  urnOf(id: ObjectId): string;
+}
+
+/** The lock that gives one run at a time a stack's checkout, workspace and program input, across processes. */
+export interface StackLock {
+  /**
+   * Takes the lock, waiting up to `waitMs` (telling `onWait` once who holds it); throws
+   * {@link LockedError} when it is still held then. Resolves with the release.
+   */
+  acquire(options: { readonly waitMs: number; readonly onWait?: (holder: string) => void }): Promise<() => Promise<void>>;
+}
+
+/** The stack is being reconciled by another run. */
+export class LockedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "LockedError";
+  }
+}
+
+/** Everything the pipeline does I/O through. */
+export interface Ports {
+  readonly source: Source;
+  readonly renderer: Renderer;
+  readonly cluster: Cluster;
+  readonly engine: Engine;
+  readonly lock: StackLock;
+}

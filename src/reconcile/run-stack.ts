@@ -1,0 +1,157 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as k8s from "@kubernetes/client-node";
+import { ClusterAccess, isNotFound, kubeConfig } from "../lib/kube-config";
+import { ClusterDiscovery } from "../render/cluster-discovery";
+import { renderCheckout } from "../render/render-checkout";
+import { changedPaths, checkoutSource, GitSource, normalizeRepoUrl, redactUrl, remoteHead } from "../source/git-source";
+import type { Toolchain } from "../toolchain/install";
+import { Mode, writes } from "./mode";
+import { defaultPipelineOptions, PipelineOptions, Progress, reconcile } from "./pipeline";
+import { Cluster, Ports, Source } from "./ports";
+import { pulumiEngine } from "./pulumi-stack";
+import { ReconcileResult } from "./reconcile-result";
+import { fileStackLock } from "./stack-lock";
+import { SyncSettings } from "./stack-settings";
+
+/** Toolchain components a run needs. */
+export const SYNC_COMPONENTS = ["pulumi", "pulumi-resource-kubernetes", "helm", "kubectl"] as const;
+
+/** The binaries a run uses: the Pulumi CLI (with the provider plugin) and, to render, helm and kubectl. */
+export interface SyncBinaries {
+  readonly pulumiRoot: string;
+  readonly helm: string;
+  readonly kubectl: string;
+}
+
+/** The binaries of a run, from a toolchain that holds {@link SYNC_COMPONENTS}. */
+export function syncBinaries(toolchain: Toolchain): SyncBinaries {
+  return { pulumiRoot: toolchain.pulumiRoot, helm: toolchain.bin("helm"), kubectl: toolchain.bin("kubectl") };
+}
+
+/** How a caller runs a stack: the binaries, and the hooks and limits of {@link PipelineOptions}. */
+export interface RunRuntime extends SyncBinaries {
+  readonly progress?: Progress;
+  readonly signal?: AbortSignal;
+  readonly onDesired?: PipelineOptions["onDesired"];
+  /** How long to wait for another run of the stack; 0 gives up at once with `Locked`. Default 0. */
+  readonly lockWaitMs?: number;
+}
+
+/** The config repo of a stack as a git source. */
+export function sourceOf(settings: SyncSettings): GitSource {
+  return { url: settings.repo, ref: settings.ref, auth: settings.auth };
+}
+
+/**
+ * One run of a stack with the real ports: git, the render tools, the live cluster, the Pulumi
+ * engine and the stack lock of this machine. A preview works in a checkout and workspace of its
+ * own, removed afterwards; every run removes its program input (it holds Secret data in clear).
+ */
+export async function runStack(settings: SyncSettings, mode: Mode, runtime: RunRuntime): Promise<ReconcileResult> {
+  const scratch =
+    mode.kind === "preview" ? fs.mkdtempSync(path.join(mkdirp(path.join(settings.stateDir, "previews")), `${settings.stack}-`)) : undefined;
+  const dirs = scratch
+    ? { checkoutDir: path.join(scratch, "checkout"), workDir: path.join(scratch, "workspace") }
+    : { checkoutDir: settings.checkoutDir, workDir: settings.workDir };
+  const inputFile = path.join(dirs.workDir, "program-input.json");
+  try {
+    return await reconcile(
+      mode,
+      localPorts({ ...settings, ...dirs }, runtime, inputFile),
+      defaultPipelineOptions({
+        stack: settings.stack,
+        path: settings.path,
+        maxPruneShare: settings.maxPruneShare,
+        allowPrune: settings.allowPrune,
+        lockWaitMs: writes(mode) || mode.kind === "detect" ? (runtime.lockWaitMs ?? 0) : 0,
+        progress: runtime.progress,
+        signal: runtime.signal,
+        onDesired: runtime.onDesired,
+      }),
+    );
+  } finally {
+    fs.rmSync(inputFile, { force: true });
+    if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/** The real ports of a run whose checkout and workspace are the settings' folders. */
+export function localPorts(settings: SyncSettings, binaries: SyncBinaries, inputFile: string): Ports {
+  const access: ClusterAccess = { kubeconfig: settings.kubeconfig, context: settings.context };
+  return {
+    source: gitSource(settings),
+    renderer: {
+      build: () =>
+        renderCheckout({
+          checkout: settings.checkoutDir,
+          path: settings.path,
+          allowEmpty: settings.allowEmpty,
+          helm: binaries.helm,
+          kubectl: binaries.kubectl,
+          ...access,
+          cacheDir: path.join(settings.workDir, "render-cache"),
+          gitAuth: settings.auth,
+        }),
+    },
+    cluster: liveCluster(access),
+    engine: pulumiEngine({
+      stack: settings.stack,
+      pulumiRoot: binaries.pulumiRoot,
+      workDir: settings.workDir,
+      backendUrl: settings.backendUrl,
+      env: settings.pulumiEnv,
+      config: programConfig(settings),
+      inputFile,
+      repoUrl: normalizeRepoUrl(redactUrl(settings.repo)),
+    }),
+    lock: fileStackLock(settings.stateDir, settings.stack),
+  };
+}
+
+/** The stack's config repo, checked out into the settings' checkout folder. */
+function gitSource(settings: SyncSettings): Source {
+  const source = sourceOf(settings);
+  return {
+    head: () => remoteHead(source),
+    checkout: (ref) => checkoutSource({ ...source, ref: ref ?? source.ref }, settings.checkoutDir),
+    changedPaths: (base, head) => changedPaths(settings.checkoutDir, base, head, settings.auth),
+  };
+}
+
+/** The live cluster, through its API (discovery cached for the run). */
+function liveCluster(access: ClusterAccess): Cluster {
+  const discovery = new ClusterDiscovery(access);
+  let core: k8s.CoreV1Api | undefined;
+  return {
+    serves: async (apiVersion, kind) => (await discovery.kind(apiVersion, kind)) !== undefined,
+    async hasNamespace(name) {
+      core ??= kubeConfig(access).makeApiClient(k8s.CoreV1Api);
+      try {
+        await core.readNamespace({ name });
+        return true;
+      } catch (err) {
+        if (isNotFound(err)) return false;
+        throw err;
+      }
+    },
+  };
+}
+
+/** The program's `ferry:*` configuration for a stack (the program input file is added by the engine). */
+export function programConfig(settings: SyncSettings): Record<string, string> {
+  const config: Record<string, string> = {
+    checkout: settings.checkoutDir,
+    path: settings.path,
+    clusterIdentifier: settings.clusterIdentifier,
+    allowEmpty: String(settings.allowEmpty),
+  };
+  if (settings.kubeconfig) config.kubeconfig = settings.kubeconfig;
+  if (settings.context) config.context = settings.context;
+  return config;
+}
+
+function mkdirp(dir: string): string {
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
