@@ -1,0 +1,354 @@
+// The reconcile pipeline over fake ports: every failure reason and every mode, without git, engine or cluster.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { DesiredObject, DesiredState } from "../../src/desired-state/desired-state";
+import { DesiredStateError, GuardError, ManifestError } from "../../src/desired-state/manifest-error";
+import { identify, KubeObject, ObjectId } from "../../src/desired-state/object-id";
+import { ProgramInput } from "../../src/desired-state/program-input";
+import { Mode } from "../../src/reconcile/mode";
+import { defaultPipelineOptions, reconcile } from "../../src/reconcile/pipeline";
+import { EngineError, EngineStep, LockedError, Ports, StackSnapshot } from "../../src/reconcile/ports";
+import { objectUrn } from "../../src/reconcile/pulumi-stack";
+import { Revision, SourceError } from "../../src/source/git-source";
+
+const STACK = "dev";
+const revision = (sha: string): Revision => ({
+  sha,
+  ref: "main",
+  author: "Alice",
+  authorEmail: "alice@example.com",
+  committer: "Alice",
+  committerEmail: "alice@example.com",
+  date: "2026-11-30T00:00:00Z",
+  subject: `commit ${sha.slice(0, 7)}`,
+});
+const HEAD = "a".repeat(40);
+const OLD = "b".repeat(40);
+
+const object = (o: KubeObject, file = "clusters/dev/app.yaml", line = 1): DesiredObject => {
+  const id = identify(o, o.kind === "Namespace" ? "Cluster" : "Namespaced");
+  return {
+    object: { ...o, metadata: { ...o.metadata, ...(id.namespace ? { namespace: id.namespace } : {}) } },
+    id,
+    location: { file, line },
+    prune: true,
+  };
+};
+const cm = (name: string, file?: string, line?: number) => object({ apiVersion: "v1", kind: "ConfigMap", metadata: { name } }, file, line);
+const stateOf = (...objects: DesiredObject[]): DesiredState => ({
+  path: "clusters/dev",
+  units: [
+    { kind: "ManifestFile", name: "clusters/dev/app.yaml", location: { file: "clusters/dev/app.yaml", line: 1 }, objects, dependsOn: [] },
+  ],
+});
+const urn = (id: ObjectId) => objectUrn(STACK, id);
+const step = (op: EngineStep["op"], o: DesiredObject | string): EngineStep => ({
+  op,
+  urn: typeof o === "string" ? o : urn(o.id),
+  type: "kubernetes:core/v1:ConfigMap",
+});
+
+/** Fake ports recording every call; each behaviour can be overridden. */
+function fakePorts(over: {
+  state?: DesiredState;
+  snapshot?: StackSnapshot;
+  planned?: EngineStep[];
+  applied?: EngineStep[];
+  checkout?: () => Promise<Revision>;
+  build?: () => Promise<DesiredState>;
+  plan?: () => Promise<EngineStep[]>;
+  apply?: () => Promise<void>;
+  open?: () => Promise<StackSnapshot>;
+  lock?: () => Promise<() => Promise<void>>;
+  serves?: (apiVersion: string, kind: string) => boolean;
+  namespaces?: string[];
+  head?: string;
+  changed?: string[];
+}) {
+  const calls: string[] = [];
+  const inputs: ProgramInput[] = [];
+  const applies: { message: string; targets?: readonly string[] }[] = [];
+  const refs: (string | undefined)[] = [];
+  const ports: Ports = {
+    source: {
+      head: () => Promise.resolve(over.head ?? HEAD),
+      checkout: (ref) => {
+        calls.push("checkout");
+        refs.push(ref);
+        return over.checkout ? over.checkout() : Promise.resolve(revision(ref && /^[0-9a-f]{40}$/.test(ref) ? ref : HEAD));
+      },
+      changedPaths: () => Promise.resolve(over.changed ?? []),
+    },
+    renderer: {
+      build: () => {
+        calls.push("build");
+        return over.build ? over.build() : Promise.resolve(over.state ?? stateOf(cm("app")));
+      },
+    },
+    cluster: {
+      serves: (apiVersion, kind) => Promise.resolve(over.serves ? over.serves(apiVersion, kind) : true),
+      hasNamespace: (name) => Promise.resolve((over.namespaces ?? ["default"]).includes(name)),
+    },
+    engine: {
+      open: () => {
+        calls.push("open");
+        return over.open ? over.open() : Promise.resolve(over.snapshot ?? { objects: [], pendingCreates: 0 });
+      },
+      resolvePendingCreates: () => Promise.resolve({ objects: [], pendingCreates: 0 }),
+      plan: (input) => {
+        calls.push("plan");
+        inputs.push(input);
+        return over.plan ? over.plan() : Promise.resolve(over.planned ?? [step("create", cm("app"))]);
+      },
+      apply: async (input, options) => {
+        calls.push("apply");
+        inputs.push(input);
+        applies.push({ message: options.message, targets: options.targets });
+        if (over.apply) return over.apply();
+        for (const s of over.applied ?? over.planned ?? [step("create", cm("app"))]) options.onStep(s);
+      },
+      history: () => Promise.resolve([]),
+      urnOf: urn,
+    },
+    lock: {
+      acquire: () => {
+        calls.push("lock");
+        return over.lock
+          ? over.lock()
+          : Promise.resolve(async () => {
+              calls.push("unlock");
+            });
+      },
+    },
+  };
+  return { ports, calls, inputs, applies, refs };
+}
+
+const options = defaultPipelineOptions({ stack: STACK, path: "clusters/dev" });
+const apply: Mode = { kind: "apply", run: "sync" };
+
+describe("reconcile pipeline", () => {
+  it("applies a commit: lock, open, fetch, build, plan, apply, unlock, with the update's message", async () => {
+    const f = fakePorts({});
+    const r = await reconcile(apply, f.ports, options);
+    assert.equal(r.succeeded, true, r.message);
+    assert.deepEqual(f.calls, ["lock", "open", "checkout", "build", "plan", "apply", "unlock"]);
+    assert.equal(f.applies[0]?.message, `sync ${HEAD.slice(0, 7)}: commit ${HEAD.slice(0, 7)}`);
+    assert.deepEqual(r.changes, { created: 1, updated: 0, replaced: 0, deleted: 0, unchanged: 0 });
+    assert.deepEqual(r.objects, [{ change: "created", object: "ConfigMap/default/app" }]);
+    assert.equal(r.revision?.sha, HEAD);
+  });
+
+  it("skips the update when the plan changes nothing and nothing needs recording", async () => {
+    const f = fakePorts({
+      planned: [step("same", cm("app"))],
+      snapshot: { objects: [{ urn: urn(cm("app").id), id: cm("app").id }], pendingCreates: 0 },
+    });
+    const r = await reconcile(apply, f.ports, options);
+    assert.equal(r.succeeded, true);
+    assert.ok(!f.calls.includes("apply"));
+    assert.deepEqual(r.changes, { created: 0, updated: 0, replaced: 0, deleted: 0, unchanged: 1 });
+  });
+
+  it("takes over a state entry of an older URN as an alias, and applies to record it", async () => {
+    const old = "urn:pulumi:dev::ferry::ferry:index:ClusterStack$ferry:index:ManifestFile$kubernetes:core/v1:ConfigMap::core/ConfigMap/app";
+    const f = fakePorts({ planned: [step("same", cm("app"))], snapshot: { objects: [{ urn: old, id: cm("app").id }], pendingCreates: 0 } });
+    const r = await reconcile(apply, f.ports, options);
+    assert.equal(r.succeeded, true);
+    assert.deepEqual(f.inputs[0]?.adopt, { "core/ConfigMap/default/app": old });
+    assert.ok(f.calls.includes("apply"), "the adoption is recorded by an update");
+  });
+
+  describe("failure reasons", () => {
+    it("Locked: another run holds the stack; nothing else happens", async () => {
+      const f = fakePorts({ lock: () => Promise.reject(new LockedError("stack dev is being reconciled by another run (pid 1)")) });
+      const r = await reconcile(apply, f.ports, options);
+      assert.equal(r.reason, "Locked");
+      assert.match(r.message ?? "", /another run/);
+      assert.deepEqual(f.calls, ["lock"]);
+    });
+
+    it("Locked: the engine reports a concurrent update", async () => {
+      const f = fakePorts({ apply: () => Promise.reject(new EngineError("the stack is currently locked", [], true)) });
+      const r = await reconcile(apply, f.ports, options);
+      assert.equal(r.reason, "Locked");
+      assert.ok(f.calls.includes("unlock"), "the stack lock is released after a failure");
+    });
+
+    it("ApplyFailed: the stack's state cannot be read", async () => {
+      const f = fakePorts({ open: () => Promise.reject(new Error("failed to load checkpoint")) });
+      const r = await reconcile(apply, f.ports, options);
+      assert.equal(r.reason, "ApplyFailed");
+      assert.deepEqual(f.calls, ["lock", "open", "unlock"]);
+    });
+
+    it("SourceFailed: the config repo cannot be fetched; nothing is built or applied", async () => {
+      const f = fakePorts({ checkout: () => Promise.reject(new SourceError("cannot fetch https://git.example/repo: timeout")) });
+      const r = await reconcile(apply, f.ports, options);
+      assert.equal(r.reason, "SourceFailed");
+      assert.deepEqual(f.calls, ["lock", "open", "checkout", "unlock"]);
+    });
+
+    it("BuildFailed: the commit's files do not load, named by file and line", async () => {
+      const bad = new DesiredStateError([new ManifestError({ file: "clusters/dev/x.yaml", line: 3 }, "invalid YAML")]);
+      const f = fakePorts({ build: () => Promise.reject(bad) });
+      const r = await reconcile(apply, f.ports, options);
+      assert.equal(r.reason, "BuildFailed");
+      assert.match(r.message ?? "", /clusters\/dev\/x\.yaml:3/);
+      assert.ok(!f.calls.includes("plan"));
+    });
+
+    it("GuardRefused: an empty folder", async () => {
+      const f = fakePorts({ build: () => Promise.reject(new GuardError('cluster folder "clusters/dev" contains no Kubernetes objects')) });
+      assert.equal((await reconcile(apply, f.ports, options)).reason, "GuardRefused");
+    });
+
+    it("GuardRefused: a prune of more than the allowed share of the managed objects", async () => {
+      const managed = ["a", "b", "c"].map((n) => ({ urn: urn(cm(n).id), id: cm(n).id }));
+      const f = fakePorts({ state: stateOf(cm("a")), snapshot: { objects: managed, pendingCreates: 0 } });
+      const r = await reconcile(apply, f.ports, options);
+      assert.equal(r.reason, "GuardRefused");
+      assert.match(r.message ?? "", /delete 2 of the 3 objects/);
+      assert.ok(!f.calls.includes("plan"));
+    });
+
+    it("GuardRefused: the engine plans to delete an object Git still declares, naming both places", async () => {
+      const app = cm("app", "clusters/dev/app.yaml", 4);
+      const stale = "urn:pulumi:dev::ferry::ferry:index:ClusterStack$kubernetes:core/v1:ConfigMap::core/ConfigMap/default/stale-copy";
+      const f = fakePorts({
+        state: stateOf(app),
+        snapshot: {
+          objects: [
+            { urn: urn(app.id), id: app.id },
+            { urn: stale, id: app.id },
+          ],
+          pendingCreates: 0,
+        },
+        planned: [step("same", app), step("delete", stale)],
+      });
+      const r = await reconcile(apply, f.ports, options);
+      assert.equal(r.reason, "GuardRefused");
+      assert.match(r.message ?? "", /ConfigMap\/default\/app: the engine planned to delete it/);
+      assert.match(r.message ?? "", /stale-copy/);
+      assert.match(r.message ?? "", /clusters\/dev\/app\.yaml:4/);
+      assert.ok(!f.calls.includes("apply"), "nothing was applied");
+    });
+
+    it("DryRunFailed: a kind the cluster does not serve, at its file and line", async () => {
+      const widget = object({ apiVersion: "example.com/v1", kind: "Widget", metadata: { name: "w" } }, "clusters/dev/w.yaml", 7);
+      const f = fakePorts({ state: stateOf(widget), serves: (_v, kind) => kind !== "Widget" });
+      const r = await reconcile(apply, f.ports, options);
+      assert.equal(r.reason, "DryRunFailed");
+      assert.match(r.message ?? "", /clusters\/dev\/w\.yaml:7: Widget\/default\/w: the cluster does not serve Widget in example.com\/v1/);
+      assert.ok(!f.calls.includes("plan") && !f.calls.includes("apply"));
+    });
+
+    it("DryRunFailed: a namespace that neither exists nor is declared", async () => {
+      const f = fakePorts({ state: stateOf(object({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "c", namespace: "nope" } })) });
+      const r = await reconcile(apply, f.ports, options);
+      assert.equal(r.reason, "DryRunFailed");
+      assert.match(r.message ?? "", /namespace "nope" does not exist/);
+    });
+
+    it("DryRunFailed: the API server rejects an object in the engine's dry run; nothing is applied", async () => {
+      const bad = object({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "web" } }, "clusters/dev/web.yaml", 12);
+      const f = fakePorts({
+        state: stateOf(cm("app"), bad),
+        plan: () =>
+          Promise.reject(
+            new EngineError(
+              "preview failed",
+              [{ urn: urn(bad.id), message: 'Deployment.apps "web" is invalid: spec.selector: Required value' }],
+              false,
+            ),
+          ),
+      });
+      const r = await reconcile(apply, f.ports, options);
+      assert.equal(r.reason, "DryRunFailed");
+      assert.match(
+        r.message ?? "",
+        /clusters\/dev\/web\.yaml:12: Deployment\/default\/web: the API server rejects it: .*spec\.selector: Required value/,
+      );
+      assert.ok(!f.calls.includes("apply"));
+    });
+
+    it("ApplyFailed: the update fails, leading with the object at its file and line", async () => {
+      const f = fakePorts({
+        apply: () => Promise.reject(new EngineError("update failed", [{ urn: urn(cm("app").id), message: "timed out" }], false)),
+      });
+      const r = await reconcile(apply, f.ports, options);
+      assert.equal(r.reason, "ApplyFailed");
+      assert.match(r.message ?? "", /clusters\/dev\/app\.yaml:1: ConfigMap\/default\/app: .*timed out/);
+    });
+  });
+
+  describe("modes", () => {
+    it("detect: plans and reports drift, changes nothing", async () => {
+      const f = fakePorts({ planned: [step("update", cm("app"))] });
+      const r = await reconcile({ kind: "detect" }, f.ports, options);
+      assert.equal(r.succeeded, true);
+      assert.equal(r.drift, true);
+      assert.deepEqual(r.objects, [{ change: "updated", object: "ConfigMap/default/app" }]);
+      assert.ok(!f.calls.includes("apply"));
+      assert.ok(f.calls.includes("lock"), "detect uses the stack's checkout, so it takes the lock");
+    });
+
+    it("heal: updates only the drifted objects the stack manages, without a plan", async () => {
+      const app = cm("app");
+      const f = fakePorts({ snapshot: { objects: [{ urn: urn(app.id), id: app.id }], pendingCreates: 0 }, applied: [step("create", app)] });
+      const r = await reconcile({ kind: "heal", targets: [app.id] }, f.ports, options);
+      assert.equal(r.succeeded, true);
+      assert.ok(!f.calls.includes("plan"));
+      assert.deepEqual(f.applies[0]?.targets, [urn(app.id)]);
+      assert.match(f.applies[0]?.message ?? "", /^heal /);
+    });
+
+    it("heal of an object the state does not hold: plans and applies everything", async () => {
+      const f = fakePorts({});
+      await reconcile({ kind: "heal", targets: [cm("app").id] }, f.ports, options);
+      assert.ok(f.calls.includes("plan"));
+      assert.equal(f.applies[0]?.targets, undefined);
+    });
+
+    it("rollback: applies the pinned commit even when nothing changes, and records the pin and who", async () => {
+      const f = fakePorts({ planned: [step("same", cm("app"))] });
+      const r = await reconcile({ kind: "rollback", pin: { revision: OLD, from: HEAD, by: "dana", policy: "resume" } }, f.ports, options);
+      assert.equal(r.succeeded, true);
+      assert.deepEqual(f.refs, [OLD]);
+      assert.match(f.applies[0]?.message ?? "", new RegExp(`^rollback ${OLD.slice(0, 7)} from ${HEAD.slice(0, 7)} by dana: `));
+      assert.equal((f.inputs.at(-1)?.outputs.pin as { revision: string }).revision, OLD);
+      assert.equal(r.pin?.by, "dana");
+    });
+
+    it("apply on a pinned stack applies the pinned commit; unpin lifts it and records a resume", async () => {
+      const pin = { revision: OLD, by: "dana", at: "2026-11-29T00:00:00Z", policy: "resume" as const };
+      const pinned = fakePorts({ snapshot: { objects: [], pendingCreates: 0, pin } });
+      const held = await reconcile(apply, pinned.ports, options);
+      assert.deepEqual(pinned.refs, [OLD]);
+      assert.equal(held.pin?.revision, OLD);
+      const f = fakePorts({ snapshot: { objects: [], pendingCreates: 0, pin } });
+      const r = await reconcile({ kind: "apply", run: "sync", unpin: true }, f.ports, options);
+      assert.deepEqual(f.refs, [undefined]);
+      assert.equal(r.unpinned, "resume");
+      assert.equal(r.pin, undefined);
+      assert.match(f.applies[0]?.message ?? "", /^resume /);
+      assert.deepEqual(f.inputs.at(-1)?.outputs, {});
+    });
+
+    it("preview: no lock, a plan of the ref, nothing applied", async () => {
+      const f = fakePorts({ planned: [step("update", cm("app"))] });
+      const r = await reconcile({ kind: "preview", ref: "feature" }, f.ports, options);
+      assert.equal(r.succeeded, true);
+      assert.deepEqual(f.calls, ["open", "checkout", "build", "plan"]);
+      assert.deepEqual(f.refs, ["feature"]);
+      assert.equal(r.planned?.length, 1);
+    });
+
+    it("preview with a base: skipped when the change does not touch the stack's folder", async () => {
+      const f = fakePorts({ changed: ["docs/README.md"] });
+      const r = await reconcile({ kind: "preview", ref: "feature", base: "main" }, f.ports, options);
+      assert.equal(r.skipped, true);
+      assert.ok(!f.calls.includes("build"));
+    });
+  });
+});
