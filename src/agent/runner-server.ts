@@ -1,6 +1,16 @@
 import * as http from "node:http";
+import { RunnerConfig } from "./runner-config";
+import { RunnerMetrics } from "./runner-metrics";
+import { StackWorker } from "./stack-worker";
 import { pushedBranch, verifyWebhook, WebhookKind } from "./webhook";
-import type { Runner } from "./runner";
+
+/** What the HTTP API reads of a running agent (the Runner). */
+export interface RunnerView {
+  readonly config: RunnerConfig;
+  readonly metrics: RunnerMetrics;
+  readonly workers: ReadonlyMap<string, StackWorker>;
+  isReady(): boolean;
+}
 
 function send(res: http.ServerResponse, status: number, body: unknown, type = "application/json"): void {
   const text = typeof body === "string" ? body : JSON.stringify(body, null, 2);
@@ -26,7 +36,7 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | un
  * The runner's HTTP API: `/healthz`, `/readyz`, `/metrics`, `GET /api/stacks[/<name>]`,
  * `POST /api/stacks/<name>/reconcile|suspend|resume`, and push receivers `POST /hooks/github|gitlab|generic`.
  */
-export async function handleRequest(runner: Runner, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+export async function handleRequest(runner: RunnerView, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const url = new URL(req.url ?? "/", "http://localhost");
   const parts = url.pathname.split("/").filter(Boolean);
   try {
