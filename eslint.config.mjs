@@ -2,7 +2,7 @@
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "bin/", "scripts/", "eslint.config.mjs"] },
+  { ignores: ["dist/", "node_modules/", "bin/", "scripts/", "eslint.config.mjs", ".dependency-cruiser.cjs"] },
   ...tseslint.configs.recommended,
   {
     languageOptions: { parserOptions: { project: "./tsconfig.json", tsconfigRootDir: import.meta.dirname } },
