@@ -1,3 +1,5 @@
+import type { EngineOp, EngineStep } from "./ports";
+
 /** How one Kubernetes object changed in an update. */
 export type ObjectChange = "created" | "updated" | "replaced" | "deleted" | "unchanged";
 
@@ -11,11 +13,7 @@ export interface ChangeCounts {
 }
 
 /** One step of an update, as the engine reported it. */
-export interface StepEvent {
-  readonly op: string;
-  readonly urn: string;
-  readonly type: string;
-}
+export type StepEvent = Pick<EngineStep, "op" | "urn" | "type">;
 
 /** Whether a resource type is a Kubernetes object (not a provider or a ferry component). */
 export function isKubernetesObject(type: string): boolean {
@@ -23,7 +21,7 @@ export function isKubernetesObject(type: string): boolean {
 }
 
 /** Maps an engine operation to what happened to the object, or undefined for steps that change nothing visible. */
-export function changeOf(op: string): ObjectChange | undefined {
+export function changeOf(op: EngineOp): ObjectChange | undefined {
   switch (op) {
     case "create":
     case "import":
