@@ -145,6 +145,15 @@ async function open(mode: Mode, ports: Ports, options: PipelineOptions, run: Run
     throw new Stop(err instanceof EngineError && err.locked ? "Locked" : "ApplyFailed", errorText(err));
   }
   run.pin = run.snapshot.pin;
+  if (run.snapshot.pendingCreates > 0 && writes(mode)) {
+    const pending = run.snapshot.pendingCreates;
+    try {
+      run.snapshot = await ports.engine.resolvePendingCreates();
+    } catch (err) {
+      throw new Stop("ApplyFailed", `cannot resolve the creates an interrupted update left pending: ${errorText(err)}`);
+    }
+    options.progress?.phase("fetch", `resolved ${pending} create(s) left pending by an interrupted update`);
+  }
 }
 
 /** 3. Check out the commit the mode asks for. Returns true when a preview's change does not touch the stack. */
@@ -234,10 +243,6 @@ async function plan(mode: Mode, ports: Ports, options: PipelineOptions, run: Run
   });
   if (rejected.length > 0) throw new Stop("DryRunFailed", rejectionMessage(rejected));
   try {
-    if (run.snapshot!.pendingCreates > 0 && writes(mode)) {
-      run.snapshot = await ports.engine.resolvePendingCreates();
-      options.progress?.phase("plan", `resolved ${run.snapshot.pendingCreates} create(s) left pending by an interrupted update`);
-    }
     run.planned = await ports.engine.plan(run.input!, { refresh: true, signal: options.signal });
   } catch (err) {
     if (err instanceof EngineError) {

@@ -3,7 +3,7 @@ import { HistoryEntry, RollbackTargetError } from "../../reconcile/history";
 import { actor, readHistory, rollback } from "../../reconcile/rollback";
 import { EXIT, styler } from "../output";
 import { settingsFromOptions, StackOptions, withStackOptions } from "./stack-options";
-import { ensureSyncBinaries, printResult, stderrProgress } from "./sync-command";
+import { ensureSyncBinaries, lockTimeout, printResult, stderrProgress } from "./sync-command";
 
 /** `ferry history`: who changed what and when, from the stack's update history. */
 export function historyCommand(): Command {
@@ -70,6 +70,7 @@ export function rollbackCommand(): Command {
         .default("resume"),
     )
     .option("--by <name>", "who rolls back, for the record (default: $FERRY_ACTOR, $GITHUB_ACTOR, else user@host)")
+    .option("--lock-timeout <duration>", "how long to wait for another run of the stack (30s, 10m...); 0 gives up at once", "10m")
     .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
     .action(async (opts: StackOptions) => {
       const settings = settingsFromOptions(opts.stack as string, opts);
@@ -77,7 +78,7 @@ export function rollbackCommand(): Command {
       try {
         const result = await rollback(
           settings,
-          { ...binaries, progress: stderrProgress() },
+          { ...binaries, progress: stderrProgress(), lockWaitMs: lockTimeout(opts.lockTimeout as string) },
           { to: opts.to as string, by: (opts.by as string | undefined) ?? actor(), policy: opts.until as "resume" | "new-commit" },
         );
         printResult(result, opts.output === "json");
