@@ -94,3 +94,49 @@ export function rejectionMessage(errors: readonly ManifestError[]): string {
     errors.map((e) => `- ${e.message.replace(/\n/g, "\n  ")}`).join("\n")
   );
 }
+
+/** How many dry runs are asked of the API server at once. */
+const DRY_RUN_PARALLEL = 8;
+
+/**
+ * The API server's dry run of objects an update creates or changes, as errors at the file and line
+ * that declare them. Objects in a namespace that does not exist yet, or of a kind the cluster does
+ * not serve yet (the same update creates them first), cannot be asked and are left to the update.
+ */
+export async function dryRunRejections(objects: readonly DesiredObject[], cluster: Cluster): Promise<ManifestError[]> {
+  const errors: (ManifestError | undefined)[] = new Array<ManifestError | undefined>(objects.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < objects.length; i = next++) {
+      const o = objects[i]!;
+      if (o.id.namespace !== undefined && !(await cluster.hasNamespace(o.id.namespace))) continue;
+      if (!(await cluster.serves(o.object.apiVersion, o.object.kind))) continue;
+      const refusal = await cluster.dryRun(o.object);
+      if (refusal) {
+        errors[i] = new ManifestError(
+          o.location,
+          `${displayName(o.id)}: the API server rejects it: ${refusal}`,
+          "correct the object (a server-side dry run refused it)",
+        );
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(DRY_RUN_PARALLEL, objects.length) }, worker));
+  return errors.filter((e): e is ManifestError => e !== undefined);
+}
+
+/** Whether two JSON values are equal, whatever the order of keys. Pure. */
+export function sameData(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) return a.length === (b as unknown[]).length && a.every((v, i) => sameData(v, (b as unknown[])[i]));
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  return (
+    ka.length === kb.length &&
+    ka.every(
+      (k) => Object.prototype.hasOwnProperty.call(b, k) && sameData((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]),
+    )
+  );
+}

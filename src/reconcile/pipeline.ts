@@ -5,7 +5,7 @@ import { resourceName } from "../desired-state/object-id";
 import { Revision, SourceError } from "../source/git-source";
 import { adoptions } from "./adoption";
 import { changeOf, countChanges, hasChanges, isKubernetesObject, objectDisplayName } from "./change-summary";
-import { clusterRejections, engineRejections, rejectionMessage } from "./dry-run";
+import { clusterRejections, dryRunRejections, engineRejections, rejectionMessage, sameData } from "./dry-run";
 import { declaredDeletes } from "./identity-guard";
 import { Mode, runKind, writes } from "./mode";
 import { decideRef, Pin } from "./pin";
@@ -75,10 +75,11 @@ interface RunState {
  * 3. fetch: check out the commit the mode asks for (the branch, the pinned commit, a PR's ref);
  * 4. build: load, render and identify the desired state; bad input stops here, naming file and line;
  * 5. guard: refuse an empty state or too large a prune; take over state entries of older URNs;
- * 6. plan: the engine's refreshing preview, which is also the API server's dry run of every
- *    create and update; refuse objects the API server rejects and any delete of an object Git
- *    still declares — detect and preview modes end here;
- * 7. apply: the update (skipped when the plan changes nothing and nothing needs recording);
+ *    a full update may not delete an object Git still declares;
+ * 6. check: the API server's dry run of every object the update creates or changes, and the kinds
+ *    and namespaces it needs — detect and preview instead run the engine's refreshing plan (which
+ *    dry-runs the same way) and end there;
+ * 7. apply: `pulumi up --refresh`, watched: an unforeseen delete of a declared object aborts it;
  * 8. record: the result, with what changed.
  * Each phase maps its failure to a reason; nothing is applied before phase 7.
  */
@@ -102,14 +103,13 @@ export async function reconcile(mode: Mode, ports: Ports, options: PipelineOptio
     if (skipped) return result({ succeeded: true, skipped: true });
     await build(ports, options, run);
     guard(mode, ports, options, run);
-    if (!run.targets) {
-      await plan(mode, ports, options, run);
-      if (mode.kind === "preview") return result({ succeeded: true, changes: countChanges(run.planned!), planned: run.planned });
-      if (mode.kind === "detect") {
-        const changes = countChanges(run.planned!);
-        return result({ succeeded: true, changes, drift: hasChanges(changes), pin: run.snapshot?.pin });
-      }
+    if (mode.kind === "preview" || mode.kind === "detect") {
+      await plan(ports, options, run);
+      const changes = countChanges(run.planned!);
+      if (mode.kind === "preview") return result({ succeeded: true, changes, planned: run.planned });
+      return result({ succeeded: true, changes, drift: hasChanges(changes), pin: run.snapshot?.pin });
     }
+    if (!run.targets) await check(ports, options, run);
     const changes = await apply(mode, ports, options, run);
     options.progress?.phase("done", "");
     return result({ succeeded: true, changes });
@@ -204,7 +204,12 @@ async function build(ports: Ports, options: PipelineOptions, run: RunState): Pro
   options.onDesired?.(allObjects(run.state));
 }
 
-/** 5. Guard the prune, and take over state entries the program will register under a new URN. */
+/**
+ * 5. Guard: the prune may not be too large; state entries of older URNs are taken over; and no run
+ * may delete an object Git still declares. What a full update deletes is known before it runs —
+ * every state entry the program does not register, under its URN or as an alias — so such a delete
+ * is refused here, before anything is applied.
+ */
 function guard(mode: Mode, ports: Ports, options: PipelineOptions, run: RunState): void {
   const desired = allObjects(run.state!);
   const snapshot = run.snapshot!;
@@ -218,7 +223,7 @@ function guard(mode: Mode, ports: Ports, options: PipelineOptions, run: RunState
     if (!prune.allowed) throw new Stop("GuardRefused", prune.message!);
   }
   if (mode.kind === "heal") {
-    // Objects the state does not hold yet (or no longer) are not a heal: the run plans like any other.
+    // Objects the state does not hold yet (or no longer) are not a heal: the run goes on like any other.
     const managed = new Set(snapshot.objects.map((m) => m.urn));
     const urns = mode.targets.map((t) => ports.engine.urnOf(t));
     if (urns.every((u) => managed.has(u))) run.targets = urns;
@@ -228,14 +233,52 @@ function guard(mode: Mode, ports: Ports, options: PipelineOptions, run: RunState
     adopt: adoptions(desired, snapshot, (id) => ports.engine.urnOf(id)),
     outputs: run.pin ? { pin: run.pin } : {},
   };
+  if (writes(mode) && !run.targets) {
+    const kept = new Set([...desired.map((o) => ports.engine.urnOf(o.id)), ...Object.values(run.input.adopt)]);
+    const refused = declaredDeletes(
+      snapshot.objects.filter((m) => !kept.has(m.urn)).map((m) => m.urn),
+      snapshot,
+      desired,
+    );
+    if (refused) throw new Stop("GuardRefused", refused);
+  }
 }
 
 /**
- * 6. The engine's plan, refreshed from the cluster: for every create and update the provider asks
- * the API server in a dry run. The objects it refuses, kinds the cluster does not serve, namespaces
- * that do not exist, and deletes of objects Git still declares stop the run here.
+ * 6a. Before a full update: what the API server would refuse stops the run with nothing applied —
+ * kinds the cluster does not serve, namespaces nobody has, and every object the update creates or
+ * changes, dry-run on the API server (server-side apply, `dryRun=All`). Objects whose namespace or
+ * CRD this same update creates cannot be asked yet; the update itself applies them in order.
  */
-async function plan(mode: Mode, ports: Ports, options: PipelineOptions, run: RunState): Promise<void> {
+async function check(ports: Ports, options: PipelineOptions, run: RunState): Promise<void> {
+  const desired = allObjects(run.state!);
+  options.progress?.phase("plan", `dry run of ${desired.length} objects from ${options.path}`);
+  let rejected;
+  try {
+    rejected = await clusterRejections(desired, ports.cluster);
+    if (rejected.length === 0) rejected = await dryRunRejections(changedObjects(desired, run.snapshot!, ports), ports.cluster);
+  } catch (err) {
+    throw new Stop("ApplyFailed", `cannot check the desired state against the cluster: ${errorText(err)}`);
+  }
+  if (rejected.length > 0) throw new Stop("DryRunFailed", rejectionMessage(rejected));
+}
+
+/** The desired objects an update creates or changes: not in the state, or declared otherwise than the state recorded. */
+function changedObjects(desired: readonly DesiredObject[], snapshot: StackSnapshot, ports: Ports): DesiredObject[] {
+  const recorded = new Map(snapshot.objects.map((m) => [resourceName(m.id), m.inputs]));
+  return desired.filter((o) => {
+    const inputs = recorded.get(resourceName(o.id));
+    // Secret data is encrypted in the state: always asked.
+    return !inputs || (o.id.group === "" && o.id.kind === "Secret") || !sameData(inputs, o.object);
+  });
+}
+
+/**
+ * 6b. Detect and preview: the engine's plan, refreshed from the cluster, in which the provider
+ * dry-runs every create and update on the API server. Its rejections and any planned delete of an
+ * object Git still declares fail the run, as they would fail an apply.
+ */
+async function plan(ports: Ports, options: PipelineOptions, run: RunState): Promise<void> {
   const desired = allObjects(run.state!);
   options.progress?.phase("plan", `${desired.length} objects from ${options.path}`);
   const rejected = await clusterRejections(desired, ports.cluster).catch((err: unknown) => {
@@ -253,21 +296,22 @@ async function plan(mode: Mode, ports: Ports, options: PipelineOptions, run: Run
     }
     throw new Stop("ApplyFailed", errorText(err));
   }
-  for (const step of run.planned) if (mode.kind === "preview" || mode.kind === "detect") report(step, run, options);
-  const refused = declaredDeletes(run.planned, run.snapshot!, desired);
+  for (const step of run.planned) report(step, run, options);
+  const deletes = run.planned.filter((s) => s.op === "delete" && isKubernetesObject(s.type)).map((s) => s.urn);
+  const refused = declaredDeletes(deletes, run.snapshot!, desired);
   if (refused) throw new Stop("GuardRefused", refused);
 }
 
-/** 7. Apply: the update, unless the plan changes nothing and nothing needs recording. Returns the changes. */
+/**
+ * 7. Apply: `pulumi up --refresh`, which corrects drift and prunes what Git no longer declares. The
+ * engine's steps are watched as they come: a delete of an object Git declares that the guard did not
+ * foresee aborts the update. Returns the changes.
+ */
 async function apply(mode: Mode, ports: Ports, options: PipelineOptions, run: RunState) {
   const revision = run.revision!;
-  const unchanged = run.planned?.every((s) => {
-    const change = changeOf(s.op);
-    return change === undefined || change === "unchanged";
-  });
-  const recordNeeded = Object.keys(run.input!.adopt).length > 0 || pinChanged(run.snapshot!.pin, run.pin) || mode.kind === "rollback";
-  if (run.planned && unchanged && !recordNeeded) return countChanges(run.planned);
-  options.progress?.phase("apply", `${allObjects(run.state!).length} objects from ${options.path}`);
+  const desired = allObjects(run.state!);
+  options.progress?.phase("apply", `${desired.length} objects from ${options.path}`);
+  const stateIds = new Map(run.snapshot!.objects.map((m) => [m.urn, m.id]));
   try {
     await ports.engine.apply(run.input!, {
       message: formatUpdateMessage({
@@ -280,19 +324,20 @@ async function apply(mode: Mode, ports: Ports, options: PipelineOptions, run: Ru
       revision,
       targets: run.targets,
       signal: options.signal,
+      veto: (step) =>
+        step.op === "delete" && isKubernetesObject(step.type) && stateIds.has(step.urn)
+          ? declaredDeletes([step.urn], run.snapshot!, desired)
+          : undefined,
       onStep: (step) => {
         run.steps.push(step);
         report(step, run, options);
       },
     });
   } catch (err) {
+    if (err instanceof EngineError && err.vetoed) throw new Stop("GuardRefused", err.vetoed);
     throw new Stop(err instanceof EngineError && err.locked ? "Locked" : "ApplyFailed", applyFailure(err, run, ports));
   }
   return countChanges(run.steps);
-}
-
-function pinChanged(before: Pin | undefined, after: Pin | undefined): boolean {
-  return JSON.stringify(before ?? null) !== JSON.stringify(after ?? null);
 }
 
 /** Reports a step that changes a Kubernetes object, once per object. */

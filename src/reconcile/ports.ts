@@ -1,5 +1,5 @@
 import { DesiredState } from "../desired-state/desired-state";
-import { ObjectId } from "../desired-state/object-id";
+import { KubeObject, ObjectId } from "../desired-state/object-id";
 import { ProgramInput } from "../desired-state/program-input";
 import { Revision } from "../source/git-source";
 import { UpdateRecord } from "./history";
@@ -29,12 +29,16 @@ export interface Cluster {
   serves(apiVersion: string, kind: string): Promise<boolean>;
   /** Whether a namespace exists. */
   hasNamespace(name: string): Promise<boolean>;
+  /** A server-side apply of the object in a dry run (nothing is persisted): the API server's refusal, or undefined. */
+  dryRun(object: KubeObject): Promise<string | undefined>;
 }
 
 /** One Kubernetes object of the stack's state. */
 export interface ManagedObject {
   readonly urn: string;
   readonly id: ObjectId;
+  /** The object as the program last declared it (Secret data encrypted). */
+  readonly inputs?: Readonly<Record<string, unknown>>;
 }
 
 /** What a run needs to know of a stack's state, read once. */
@@ -83,17 +87,23 @@ export interface EngineDiagnostic {
   readonly message: string;
 }
 
-/** A plan or an update that failed; `locked` when another process is updating the stack. */
+/**
+ * A plan or an update that failed; `locked` when another process is updating the stack, `vetoed`
+ * (the reason) when the caller's veto aborted the update.
+ */
 export class EngineError extends Error {
   constructor(
     message: string,
     readonly diagnostics: readonly EngineDiagnostic[],
     readonly locked: boolean,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; vetoed?: string },
   ) {
     super(message, options);
     this.name = "EngineError";
+    this.vetoed = options?.vetoed;
   }
+
+  readonly vetoed?: string;
 }
 
 /** The Pulumi stack of a run. */
@@ -112,6 +122,8 @@ export interface Engine {
       readonly revision: Revision;
       readonly targets?: readonly string[];
       readonly signal?: AbortSignal;
+      /** Asked before each step starts: a reason aborts the update before that step. */
+      readonly veto?: (step: EngineStep) => string | undefined;
       readonly onStep: (step: EngineStep) => void;
     },
   ): Promise<void>;

@@ -127,7 +127,7 @@ export function snapshotOf(deployment: ExportedDeployment): StackSnapshot {
     const id =
       liveObjectId((r.outputs ?? {}) as Parameters<typeof liveObjectId>[0]) ??
       liveObjectId((r.inputs ?? {}) as Parameters<typeof liveObjectId>[0]);
-    return id ? [{ urn: r.urn, id }] : [];
+    return id ? [{ urn: r.urn, id, inputs: r.inputs }] : [];
   });
   return {
     objects,
@@ -227,6 +227,11 @@ export function pulumiEngine(settings: EngineSettings): Engine {
       const env = revisionEnv(options.revision, settings.repoUrl);
       const saved = { ...ws.envVars };
       Object.assign(ws.envVars, env);
+      // The caller's veto stops the update before a step it refuses (the engine is cancelled as Ctrl-C
+      // would: steps under way finish, no new one starts).
+      const vetoed = new AbortController();
+      let veto: string | undefined;
+      const signal = options.signal ? AbortSignal.any([options.signal, vetoed.signal]) : vetoed.signal;
       try {
         await engineCall(diagnostics, () =>
           stack().up({
@@ -235,14 +240,24 @@ export function pulumiEngine(settings: EngineSettings): Engine {
             target: options.targets ? [...options.targets] : undefined,
             targetDependents: options.targets ? true : undefined,
             color: "never",
-            signal: options.signal,
+            signal,
             onEvent: (e: EngineEvent) => {
               collectDiagnostic(e, diagnostics);
+              const pre = e.resourcePreEvent?.metadata;
+              if (pre && !veto && options.veto) {
+                veto = options.veto({ op: pre.op as EngineOp, urn: pre.urn, type: pre.type });
+                if (veto) vetoed.abort();
+              }
               const m = e.resOutputsEvent?.metadata;
               if (m) options.onStep({ op: m.op as EngineOp, urn: m.urn, type: m.type });
             },
           }),
         );
+        if (veto) throw new EngineError(veto, diagnostics, false, { vetoed: veto });
+      } catch (err) {
+        if (veto && !(err instanceof EngineError && err.vetoed))
+          throw new EngineError(veto, diagnostics, false, { cause: err, vetoed: veto });
+        throw err;
       } finally {
         for (const k of Object.keys(env)) delete ws.envVars[k];
         Object.assign(ws.envVars, saved);

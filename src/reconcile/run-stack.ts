@@ -123,8 +123,21 @@ function gitSource(settings: SyncSettings): Source {
 function liveCluster(access: ClusterAccess): Cluster {
   const discovery = new ClusterDiscovery(access);
   let core: k8s.CoreV1Api | undefined;
+  let api: k8s.KubernetesObjectApi | undefined;
   return {
     serves: async (apiVersion, kind) => (await discovery.kind(apiVersion, kind)) !== undefined,
+    async dryRun(object) {
+      api ??= kubeConfig(access).makeApiClient(k8s.KubernetesObjectApi);
+      try {
+        // The field manager of the provider's own applies would take ownership were this not a dry
+        // run; force, as the update does (Git wins over kubectl edits).
+        await api.patch(object as k8s.KubernetesObject, undefined, "All", "ferry-dry-run", true, k8s.PatchStrategy.ServerSideApply);
+        return undefined;
+      } catch (err) {
+        if (err instanceof k8s.ApiException) return apiMessage(err);
+        throw err;
+      }
+    },
     async hasNamespace(name) {
       core ??= kubeConfig(access).makeApiClient(k8s.CoreV1Api);
       try {
@@ -136,6 +149,21 @@ function liveCluster(access: ClusterAccess): Cluster {
       }
     },
   };
+}
+
+/** The API server's message of a refused request (its Status body), else the error's text. */
+function apiMessage(err: k8s.ApiException<unknown>): string {
+  const body: unknown = typeof err.body === "string" ? safeJson(err.body) : err.body;
+  const message = (body as { message?: unknown } | undefined)?.message;
+  return typeof message === "string" ? message : `HTTP ${err.code}`;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The program's `ferry:*` configuration for a stack (the program input file is added by the engine). */

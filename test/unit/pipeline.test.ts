@@ -64,6 +64,7 @@ function fakePorts(over: {
   namespaces?: string[];
   head?: string;
   changed?: string[];
+  dryRun?: (o: KubeObject) => string | undefined;
 }) {
   const calls: string[] = [];
   const inputs: ProgramInput[] = [];
@@ -88,6 +89,10 @@ function fakePorts(over: {
     cluster: {
       serves: (apiVersion, kind) => Promise.resolve(over.serves ? over.serves(apiVersion, kind) : true),
       hasNamespace: (name) => Promise.resolve((over.namespaces ?? ["default"]).includes(name)),
+      dryRun: (o) => {
+        calls.push(`dry-run ${o.kind}/${o.metadata.name}`);
+        return Promise.resolve(over.dryRun?.(o));
+      },
     },
     engine: {
       open: () => {
@@ -105,7 +110,11 @@ function fakePorts(over: {
         inputs.push(input);
         applies.push({ message: options.message, targets: options.targets });
         if (over.apply) return over.apply();
-        for (const s of over.applied ?? over.planned ?? [step("create", cm("app"))]) options.onStep(s);
+        for (const s of over.applied ?? over.planned ?? [step("create", cm("app"))]) {
+          const vetoed = options.veto?.(s);
+          if (vetoed) throw new EngineError(vetoed, [], false, { vetoed });
+          options.onStep(s);
+        }
       },
       history: () => Promise.resolve([]),
       urnOf: urn,
@@ -128,35 +137,45 @@ const options = defaultPipelineOptions({ stack: STACK, path: "clusters/dev" });
 const apply: Mode = { kind: "apply", run: "sync" };
 
 describe("reconcile pipeline", () => {
-  it("applies a commit: lock, open, fetch, build, plan, apply, unlock, with the update's message", async () => {
+  it("applies a commit: lock, open, fetch, build, dry run, apply, unlock, with the update's message", async () => {
     const f = fakePorts({});
     const r = await reconcile(apply, f.ports, options);
     assert.equal(r.succeeded, true, r.message);
-    assert.deepEqual(f.calls, ["lock", "open", "checkout", "build", "plan", "apply", "unlock"]);
+    assert.deepEqual(f.calls, ["lock", "open", "checkout", "build", "dry-run ConfigMap/app", "apply", "unlock"]);
     assert.equal(f.applies[0]?.message, `sync ${HEAD.slice(0, 7)}: commit ${HEAD.slice(0, 7)}`);
     assert.deepEqual(r.changes, { created: 1, updated: 0, replaced: 0, deleted: 0, unchanged: 0 });
     assert.deepEqual(r.objects, [{ change: "created", object: "ConfigMap/default/app" }]);
     assert.equal(r.revision?.sha, HEAD);
   });
 
-  it("skips the update when the plan changes nothing and nothing needs recording", async () => {
+  it("asks the API server about the objects the update creates or changes only", async () => {
+    const same = cm("same");
+    const edited = cm("edited");
     const f = fakePorts({
-      planned: [step("same", cm("app"))],
-      snapshot: { objects: [{ urn: urn(cm("app").id), id: cm("app").id }], pendingCreates: 0 },
+      state: stateOf(same, edited, cm("new")),
+      snapshot: {
+        objects: [
+          { urn: urn(same.id), id: same.id, inputs: same.object },
+          { urn: urn(edited.id), id: edited.id, inputs: { ...edited.object, data: { k: "old" } } },
+        ],
+        pendingCreates: 0,
+      },
     });
     const r = await reconcile(apply, f.ports, options);
-    assert.equal(r.succeeded, true);
-    assert.ok(!f.calls.includes("apply"));
-    assert.deepEqual(r.changes, { created: 0, updated: 0, replaced: 0, deleted: 0, unchanged: 1 });
+    assert.equal(r.succeeded, true, r.message);
+    assert.deepEqual(
+      f.calls.filter((c) => c.startsWith("dry-run")),
+      ["dry-run ConfigMap/edited", "dry-run ConfigMap/new"],
+    );
   });
 
-  it("takes over a state entry of an older URN as an alias, and applies to record it", async () => {
+  it("takes over a state entry of an older URN as an alias", async () => {
     const old = "urn:pulumi:dev::ferry::ferry:index:ClusterStack$ferry:index:ManifestFile$kubernetes:core/v1:ConfigMap::core/ConfigMap/app";
-    const f = fakePorts({ planned: [step("same", cm("app"))], snapshot: { objects: [{ urn: old, id: cm("app").id }], pendingCreates: 0 } });
+    const f = fakePorts({ applied: [step("same", cm("app"))], snapshot: { objects: [{ urn: old, id: cm("app").id }], pendingCreates: 0 } });
     const r = await reconcile(apply, f.ports, options);
-    assert.equal(r.succeeded, true);
+    assert.equal(r.succeeded, true, r.message);
     assert.deepEqual(f.inputs[0]?.adopt, { "core/ConfigMap/default/app": old });
-    assert.ok(f.calls.includes("apply"), "the adoption is recorded by an update");
+    assert.deepEqual(r.changes, { created: 0, updated: 0, replaced: 0, deleted: 0, unchanged: 1 });
   });
 
   describe("failure reasons", () => {
@@ -212,7 +231,7 @@ describe("reconcile pipeline", () => {
       assert.ok(!f.calls.includes("plan"));
     });
 
-    it("GuardRefused: the engine plans to delete an object Git still declares, naming both places", async () => {
+    it("GuardRefused: the update would delete an object Git still declares, naming both places; nothing is asked or applied", async () => {
       const app = cm("app", "clusters/dev/app.yaml", 4);
       const stale = "urn:pulumi:dev::ferry::ferry:index:ClusterStack$kubernetes:core/v1:ConfigMap::core/ConfigMap/default/stale-copy";
       const f = fakePorts({
@@ -224,14 +243,26 @@ describe("reconcile pipeline", () => {
           ],
           pendingCreates: 0,
         },
-        planned: [step("same", app), step("delete", stale)],
       });
       const r = await reconcile(apply, f.ports, options);
       assert.equal(r.reason, "GuardRefused");
-      assert.match(r.message ?? "", /ConfigMap\/default\/app: the engine planned to delete it/);
+      assert.match(r.message ?? "", /ConfigMap\/default\/app: the engine would delete it/);
       assert.match(r.message ?? "", /stale-copy/);
       assert.match(r.message ?? "", /clusters\/dev\/app\.yaml:4/);
-      assert.ok(!f.calls.includes("apply"), "nothing was applied");
+      assert.deepEqual(f.calls, ["lock", "open", "checkout", "build", "unlock"], "nothing was asked of the cluster or applied");
+    });
+
+    it("GuardRefused: the engine starts a delete of a declared object nobody foresaw; the update is aborted before it", async () => {
+      const app = cm("app");
+      const stray = "urn:pulumi:dev::ferry::ferry:index:ClusterStack$kubernetes:core/v1:ConfigMap::core/ConfigMap/default/app";
+      const f = fakePorts({
+        snapshot: { objects: [{ urn: stray, id: app.id }], pendingCreates: 0 },
+        applied: [step("same", app), step("delete", stray)],
+      });
+      const r = await reconcile(apply, f.ports, options);
+      assert.equal(r.reason, "GuardRefused");
+      assert.match(r.message ?? "", /ConfigMap\/default\/app: the engine would delete it/);
+      assert.deepEqual(r.objects, [], "the delete never ran");
     });
 
     it("DryRunFailed: a kind the cluster does not serve, at its file and line", async () => {
@@ -240,7 +271,7 @@ describe("reconcile pipeline", () => {
       const r = await reconcile(apply, f.ports, options);
       assert.equal(r.reason, "DryRunFailed");
       assert.match(r.message ?? "", /clusters\/dev\/w\.yaml:7: Widget\/default\/w: the cluster does not serve Widget in example.com\/v1/);
-      assert.ok(!f.calls.includes("plan") && !f.calls.includes("apply"));
+      assert.ok(!f.calls.some((c) => c.startsWith("dry-run")) && !f.calls.includes("apply"));
     });
 
     it("DryRunFailed: a namespace that neither exists nor is declared", async () => {
@@ -250,7 +281,22 @@ describe("reconcile pipeline", () => {
       assert.match(r.message ?? "", /namespace "nope" does not exist/);
     });
 
-    it("DryRunFailed: the API server rejects an object in the engine's dry run; nothing is applied", async () => {
+    it("DryRunFailed: the API server rejects an object in a dry run; nothing is applied", async () => {
+      const bad = object({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "web" } }, "clusters/dev/web.yaml", 12);
+      const f = fakePorts({
+        state: stateOf(cm("app"), bad),
+        dryRun: (o) => (o.kind === "Deployment" ? 'Deployment.apps "web" is invalid: spec.selector: Required value' : undefined),
+      });
+      const r = await reconcile(apply, f.ports, options);
+      assert.equal(r.reason, "DryRunFailed");
+      assert.match(
+        r.message ?? "",
+        /clusters\/dev\/web\.yaml:12: Deployment\/default\/web: the API server rejects it: .*spec\.selector: Required value/,
+      );
+      assert.ok(!f.calls.includes("apply"));
+    });
+
+    it("DryRunFailed in a preview: the engine's plan reports the object the API server rejects", async () => {
       const bad = object({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "web" } }, "clusters/dev/web.yaml", 12);
       const f = fakePorts({
         state: stateOf(cm("app"), bad),
@@ -263,13 +309,12 @@ describe("reconcile pipeline", () => {
             ),
           ),
       });
-      const r = await reconcile(apply, f.ports, options);
+      const r = await reconcile({ kind: "preview", ref: "feature" }, f.ports, options);
       assert.equal(r.reason, "DryRunFailed");
       assert.match(
         r.message ?? "",
         /clusters\/dev\/web\.yaml:12: Deployment\/default\/web: the API server rejects it: .*spec\.selector: Required value/,
       );
-      assert.ok(!f.calls.includes("apply"));
     });
 
     it("ApplyFailed: the update fails, leading with the object at its file and line", async () => {
@@ -293,25 +338,25 @@ describe("reconcile pipeline", () => {
       assert.ok(f.calls.includes("lock"), "detect uses the stack's checkout, so it takes the lock");
     });
 
-    it("heal: updates only the drifted objects the stack manages, without a plan", async () => {
+    it("heal: updates only the drifted objects the stack manages, without a dry run", async () => {
       const app = cm("app");
       const f = fakePorts({ snapshot: { objects: [{ urn: urn(app.id), id: app.id }], pendingCreates: 0 }, applied: [step("create", app)] });
       const r = await reconcile({ kind: "heal", targets: [app.id] }, f.ports, options);
       assert.equal(r.succeeded, true);
-      assert.ok(!f.calls.includes("plan"));
+      assert.ok(!f.calls.some((c) => c.startsWith("dry-run")));
       assert.deepEqual(f.applies[0]?.targets, [urn(app.id)]);
       assert.match(f.applies[0]?.message ?? "", /^heal /);
     });
 
-    it("heal of an object the state does not hold: plans and applies everything", async () => {
+    it("heal of an object the state does not hold: checks and applies everything", async () => {
       const f = fakePorts({});
       await reconcile({ kind: "heal", targets: [cm("app").id] }, f.ports, options);
-      assert.ok(f.calls.includes("plan"));
+      assert.ok(f.calls.includes("dry-run ConfigMap/app"));
       assert.equal(f.applies[0]?.targets, undefined);
     });
 
-    it("rollback: applies the pinned commit even when nothing changes, and records the pin and who", async () => {
-      const f = fakePorts({ planned: [step("same", cm("app"))] });
+    it("rollback: applies the pinned commit, and records the pin and who", async () => {
+      const f = fakePorts({ applied: [step("same", cm("app"))] });
       const r = await reconcile({ kind: "rollback", pin: { revision: OLD, from: HEAD, by: "dana", policy: "resume" } }, f.ports, options);
       assert.equal(r.succeeded, true);
       assert.deepEqual(f.refs, [OLD]);
