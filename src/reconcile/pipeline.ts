@@ -256,7 +256,7 @@ async function check(ports: Ports, options: PipelineOptions, run: RunState): Pro
   let rejected;
   try {
     rejected = await clusterRejections(desired, ports.cluster);
-    if (rejected.length === 0) rejected = await dryRunRejections(changedObjects(desired, run.snapshot!, ports), ports.cluster);
+    if (rejected.length === 0) rejected = await dryRunRejections(changedObjects(desired, run.snapshot!), ports.cluster);
   } catch (err) {
     throw new Stop("ApplyFailed", `cannot check the desired state against the cluster: ${errorText(err)}`);
   }
@@ -264,7 +264,7 @@ async function check(ports: Ports, options: PipelineOptions, run: RunState): Pro
 }
 
 /** The desired objects an update creates or changes: not in the state, or declared otherwise than the state recorded. */
-function changedObjects(desired: readonly DesiredObject[], snapshot: StackSnapshot, ports: Ports): DesiredObject[] {
+function changedObjects(desired: readonly DesiredObject[], snapshot: StackSnapshot): DesiredObject[] {
   const recorded = new Map(snapshot.objects.map((m) => [resourceName(m.id), m.inputs]));
   return desired.filter((o) => {
     const inputs = recorded.get(resourceName(o.id));
