@@ -32,16 +32,29 @@ interface LockHolder {
   readonly since: string;
 }
 
+/** A lock that is still held by another process once the wait is over. */
+export class FileLockBusyError extends Error {
+  constructor(
+    message: string,
+    /** Who holds it (`pid 123 on host (holding it since ...)`), for messages. */
+    readonly holder: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "FileLockBusyError";
+  }
+}
+
 /**
- * Runs `fn` while holding the lock directory `lockPath` (proper-lockfile: an atomic mkdir whose mtime the
- * holder keeps fresh). A busy lock is waited for, with one progress line naming the holder; a stale one
- * (its holder crashed or was killed) is taken over. Works between processes and within one.
+ * Takes the lock directory `lockPath` (proper-lockfile: an atomic mkdir whose mtime the holder keeps
+ * fresh) and resolves with its release. A busy lock is waited for up to `waitMs` (0: not at all),
+ * with one progress line naming the holder; a stale one (its holder crashed or was killed) is taken
+ * over. Throws {@link FileLockBusyError} when it is still held. Works between processes and within one.
  */
-export async function withFileLock<T>(
+export async function acquireFileLock(
   lockPath: string,
   options: Partial<FileLockOptions> & Pick<FileLockOptions, "what">,
-  fn: () => Promise<T>,
-): Promise<T> {
+): Promise<() => Promise<void>> {
   const o = defaultFileLockOptions(options);
   const target = path.resolve(lockPath);
   fs.mkdirSync(path.dirname(target), { recursive: true });
@@ -57,29 +70,44 @@ export async function withFileLock<T>(
     release = await lockfile.lock(target, base);
   } catch (err) {
     if (!isLocked(err)) throw new Error(`cannot lock ${target} for ${o.what}: ${messageOf(err)}`, { cause: err });
+    if (o.waitMs <= 0) throw new FileLockBusyError(`${describeHolder(target)} is ${o.what}`, describeHolder(target), { cause: err });
     o.progress(`waiting for ${describeHolder(target)} to finish ${o.what} (lock ${target})`);
     const retries = { retries: Math.max(1, Math.ceil(o.waitMs / o.pollMs)), factor: 1, minTimeout: o.pollMs, maxTimeout: o.pollMs };
     try {
       release = await lockfile.lock(target, { ...base, retries });
     } catch (err2) {
       if (!isLocked(err2)) throw new Error(`cannot lock ${target} for ${o.what}: ${messageOf(err2)}`, { cause: err2 });
-      throw new Error(
-        `gave up after ${Math.round(o.waitMs / 1000)} s waiting for ${describeHolder(target)} to finish ${o.what}: ` +
+      const holder = describeHolder(target);
+      throw new FileLockBusyError(
+        `gave up after ${Math.round(o.waitMs / 1000)} s waiting for ${holder} to finish ${o.what}: ` +
           `if no such process is running any more, remove ${target} and try again`,
+        holder,
         { cause: err2 },
       );
     }
   }
   const holderFile = `${target}.holder`;
   writeHolder(holderFile);
-  try {
-    return await fn();
-  } finally {
+  return async () => {
     removeOwnHolder(holderFile);
     // ERELEASED: the lock was compromised (reported above) and is no longer ours to remove.
     await release().catch((err: unknown) => {
       if ((err as NodeJS.ErrnoException).code !== "ERELEASED") throw err;
     });
+  };
+}
+
+/** Runs `fn` while holding the lock directory `lockPath` (see {@link acquireFileLock}). */
+export async function withFileLock<T>(
+  lockPath: string,
+  options: Partial<FileLockOptions> & Pick<FileLockOptions, "what">,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const release = await acquireFileLock(lockPath, options);
+  try {
+    return await fn();
+  } finally {
+    await release();
   }
 }
 

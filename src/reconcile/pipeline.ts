@@ -129,7 +129,7 @@ async function lock(ports: Ports, options: PipelineOptions): Promise<() => Promi
   try {
     return await ports.lock.acquire({
       waitMs: options.lockWaitMs,
-      onWait: (holder) => options.progress?.phase("lock", `waiting for another run of ${options.stack} (${holder})`),
+      onWait: (line) => options.progress?.phase("lock", line),
     });
   } catch (err) {
     if (err instanceof LockedError) throw new Stop("Locked", err.message);

@@ -136,10 +136,10 @@ export interface Engine {
 /** The lock that gives one run at a time a stack's checkout, workspace and program input, across processes. */
 export interface StackLock {
   /**
-   * Takes the lock, waiting up to `waitMs` (telling `onWait` once who holds it); throws
-   * {@link LockedError} when it is still held then. Resolves with the release.
+   * Takes the lock, waiting up to `waitMs` (telling `onWait` once, in a line naming the holder);
+   * throws {@link LockedError} when it is still held then. Resolves with the release.
    */
-  acquire(options: { readonly waitMs: number; readonly onWait?: (holder: string) => void }): Promise<() => Promise<void>>;
+  acquire(options: { readonly waitMs: number; readonly onWait?: (line: string) => void }): Promise<() => Promise<void>>;
 }
 
 /** The stack is being reconciled by another run. */
