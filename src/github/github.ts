@@ -1,6 +1,6 @@
+import Bottleneck from "bottleneck";
 import * as fs from "node:fs";
 import { STATUS_CODES } from "node:http";
-import { createRequire } from "node:module";
 import { retry } from "@octokit/plugin-retry";
 import { throttling, ThrottlingOptions } from "@octokit/plugin-throttling";
 import { Octokit } from "@octokit/rest";
@@ -543,16 +543,14 @@ const spacingByUnit = new Map<number, { write: PacingGroup; notifications: Pacin
 /**
  * plugin-throttling spaces writes 1 s apart and comments 3 s apart, as GitHub asks of integrations, in
  * groups shared by every client. For a shorter second (tests) the same groups are made with scaled spacing,
- * from the Bottleneck the plugin itself uses.
+ * with Bottleneck (the limiter the plugin is built on).
  */
 function writeSpacing(msPerSecond: number): Partial<Record<"write" | "notifications" | "search", PacingGroup>> {
   if (msPerSecond === 1000) return {};
   let groups = spacingByUnit.get(msPerSecond);
   if (!groups) {
-    const { Group } = createRequire(require.resolve("@octokit/plugin-throttling"))("bottleneck/light") as {
-      Group: new (options: { id: string; maxConcurrent: number; minTime: number }) => PacingGroup;
-    };
-    const group = (id: string, seconds: number) => new Group({ id: `ferry-${id}`, maxConcurrent: 1, minTime: seconds * msPerSecond });
+    const group = (id: string, seconds: number): PacingGroup =>
+      new Bottleneck.Group({ id: `ferry-${id}`, maxConcurrent: 1, minTime: seconds * msPerSecond }) as unknown as PacingGroup;
     groups = { write: group("write", 1), notifications: group("notifications", 3), search: group("search", 2) };
     spacingByUnit.set(msPerSecond, groups);
   }
