@@ -121,6 +121,3 @@ function signal(pid: number, sig: NodeJS.Signals): void {
     // already gone
   }
 }
-
-/** @deprecated Use {@link isProcessAlive} from src/lib/process-alive; kept for ./supervisor's import. */
-export const isAlive = isProcessAlive;

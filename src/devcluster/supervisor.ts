@@ -9,7 +9,8 @@ import * as http from "node:http";
 import * as path from "node:path";
 import { runChecked } from "../lib/exec";
 import { freePort, pollUntil } from "../lib/net";
-import { DevClusterState, isAlive } from "./dev-cluster";
+import { isProcessAlive } from "../lib/process-alive";
+import { DevClusterState } from "./dev-cluster";
 import { generateClusterSecrets } from "./pki";
 
 interface ClusterConfig {
@@ -279,7 +280,7 @@ async function main(): Promise<void> {
 
   if (ownerPid) {
     setInterval(() => {
-      if (!isAlive(ownerPid)) {
+      if (!isProcessAlive(ownerPid)) {
         console.error(`owner process ${ownerPid} is gone; stopping the control plane`);
         void stop(0);
       }
