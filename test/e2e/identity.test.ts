@@ -123,6 +123,8 @@ describe("object identity", () => {
   ];
   let charts: ChartRepo | undefined;
   let repo: ConfigRepo;
+  /** Set by the first test: the steps after it move objects the baseline created, and fail at once without them. */
+  let baselineApplied = false;
   const previousDir = fs.mkdtempSync(path.join(os.tmpdir(), "ferry-previous-release-"));
   const worktree = path.join(previousDir, "ferry");
   let previousBin: Promise<string> | undefined;
@@ -135,6 +137,7 @@ describe("object identity", () => {
    * measures only its own change.
    */
   const restoreIfIncomplete = async (): Promise<void> => {
+    assert.ok(baselineApplied, "the baseline was not applied (see the first test): no objects to move");
     if ([...(await live()).keys()].sort().join() === TRACKED.join()) return;
     await eventually(
       "no namespace identity is terminating",
@@ -186,6 +189,7 @@ describe("object identity", () => {
     const objects = await live();
     assert.deepEqual([...objects.keys()].sort(), TRACKED);
     assert.equal(objects.get("PersistentVolumeClaim/identity/data")?.status?.phase, "Pending");
+    baselineApplied = true;
   });
 
   it("keeps a ConfigMap written without a namespace when `namespace: default` is written out", async () => {
@@ -216,8 +220,9 @@ describe("object identity", () => {
   });
 
   it("updates a HorizontalPodAutoscaler in place when its apiVersion changes from autoscaling/v1 to autoscaling/v2", async () => {
-    const { objects } = await commitAndKeepEveryObject("step8", "Write the HPA in autoscaling/v2");
-    const applied = objects.get("HorizontalPodAutoscaler/identity/web")?.metadata.managedFields?.filter((f) => f.operation === "Apply");
+    await commitAndKeepEveryObject("step8", "Write the HPA in autoscaling/v2");
+    const hpa = await env().getJson<Live>("horizontalpodautoscalers.autoscaling", "web", "-n", "identity", "--show-managed-fields");
+    const applied = hpa.metadata.managedFields?.filter((f) => f.operation === "Apply");
     assert.ok(
       applied?.some((f) => f.apiVersion === "autoscaling/v2"),
       `the HPA was applied in autoscaling/v2: ${JSON.stringify(applied)}`,
