@@ -171,10 +171,57 @@ export function pulumiEngine(settings: EngineSettings): Engine {
     if (!opened) throw new Error("the stack is not open");
     return opened;
   };
-  const writeInput = (input: ProgramInput): void => {
+  /** Runs the program with this input: written for the call only (it holds Secret data in clear), readable by this user only. */
+  const withInput = async <T>(input: ProgramInput, call: () => Promise<T>): Promise<T> => {
     fs.mkdirSync(path.dirname(settings.inputFile), { recursive: true });
-    // Secret data is in it: readable by this user only, and removed after the run.
     fs.writeFileSync(settings.inputFile, serializeProgramInput(input), { mode: 0o600 });
+    try {
+      return await call();
+    } finally {
+      fs.rmSync(settings.inputFile, { force: true });
+    }
+  };
+  const update = async (options: Parameters<Engine["apply"]>[1]): Promise<void> => {
+    const diagnostics: EngineDiagnostic[] = [];
+    const ws = stack().workspace as LocalWorkspace;
+    const env = revisionEnv(options.revision, settings.repoUrl);
+    const saved = { ...ws.envVars };
+    Object.assign(ws.envVars, env);
+    // The caller's veto stops the update before a step it refuses (the engine is cancelled as Ctrl-C
+    // would: steps under way finish, no new one starts).
+    const vetoed = new AbortController();
+    let veto: string | undefined;
+    const signal = options.signal ? AbortSignal.any([options.signal, vetoed.signal]) : vetoed.signal;
+    try {
+      await engineCall(diagnostics, () =>
+        stack().up({
+          refresh: true,
+          message: options.message,
+          target: options.targets ? [...options.targets] : undefined,
+          targetDependents: options.targets ? true : undefined,
+          color: "never",
+          signal,
+          onEvent: (e: EngineEvent) => {
+            collectDiagnostic(e, diagnostics);
+            const pre = e.resourcePreEvent?.metadata;
+            if (pre && !veto && options.veto) {
+              veto = options.veto({ op: pre.op as EngineOp, urn: pre.urn, type: pre.type });
+              if (veto) vetoed.abort();
+            }
+            const m = e.resOutputsEvent?.metadata;
+            if (m) options.onStep({ op: m.op as EngineOp, urn: m.urn, type: m.type });
+          },
+        }),
+      );
+      if (veto) throw new EngineError(veto, diagnostics, false, { vetoed: veto });
+    } catch (err) {
+      if (veto && !(err instanceof EngineError && err.vetoed))
+        throw new EngineError(veto, diagnostics, false, { cause: err, vetoed: veto });
+      throw err;
+    } finally {
+      for (const k of Object.keys(env)) delete ws.envVars[k];
+      Object.assign(ws.envVars, saved);
+    }
   };
   return {
     async open(onRecovered) {
@@ -193,75 +240,36 @@ export function pulumiEngine(settings: EngineSettings): Engine {
       return snapshotStack(stack());
     },
     async plan(input, options) {
-      writeInput(input);
       const steps: EngineStep[] = [];
       const diagnostics: EngineDiagnostic[] = [];
-      await engineCall(diagnostics, () =>
-        stack().preview({
-          refresh: options.refresh,
-          color: "never",
-          diff: true,
-          signal: options.signal,
-          onEvent: (e: EngineEvent) => {
-            collectDiagnostic(e, diagnostics);
-            const m = e.resourcePreEvent?.metadata;
-            if (!m) return;
-            steps.push({
-              op: m.op as EngineOp,
-              urn: m.urn,
-              type: m.type,
-              detailedDiff: m.detailedDiff,
-              diffs: m.diffs,
-              oldInputs: m.old?.inputs,
-              newInputs: m.new?.inputs,
-            });
-          },
-        }),
+      await withInput(input, () =>
+        engineCall(diagnostics, () =>
+          stack().preview({
+            refresh: options.refresh,
+            color: "never",
+            diff: true,
+            signal: options.signal,
+            onEvent: (e: EngineEvent) => {
+              collectDiagnostic(e, diagnostics);
+              const m = e.resourcePreEvent?.metadata;
+              if (!m) return;
+              steps.push({
+                op: m.op as EngineOp,
+                urn: m.urn,
+                type: m.type,
+                detailedDiff: m.detailedDiff,
+                diffs: m.diffs,
+                oldInputs: m.old?.inputs,
+                newInputs: m.new?.inputs,
+              });
+            },
+          }),
+        ),
       );
       return steps;
     },
     async apply(input, options) {
-      writeInput(input);
-      const diagnostics: EngineDiagnostic[] = [];
-      const ws = stack().workspace as LocalWorkspace;
-      const env = revisionEnv(options.revision, settings.repoUrl);
-      const saved = { ...ws.envVars };
-      Object.assign(ws.envVars, env);
-      // The caller's veto stops the update before a step it refuses (the engine is cancelled as Ctrl-C
-      // would: steps under way finish, no new one starts).
-      const vetoed = new AbortController();
-      let veto: string | undefined;
-      const signal = options.signal ? AbortSignal.any([options.signal, vetoed.signal]) : vetoed.signal;
-      try {
-        await engineCall(diagnostics, () =>
-          stack().up({
-            refresh: true,
-            message: options.message,
-            target: options.targets ? [...options.targets] : undefined,
-            targetDependents: options.targets ? true : undefined,
-            color: "never",
-            signal,
-            onEvent: (e: EngineEvent) => {
-              collectDiagnostic(e, diagnostics);
-              const pre = e.resourcePreEvent?.metadata;
-              if (pre && !veto && options.veto) {
-                veto = options.veto({ op: pre.op as EngineOp, urn: pre.urn, type: pre.type });
-                if (veto) vetoed.abort();
-              }
-              const m = e.resOutputsEvent?.metadata;
-              if (m) options.onStep({ op: m.op as EngineOp, urn: m.urn, type: m.type });
-            },
-          }),
-        );
-        if (veto) throw new EngineError(veto, diagnostics, false, { vetoed: veto });
-      } catch (err) {
-        if (veto && !(err instanceof EngineError && err.vetoed))
-          throw new EngineError(veto, diagnostics, false, { cause: err, vetoed: veto });
-        throw err;
-      } finally {
-        for (const k of Object.keys(env)) delete ws.envVars[k];
-        Object.assign(ws.envVars, saved);
-      }
+      return withInput(input, () => update(options));
     },
     async history() {
       return stackHistory(opened ?? (await openStack(settings)));

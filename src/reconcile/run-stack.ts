@@ -46,7 +46,8 @@ export function sourceOf(settings: SyncSettings): GitSource {
 /**
  * One run of a stack with the real ports: git, the render tools, the live cluster, the Pulumi
  * engine and the stack lock of this machine. A preview works in a checkout and workspace of its
- * own, removed afterwards; every run removes its program input (it holds Secret data in clear).
+ * own, removed afterwards. The program input (it holds Secret data in clear) exists only while the
+ * engine runs the program.
  */
 export async function runStack(settings: SyncSettings, mode: Mode, runtime: RunRuntime): Promise<ReconcileResult> {
   const scratch =
@@ -71,7 +72,6 @@ export async function runStack(settings: SyncSettings, mode: Mode, runtime: RunR
       }),
     );
   } finally {
-    fs.rmSync(inputFile, { force: true });
     if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
   }
 }
