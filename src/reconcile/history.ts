@@ -40,13 +40,15 @@ export interface HistoryEntry {
   };
 }
 
-/** Turns Pulumi's whole stack history into ferry's history: updates only (not refreshes), newest first. Pure. */
+/**
+ * Turns Pulumi's whole stack history (every operation, newest first, as `pulumi stack history`
+ * lists it) into ferry's history: updates only (not refreshes), newest first. Pure.
+ */
 export function historyEntries(updates: readonly UpdateRecord[]): HistoryEntry[] {
-  // The file backend records no version numbers (all 0): number its updates 1.. from the oldest, as
-  // the Pulumi Cloud does, so `ferry rollback --to <version>` works on every backend.
-  const numbered = updates.every((u) => !u.version)
-    ? [...updates].sort((a, b) => iso(a.startTime).localeCompare(iso(b.startTime))).map((u, i) => ({ ...u, version: i + 1 }))
-    : updates;
+  // The file backend records no version numbers (all 0): number its operations 1.. from the oldest,
+  // as the Pulumi Cloud does, so `ferry rollback --to <version>` works on every backend. Pulumi's
+  // own order decides, not the start times: the file backend keeps them to the second only.
+  const numbered = updates.every((u) => !u.version) ? updates.map((u, i) => ({ ...u, version: updates.length - i })) : updates;
   return numbered
     .filter((u) => u.kind === "update")
     .map((u) => {

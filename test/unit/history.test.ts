@@ -61,6 +61,23 @@ describe("history entries", () => {
     );
   });
 
+  it("numbers updates that started in the same second by Pulumi's order, newest first, so the numbers are stable", () => {
+    const sameSecond = (n: number) => ({
+      ...update(1, { message: `sync ${A.slice(0, 7)}: change ${n}` }),
+      version: 0,
+      startTime: "2025-01-01T10:00:00.000Z",
+    });
+    const entries = historyEntries([sameSecond(3), sameSecond(2), sameSecond(1)]);
+    assert.deepEqual(
+      entries.map((e) => [e.version, e.subject]),
+      [
+        [3, "change 3"],
+        [2, "change 2"],
+        [1, "change 1"],
+      ],
+    );
+  });
+
   it("keeps only updates, not refreshes or previews, newest first", () => {
     const entries = historyEntries([update(1), { ...update(2), kind: "refresh" }, update(4), { ...update(3), kind: "preview" }, update(5)]);
     assert.deepEqual(

@@ -1,6 +1,7 @@
 import { Command, Option } from "commander";
 import { HistoryEntry, RollbackTargetError } from "../../reconcile/history";
 import { actor, readHistory, rollback } from "../../reconcile/rollback";
+import { SettingsError } from "../../reconcile/stack-settings";
 import { EXIT, styler } from "../output";
 import { settingsFromOptions, StackOptions, withStackOptions } from "./stack-options";
 import { ensureSyncBinaries, lockTimeout, printResult, stderrProgress } from "./sync-command";
@@ -12,14 +13,25 @@ export function historyCommand(): Command {
       .description("List a stack's updates: time, commit, author, subject, result, changes, and the kind of run")
       .option("-s, --stack <name>", "stack (cluster)", "dev"),
   )
-    .option("-n, --limit <count>", "newest updates to show", "50")
+    .option("-n, --limit <count>", "show only the newest <count> updates (default: all)")
     .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
     .action(async (opts: StackOptions) => {
       const settings = settingsFromOptions(opts.stack as string, opts);
-      const entries = await readHistory(settings, (await ensureSyncBinaries()).pulumiRoot, Number(opts.limit));
+      const entries = await readHistory(
+        settings,
+        (await ensureSyncBinaries()).pulumiRoot,
+        opts.limit === undefined ? Infinity : Number(opts.limit),
+      );
       if (opts.output === "json") return void process.stdout.write(JSON.stringify(entries, null, 2) + "\n");
       process.stdout.write(formatHistory(entries, styler(process.stdout)));
     });
+}
+
+/** `--limit`: a positive whole number, or every update when absent. */
+function historyLimit(text: string | undefined): number {
+  if (text === undefined) return Infinity;
+  if (!/^[1-9]\d*$/.test(text)) throw new SettingsError(`--limit "${text}" is not a positive whole number`);
+  return Number(text);
 }
 
 /** The text table of `ferry history`. */
