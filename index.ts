@@ -6,15 +6,19 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterStack } from "./components/cluster-stack";
 import { deserializeProgramInput, ProgramInput } from "./src/desired-state/program-input";
-import { cacheDir } from "./src/lib/paths";
-import { renderCheckout } from "./src/render/render-checkout";
-import { defaultToolchainOptions, ensureToolchain } from "./src/toolchain/install";
 
 const config = new pulumi.Config("ferry");
 
 async function programInput(): Promise<ProgramInput> {
   const file = config.get("desiredState");
   if (file) return deserializeProgramInput(fs.readFileSync(file, "utf8"));
+  // Run by hand: build here. Loaded only now, so a run by ferry does not pay for the render tools'
+  // modules (the Kubernetes client among them) in every program start.
+  const [{ cacheDir }, { renderCheckout }, { defaultToolchainOptions, ensureToolchain }] = await Promise.all([
+    import("./src/lib/paths"),
+    import("./src/render/render-checkout"),
+    import("./src/toolchain/install"),
+  ]);
   const toolchain = await ensureToolchain(defaultToolchainOptions({ only: ["helm", "kubectl"], progress: (l) => void pulumi.log.info(l) }));
   const state = await renderCheckout({
     checkout: path.resolve(config.require("checkout")),
