@@ -17,11 +17,7 @@ export function historyCommand(): Command {
     .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
     .action(async (opts: StackOptions) => {
       const settings = settingsFromOptions(opts.stack as string, opts);
-      const entries = await readHistory(
-        settings,
-        (await ensureSyncBinaries()).pulumiRoot,
-        opts.limit === undefined ? Infinity : Number(opts.limit),
-      );
+      const entries = await readHistory(settings, (await ensureSyncBinaries()).pulumiRoot, historyLimit(opts.limit as string | undefined));
       if (opts.output === "json") return void process.stdout.write(JSON.stringify(entries, null, 2) + "\n");
       process.stdout.write(formatHistory(entries, styler(process.stdout)));
     });
