@@ -19,3 +19,16 @@ export function kubeConfig(access: ClusterAccess): k8s.KubeConfig {
 export function isNotFound(err: unknown): boolean {
   return err instanceof k8s.ApiException && err.code === 404;
 }
+
+/**
+ * The namespace the kubeconfig's context names (what kubectl and the Pulumi provider put objects
+ * without a namespace in), or undefined when it names none or there is no kubeconfig.
+ */
+export function contextNamespace(access: ClusterAccess): string | undefined {
+  try {
+    const kc = kubeConfig(access);
+    return kc.getContextObject(kc.getCurrentContext())?.namespace || undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -55,6 +55,11 @@ export interface RenderTools {
 export interface BuildOptions {
   /** Accept a desired state with no objects (prunes everything). Default false. */
   readonly allowEmpty?: boolean;
+  /**
+   * The namespace of namespaced objects that name none (outside charts and Flux targetNamespaces):
+   * the kubeconfig context's, as kubectl does. Default `default`.
+   */
+  readonly defaultNamespace?: string;
 }
 
 /**
@@ -67,7 +72,7 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
   const errors: ManifestError[] = [];
   const units: RenderedUnit[] = [];
   const plain: SourceObject[] = [];
-  const byDefault = { namespace: DEFAULT_NAMESPACE, override: false };
+  const byDefault = { namespace: options.defaultNamespace || DEFAULT_NAMESPACE, override: false };
   const helmReleases: { obj: KubeObject; location: SourceLocation }[] = [];
   const kustomizations: { obj: KubeObject; location: SourceLocation }[] = [];
   const sources: KubeObject[] = [];
@@ -163,7 +168,7 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
   for (const spec of ordered(hSpecs, "HelmRelease", errors)) {
     const name = `HelmRelease/${spec.namespace}/${spec.name}`;
     try {
-      const objects = await renderHelmRelease(spec, loaded, plain, tools, errors);
+      const objects = await renderHelmRelease(spec, loaded, { objects: plain, namespace: byDefault.namespace }, tools, errors);
       units.push({
         kind: "HelmRelease",
         name: `${spec.namespace}/${spec.name}`,
@@ -194,10 +199,16 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
   return { path: loaded.path, units: identified };
 }
 
+/** The plain manifests of the folder (where valuesFrom looks first), and the namespace of those that name none. */
+interface PlainObjects {
+  readonly objects: readonly SourceObject[];
+  readonly namespace: string;
+}
+
 async function renderHelmRelease(
   spec: HelmReleaseSpec,
   loaded: LoadedFolder,
-  gitObjects: readonly SourceObject[],
+  git: PlainObjects,
   tools: RenderTools,
   errors: ManifestError[],
 ): Promise<SourceObject[]> {
@@ -229,7 +240,7 @@ async function renderHelmRelease(
   const layers: Record<string, unknown>[] = [];
   let merged: Record<string, unknown> = {};
   for (const ref of spec.valuesFrom) {
-    const text = await valuesText(ref, spec, gitObjects, tools, chartDir);
+    const text = await valuesText(ref, spec, git, tools, chartDir);
     if (text === undefined) continue; // optional and absent
     if (ref.kind !== "ExternalURL" && ref.kind !== "ChartFile" && ref.targetPath) {
       merged = setValueAtPath(mergeValues([merged, ...layers]), ref.targetPath, text);
@@ -255,7 +266,7 @@ async function renderHelmRelease(
 async function valuesText(
   ref: ValuesRef,
   spec: HelmReleaseSpec,
-  gitObjects: readonly SourceObject[],
+  git: PlainObjects,
   tools: RenderTools,
   chartDir: string | undefined,
 ): Promise<string | undefined> {
@@ -280,8 +291,8 @@ async function valuesText(
     case "ConfigMap":
     case "Secret": {
       // Git first: a ConfigMap or Secret declared in the folder is the one that will exist.
-      const declared = gitObjects.find((o) => {
-        const id = identify(o.object, "Namespaced");
+      const declared = git.objects.find((o) => {
+        const id = identify(o.object, "Namespaced", git.namespace);
         return id.group === "" && id.kind === ref.kind && id.name === ref.name && id.namespace === ref.namespace;
       })?.object;
       const source = declared ?? (await tools.readLive(ref.kind, ref.namespace, ref.name));

@@ -1,5 +1,6 @@
 import { DesiredState } from "../desired-state/desired-state";
 import { loadConfigFolder } from "../desired-state/load-desired-state";
+import { contextNamespace } from "../lib/kube-config";
 import { buildDesiredState } from "./build-desired-state";
 import { localRenderTools, RenderToolsOptions } from "./render-tools";
 
@@ -19,5 +20,9 @@ export interface RenderCheckoutOptions extends RenderToolsOptions {
  */
 export async function renderCheckout(options: RenderCheckoutOptions): Promise<DesiredState> {
   const loaded = loadConfigFolder({ checkout: options.checkout, path: options.path });
-  return buildDesiredState(loaded, localRenderTools(options), { allowEmpty: options.allowEmpty });
+  return buildDesiredState(loaded, localRenderTools(options), {
+    allowEmpty: options.allowEmpty,
+    // As kubectl and the Pulumi provider do: an object that names no namespace goes to the context's.
+    defaultNamespace: contextNamespace(options),
+  });
 }

@@ -97,6 +97,21 @@ describe("identify", () => {
     });
   });
 
+  it("puts objects that name no namespace in the kubeconfig context's namespace, as kubectl does", async () => {
+    const repo = tempDir();
+    writeFiles(repo, {
+      "c/a.yaml":
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: implied}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: explicit, namespace: default}\n",
+    });
+    const state = await buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), new FakeRenderTools(), {
+      defaultNamespace: "team",
+    });
+    assert.deepEqual(
+      state.units.flatMap((u) => u.objects.map((o) => displayName(o.id))),
+      ["ConfigMap/team/implied", "ConfigMap/default/explicit"],
+    );
+  });
+
   it("asks the cluster only for kinds neither Kubernetes nor a CRD of the desired state explains", async () => {
     const repo = tempDir();
     writeFiles(repo, {
