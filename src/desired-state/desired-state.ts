@@ -36,25 +36,21 @@ export interface NamespacePolicy {
   readonly override: boolean;
 }
 
-/** A group of objects from one source, as rendered: identities not yet resolved. */
-export interface RenderedUnit {
+/** A group of objects from one source, with their identities. */
+export interface DesiredUnit {
   readonly kind: UnitKind;
   /** File or folder path for files and Kustomize folders, `namespace/name` for HelmReleases and Kustomizations. */
   readonly name: string;
   readonly location: SourceLocation;
-  readonly objects: readonly SourceObject[];
+  readonly objects: readonly DesiredObject[];
   /** Keys ({@link unitKey}) of the units whose objects must be ready first. */
   readonly dependsOn: readonly string[];
-  readonly namespace: NamespacePolicy;
 }
 
-/** A group of objects from one source, with their identities. */
-export interface DesiredUnit {
-  readonly kind: UnitKind;
-  readonly name: string;
-  readonly location: SourceLocation;
-  readonly objects: readonly DesiredObject[];
-  readonly dependsOn: readonly string[];
+/** A group of objects from one source, as rendered: identities not yet resolved. */
+export interface RenderedUnit extends Omit<DesiredUnit, "objects"> {
+  readonly objects: readonly SourceObject[];
+  readonly namespace: NamespacePolicy;
 }
 
 /** Everything a cluster folder declares, rendered and validated; what the components apply. */
