@@ -14,10 +14,11 @@ async function programInput(): Promise<ProgramInput> {
   if (file) return deserializeProgramInput(fs.readFileSync(file, "utf8"));
   // Run by hand: build here. Loaded only now, so a run by ferry does not pay for the render tools'
   // modules (the Kubernetes client among them) in every program start.
-  const [{ cacheDir }, { renderCheckout }, { defaultToolchainOptions, ensureToolchain }] = await Promise.all([
+  const [{ cacheDir }, { renderCheckout }, { defaultToolchainOptions, ensureToolchain }, { sourcePolicy }] = await Promise.all([
     import("./src/lib/paths"),
     import("./src/render/render-checkout"),
     import("./src/toolchain/install"),
+    import("./src/desired-state/source-policy"),
   ]);
   const toolchain = await ensureToolchain(defaultToolchainOptions({ only: ["helm", "kubectl"], progress: (l) => void pulumi.log.info(l) }));
   const state = await renderCheckout({
@@ -29,6 +30,8 @@ async function programInput(): Promise<ProgramInput> {
     kubeconfig: config.get("kubeconfig") ?? process.env.KUBECONFIG,
     context: config.get("context"),
     cacheDir: path.join(cacheDir(), "render"),
+    // The stack's policy as ferry last wrote it (ferry:policy); the walls up when there is none.
+    policy: sourcePolicy(config.getObject("policy") ?? {}),
   });
   return { state, adopt: {}, outputs: {} };
 }

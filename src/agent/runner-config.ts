@@ -2,6 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
 import { z } from "zod";
+import { LOCAL_ADDRESS_POLICIES } from "../desired-state/source-policy";
 import { parseDuration } from "../lib/duration";
 
 const duration = z
@@ -23,6 +24,16 @@ const StackSchema = z.object({
   driftInterval: duration.default("5m"),
   /** Watch the managed objects and heal within seconds. */
   watch: z.boolean().default(true),
+  /** What the repo's content may reach (see SourcePolicy); left out: the defaults. */
+  policy: z
+    .object({
+      allowCrossNamespaceRefs: z.boolean().optional(),
+      allowedHosts: z.array(z.string().min(1)).optional(),
+      localAddresses: z.enum(LOCAL_ADDRESS_POLICIES).optional(),
+      allowRemoteBases: z.boolean().optional(),
+    })
+    .strict()
+    .default({}),
 });
 
 /** The runner's configuration file (`ferry run --config ferry.yaml`). */

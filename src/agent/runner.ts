@@ -121,6 +121,7 @@ function resolveSettings(stack: RunnerStack, env: NodeJS.ProcessEnv): SyncSettin
       context: stack.context,
       clusterIdentifier: stack.clusterIdentifier,
       stacksDir: false,
+      policy: stack.policy,
     },
     env,
   );

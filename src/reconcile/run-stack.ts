@@ -92,6 +92,7 @@ export function localPorts(settings: SyncSettings, binaries: SyncBinaries, input
           ...access,
           cacheDir: path.join(settings.workDir, "render-cache"),
           gitAuth: settings.auth,
+          policy: settings.policy,
         }),
     },
     cluster: liveCluster(access),
@@ -173,6 +174,7 @@ export function programConfig(settings: SyncSettings): Record<string, string> {
     path: settings.path,
     clusterIdentifier: settings.clusterIdentifier,
     allowEmpty: String(settings.allowEmpty),
+    policy: JSON.stringify(settings.policy),
   };
   if (settings.kubeconfig) config.kubeconfig = settings.kubeconfig;
   if (settings.context) config.context = settings.context;

@@ -4,6 +4,7 @@ import * as path from "node:path";
 import * as yaml from "js-yaml";
 import { z } from "zod";
 import { ferryRoot, stateDir } from "../lib/paths";
+import { LocalAddressPolicy, SourcePolicy, sourcePolicy } from "../desired-state/source-policy";
 import { GitAuth } from "../source/git-source";
 
 /** What `stacks/Pulumi.<stack>.yaml` may say about a cluster (the `ferry:` config keys). */
@@ -18,6 +19,10 @@ const StackFileSchema = z.object({
       "ferry:context": z.string().optional(),
       "ferry:clusterIdentifier": z.string().optional(),
       "ferry:maxPruneShare": z.union([z.number(), z.string().regex(/^(0(\.\d+)?|1(\.0+)?)$/)]).optional(),
+      "ferry:allowCrossNamespaceRefs": z.boolean().optional(),
+      "ferry:allowedHosts": z.array(z.string().min(1)).optional(),
+      "ferry:localAddresses": z.enum(["allow", "refuse", "local-cluster"]).optional(),
+      "ferry:allowRemoteBases": z.boolean().optional(),
     })
     .passthrough()
     .optional(),
@@ -41,6 +46,8 @@ export interface SyncInput {
   readonly allowPrune?: boolean;
   /** Folder of the stack files; false when the caller has all settings (the runner's config file). */
   readonly stacksDir?: string | false;
+  /** What repo content may reach; each field left out comes from the stack file, else the default. */
+  readonly policy?: Partial<SourcePolicy>;
 }
 
 /** Fully resolved settings of a sync: every default applied, in this one place. */
@@ -57,7 +64,10 @@ export interface SyncSettings {
   /** Largest share of managed objects one run may delete (0..1). */
   readonly maxPruneShare: number;
   readonly allowPrune: boolean;
+  /** Credentials of the config repo: sent to its own URL only. */
   readonly auth: GitAuth;
+  /** What the repo's content may reach (namespaces, hosts, remote bases). */
+  readonly policy: SourcePolicy;
   /** Environment for Pulumi: the secrets passphrase (file), cloud credentials pass through. */
   readonly pulumiEnv: Readonly<Record<string, string>>;
   readonly checkoutDir: string;
@@ -121,6 +131,12 @@ export function resolveSyncSettings(input: SyncInput, env: NodeJS.ProcessEnv = p
     maxPruneShare: Number(file["ferry:maxPruneShare"] ?? DEFAULT_MAX_PRUNE_SHARE),
     allowPrune: input.allowPrune ?? input.allowEmpty ?? false,
     auth: { token, sshKeyFile: env.FERRY_GIT_SSH_KEY_FILE, knownHostsFile: env.FERRY_GIT_KNOWN_HOSTS_FILE },
+    policy: sourcePolicy({
+      allowCrossNamespaceRefs: input.policy?.allowCrossNamespaceRefs ?? file["ferry:allowCrossNamespaceRefs"],
+      allowedHosts: input.policy?.allowedHosts ?? file["ferry:allowedHosts"],
+      localAddresses: input.policy?.localAddresses ?? (file["ferry:localAddresses"] as LocalAddressPolicy | undefined),
+      allowRemoteBases: input.policy?.allowRemoteBases ?? file["ferry:allowRemoteBases"],
+    }),
     pulumiEnv: passphraseEnv(state, env),
     checkoutDir: path.join(state, "checkouts", input.stack),
     stateDir: state,

@@ -15,6 +15,7 @@ import {
 import { DesiredStateError, GuardError, ManifestError, SourceLocation } from "../desired-state/manifest-error";
 import { DEFAULT_NAMESPACE, identify, KubeObject, Scope } from "../desired-state/object-id";
 import { parseManifests } from "../desired-state/parse-manifests";
+import { SourcePolicy } from "../desired-state/source-policy";
 import { substituteVariables } from "./envsubst";
 import { mergeValues, parseValuesText, setValueAtPath } from "./helm-values";
 
@@ -60,6 +61,8 @@ export interface BuildOptions {
    * the kubeconfig context's, as kubectl does. Default `default`.
    */
   readonly defaultNamespace?: string;
+  /** What the repo's content may reach. Default: {@link sourcePolicy}() (the walls up). */
+  readonly policy?: SourcePolicy;
 }
 
 /**

@@ -24,5 +24,6 @@ export async function renderCheckout(options: RenderCheckoutOptions): Promise<De
     allowEmpty: options.allowEmpty,
     // As kubectl and the Pulumi provider do: an object that names no namespace goes to the context's.
     defaultNamespace: contextNamespace(options),
+    policy: options.policy,
   });
 }

@@ -5,6 +5,7 @@ import * as path from "node:path";
 import * as yaml from "js-yaml";
 import { GitRef } from "../desired-state/git-ref";
 import { KubeObject } from "../desired-state/object-id";
+import { SourcePolicy } from "../desired-state/source-policy";
 import { run } from "../lib/exec";
 import { checkoutGitRef, GitAuth } from "../source/git-source";
 import { HelmTemplateRequest, RenderTools } from "./build-desired-state";
@@ -19,7 +20,10 @@ export interface RenderToolsOptions {
   readonly context?: string;
   /** Folder for Helm's caches and for checkouts of other git repositories. */
   readonly cacheDir: string;
+  /** Credentials of the config repo (sent to the config repo's own URL only). */
   readonly gitAuth?: GitAuth;
+  /** What the repo's content may reach. */
+  readonly policy: SourcePolicy;
 }
 
 /** Render tools backed by the helm and kubectl binaries, git and HTTP. */

@@ -49,6 +49,7 @@ function harness(outcome: (call: Call, index: number) => Outcome, options: { pol
     pollInterval: options.pollInterval ?? HOUR,
     driftInterval: HOUR,
     watch: false,
+    policy: {},
   };
   const state = { head: HEAD1, acquired: 0, remoteHeadCalls: 0 };
   const calls: Call[] = [];
