@@ -1,5 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { confineChart, ConfinementError, confineKustomization, TreeReader } from "./confinement";
 import { ManifestFile, SourceObject } from "./desired-state";
 import { DesiredStateError, GuardError, ManifestError } from "./manifest-error";
 import { parseManifests } from "./parse-manifests";
@@ -102,6 +103,59 @@ export function resolveInCheckout(checkout: string, rel: string, what: "file" | 
   assertInside(root, fs.realpathSync(abs), n);
   return abs;
 }
+
+/**
+ * Refuses to build a Kustomize folder that names, through any base or component, a path resolving
+ * outside the checkout, or a remote base unless `allowRemoteBases`: throws a {@link ConfinementError}
+ * naming each path before Kustomize runs.
+ */
+export function assertKustomizationConfined(checkout: string, absDir: string, allowRemoteBases: boolean): void {
+  const root = fs.realpathSync(checkout);
+  const refusals = confineKustomization(fileTree, { root, dir: absDir, allowRemoteBases });
+  if (refusals.length > 0) throw new ConfinementError(refusals, root);
+}
+
+/**
+ * Refuses to render a chart folder holding (in any subchart too) a symbolic link that resolves
+ * outside `root` (the checkout the chart comes from): throws a {@link ConfinementError} naming each.
+ */
+export function assertChartConfined(root: string, chartDir: string): void {
+  const realRoot = fs.realpathSync(root);
+  const refusals = confineChart(fileTree, { root: realRoot, dir: chartDir });
+  if (refusals.length > 0) throw new ConfinementError(refusals, realRoot);
+}
+
+/** Kustomization files are small; a larger one is not read (Kustomize would not build it sensibly either). */
+const MAX_KUSTOMIZATION_BYTES = 1024 * 1024;
+
+const fileTree: TreeReader = {
+  realpath: (p) => {
+    try {
+      return fs.realpathSync(p);
+    } catch {
+      return undefined;
+    }
+  },
+  kind: (p) => {
+    try {
+      const st = fs.statSync(p);
+      return st.isFile() ? "file" : st.isDirectory() ? "directory" : "other";
+    } catch {
+      return undefined;
+    }
+  },
+  readText: (file) => {
+    const size = fs.statSync(file).size;
+    if (size > MAX_KUSTOMIZATION_BYTES)
+      throw new Error(`${size} bytes, more than a kustomization file may hold (${MAX_KUSTOMIZATION_BYTES})`);
+    return fs.readFileSync(file, "utf8");
+  },
+  entries: (dir) =>
+    fs.readdirSync(dir, { withFileTypes: true }).map((e) => ({
+      name: e.name,
+      kind: e.isSymbolicLink() ? "symlink" : e.isDirectory() ? "directory" : e.isFile() ? "file" : "other",
+    })),
+};
 
 function toRelative(checkout: string, abs: string): string {
   return path.relative(checkout, abs).split(path.sep).join("/");

@@ -5,7 +5,10 @@ import { GroupKind, identifyUnits, kindsToDiscover } from "../desired-state/iden
 import { isFluxKustomization, parseFluxKustomization, FluxKustomizationSpec } from "../desired-state/flux-kustomization";
 import { GitRef } from "../desired-state/git-ref";
 import { HelmReleaseSpec, isFluxSource, isHelmRelease, parseHelmRelease, ValuesRef } from "../desired-state/helm-release";
+import { ConfinementError } from "../desired-state/confinement";
 import {
+  assertChartConfined,
+  assertKustomizationConfined,
   hasKustomization,
   LoadedFolder,
   readCheckoutFile,
@@ -15,7 +18,7 @@ import {
 import { DesiredStateError, GuardError, ManifestError, SourceLocation } from "../desired-state/manifest-error";
 import { DEFAULT_NAMESPACE, identify, KubeObject, Scope } from "../desired-state/object-id";
 import { parseManifests } from "../desired-state/parse-manifests";
-import { SourcePolicy } from "../desired-state/source-policy";
+import { SourcePolicy, sourcePolicy } from "../desired-state/source-policy";
 import { substituteVariables } from "./envsubst";
 import { mergeValues, parseValuesText, setValueAtPath } from "./helm-values";
 
@@ -79,6 +82,7 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
   const helmReleases: { obj: KubeObject; location: SourceLocation }[] = [];
   const kustomizations: { obj: KubeObject; location: SourceLocation }[] = [];
   const sources: KubeObject[] = [];
+  const { allowRemoteBases } = options.policy ?? sourcePolicy();
 
   // 1. Sort what Git declares: objects to apply, and Flux objects that ferry interprets.
   for (const file of loaded.files) {
@@ -106,17 +110,19 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
   for (const dir of loaded.kustomizeDirs) {
     const location = { file: `${dir}/kustomization.yaml`, line: 1 };
     try {
-      const text = await tools.kustomizeBuild(resolveInCheckout(loaded.checkout, dir, "folder"));
+      const text = await confinedKustomizeBuild(loaded.checkout, dir, allowRemoteBases, tools);
       const objects = parseRendered(text, location, errors, `Kustomize folder ${dir}`);
       units.push({ kind: "Kustomize", name: dir, location, objects: applyIgnoreRules(objects), dependsOn: [], namespace: byDefault });
     } catch (err) {
-      errors.push(
-        new ManifestError(
-          location,
-          `kustomize build ${dir} failed: ${message(err)}`,
-          "run `kubectl kustomize` on that folder to see the problem",
-        ),
-      );
+      if (err instanceof ConfinementError) errors.push(new ManifestError(location, `Kustomize folder ${dir}: ${err.message}`));
+      else
+        errors.push(
+          new ManifestError(
+            location,
+            `kustomize build ${dir} failed: ${message(err)}`,
+            "run `kubectl kustomize` on that folder to see the problem",
+          ),
+        );
     }
   }
 
@@ -136,7 +142,7 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
         throw new Error(`${name}: postBuild.substituteFrom is not supported by ferry yet; put the variables in postBuild.substitute`);
       }
       const text = hasKustomization(loaded.checkout, spec.path)
-        ? await tools.kustomizeBuild(resolveInCheckout(loaded.checkout, spec.path, "folder"))
+        ? await confinedKustomizeBuild(loaded.checkout, spec.path, allowRemoteBases, tools)
         : readManifestTexts(loaded.checkout, spec.path)
             .map((f) => f.text)
             .join("\n---\n");
@@ -202,6 +208,13 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
   return { path: loaded.path, units: identified };
 }
 
+/** Kustomize's build of a folder of the checkout, once every path it names is known to stay inside. */
+async function confinedKustomizeBuild(checkout: string, rel: string, allowRemoteBases: boolean, tools: RenderTools): Promise<string> {
+  const absDir = resolveInCheckout(checkout, rel, "folder");
+  assertKustomizationConfined(checkout, absDir, allowRemoteBases);
+  return tools.kustomizeBuild(absDir);
+}
+
 /** The plain manifests of the folder (where valuesFrom looks first), and the namespace of those that name none. */
 interface PlainObjects {
   readonly objects: readonly SourceObject[];
@@ -234,6 +247,7 @@ async function renderHelmRelease(
     case "git": {
       const root = spec.chart.url ? await tools.checkoutGit(spec.chart.url, spec.chart.ref) : loaded.checkout;
       chartDir = resolveInCheckout(root, spec.chart.path, "folder");
+      assertChartConfined(root, chartDir);
       chart = chartDir;
       break;
     }
