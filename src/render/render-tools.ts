@@ -57,7 +57,11 @@ export function localRenderTools(options: RenderToolsOptions): RenderTools {
       }
     },
     async kustomizeBuild(absDir: string): Promise<string> {
-      const out = await run(options.kubectl, ["kustomize", absDir], { timeoutMs: 120_000 });
+      // Root-only is Kustomize's default for files; said here so it stays so. It does not confine
+      // bases (`resources: ../../x`): build-desired-state walks them before this runs.
+      const out = await run(options.kubectl, ["kustomize", "--load-restrictor", "LoadRestrictionsRootOnly", absDir], {
+        timeoutMs: 120_000,
+      });
       if (out.code !== 0) throw new Error(out.stderr.trim().replace(/^error: /, ""));
       return out.stdout;
     },
