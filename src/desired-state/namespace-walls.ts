@@ -19,7 +19,9 @@ export function helmReleaseWalls(spec: HelmReleaseSpec, policy: Pick<SourcePolic
   for (const ref of spec.valuesFrom) {
     if (ref.kind !== "ConfigMap" && ref.kind !== "Secret") continue;
     if (ref.namespace !== spec.namespace) {
-      errors.push(refusal(spec, `${what}: valuesFrom ${ref.kind}/${ref.namespace}/${ref.name}`, `move the ${ref.kind} to ${spec.namespace}`));
+      errors.push(
+        refusal(spec, `${what}: valuesFrom ${ref.kind}/${ref.namespace}/${ref.name}`, `move the ${ref.kind} to ${spec.namespace}`),
+      );
     }
   }
   if (spec.sourceRef && spec.sourceRef.namespace !== spec.namespace) {
