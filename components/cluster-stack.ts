@@ -69,16 +69,21 @@ export class ClusterStack extends pulumi.ComponentResource {
           ? direct
           : allRegistered.then(() => [...direct, ...dependsOnUnits.flatMap((k) => unitResources.get(k) ?? [])]);
       const adopted = args.adopt?.[rn];
-      const resource = kubeObject(o.id, o.object, {
-        parent: this,
-        provider,
-        dependsOn,
-        aliases: adopted ? [adopted] : undefined,
-        // Never pruned (fluxcd.io/ignore: sync_only, prune disabled): leave the object when it leaves Git.
-        retainOnDelete: !o.prune,
-        // Suspended (HelmRelease/Kustomization suspend: true): keep the live object as it is.
-        ignoreChanges: o.suspended ? ["*"] : undefined,
-      });
+      const resource = kubeObject(
+        o.id,
+        o.object,
+        {
+          parent: this,
+          provider,
+          dependsOn,
+          aliases: adopted ? [adopted] : undefined,
+          // Never pruned (fluxcd.io/ignore: sync_only, prune disabled): leave the object when it leaves Git.
+          retainOnDelete: !o.prune,
+          // Suspended (HelmRelease/Kustomization suspend: true): keep the live object as it is.
+          ignoreChanges: o.suspended ? ["*"] : undefined,
+        },
+        o.sensitive === true,
+      );
       resources.set(rn, resource);
       unitResources.get(unit)?.push(resource);
     }

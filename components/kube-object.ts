@@ -21,16 +21,24 @@ class KubeObjectResource extends pulumi.CustomResource {}
  * Registers one Kubernetes object as its own Pulumi resource. Its name and type token come from the
  * object's identity alone (see {@link pulumiType}), so the URN never changes when the object moves
  * between files, Kustomize folders, charts or Kustomizations, or changes its API version. Secret
- * data is marked secret.
+ * data is marked secret, and so is every field but the identity (`apiVersion`, `kind`, `metadata`)
+ * of a `sensitive` object (rendered from values read from a Secret): plans show it masked and the
+ * stack's state holds it encrypted.
  */
-export function kubeObject(id: ObjectId, object: KubeObject, opts: pulumi.CustomResourceOptions): pulumi.CustomResource {
-  const isSecret = id.group === "" && id.kind === "Secret";
+export function kubeObject(id: ObjectId, object: KubeObject, opts: pulumi.CustomResourceOptions, sensitive = false): pulumi.CustomResource {
   const props: Record<string, unknown> = NO_AWAIT.has(`${id.group}/${id.kind}`) ? skipAwait(object) : { ...object };
-  if (isSecret) {
-    for (const key of ["data", "stringData"]) if (props[key] !== undefined) props[key] = pulumi.secret(props[key]);
-  }
+  const secretKeys =
+    id.group === "" && id.kind === "Secret"
+      ? ["data", "stringData"]
+      : sensitive
+        ? Object.keys(props).filter((k) => !IDENTITY_FIELDS.has(k))
+        : [];
+  for (const key of secretKeys) if (props[key] !== undefined) props[key] = pulumi.secret(props[key]);
   return new KubeObjectResource(pulumiType(id), resourceName(id), props, {
     ...opts,
-    additionalSecretOutputs: isSecret ? ["data", "stringData"] : opts.additionalSecretOutputs,
+    additionalSecretOutputs: secretKeys.length > 0 ? secretKeys : opts.additionalSecretOutputs,
   });
 }
+
+/** The fields that say which object it is: never secret, or the engine could not tell objects apart. */
+const IDENTITY_FIELDS = new Set(["apiVersion", "kind", "metadata"]);

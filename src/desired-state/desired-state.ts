@@ -9,6 +9,11 @@ export interface SourceObject {
   readonly prune: boolean;
   /** True when ferry must leave the live object as it is (a suspended HelmRelease or Kustomization). */
   readonly suspended?: boolean;
+  /**
+   * True when the object was rendered from values read from a Secret (or a URL): every field value
+   * is secret — masked in previews and results, stored encrypted in the stack's state.
+   */
+  readonly sensitive?: boolean;
 }
 
 /**
@@ -58,6 +63,11 @@ export interface DesiredState {
   /** The cluster folder, relative to the checkout root. */
   readonly path: string;
   readonly units: readonly DesiredUnit[];
+  /**
+   * Strings that reveal Secret data (values read from Secrets, Secret objects' data, and their
+   * encodings; see `sensitive-values.ts`): masked wherever a run shows text. Never printed.
+   */
+  readonly sensitive?: readonly string[];
 }
 
 /** `HelmRelease/infra/ingress`, `ManifestFile/clusters/dev/app.yaml` */

@@ -76,6 +76,8 @@ export interface HelmReleaseSpec {
   readonly releaseName: string;
   readonly targetNamespace: string;
   readonly chart: ChartSource;
+  /** Flux v2: the source object the chart comes from (`chart.spec.sourceRef` or `chartRef`), its namespace defaulted to the release's. */
+  readonly sourceRef?: { readonly kind: string; readonly name: string; readonly namespace: string };
   /** Inline `spec.values`, merged last. */
   readonly values: Record<string, unknown>;
   readonly valuesFrom: readonly ValuesRef[];
@@ -343,15 +345,18 @@ function fluxV2Spec(obj: KubeObject, common: Common, sources: readonly KubeObjec
   const { spec } = parseObject(fluxV2Schema, obj, context);
 
   let chart: ChartSource;
+  let sourceRef: HelmReleaseSpec["sourceRef"];
   if (spec.chart && spec.chartRef) {
     throw fieldError(context, [], "sets both `spec.chart` and `spec.chartRef`", "keep one of them");
   } else if (spec.chartRef) {
     const ref = { ...spec.chartRef, namespace: spec.chartRef.namespace ?? namespace };
+    sourceRef = ref;
     const repo = findSource(sources, ref, ["spec", "chartRef"], context);
     chart = ociRepositoryChart(repo, sourceContext(context, repo));
   } else if (spec.chart) {
     const template = spec.chart.spec;
     const ref = { ...template.sourceRef, namespace: template.sourceRef.namespace ?? namespace };
+    sourceRef = ref;
     const repo = findSource(sources, ref, ["spec", "chart", "spec", "sourceRef"], context);
     chart =
       ref.kind === "HelmRepository"
@@ -377,6 +382,7 @@ function fluxV2Spec(obj: KubeObject, common: Common, sources: readonly KubeObjec
     releaseName,
     targetNamespace: spec.targetNamespace ?? namespace,
     chart,
+    ...(sourceRef ? { sourceRef } : {}),
     values: spec.values,
     valuesFrom: spec.valuesFrom.map((ref): ValuesRef => ({
       kind: ref.kind,

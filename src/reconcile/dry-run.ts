@@ -2,6 +2,7 @@ import { DesiredObject } from "../desired-state/desired-state";
 import { groupKind } from "../desired-state/identify";
 import { ManifestError } from "../desired-state/manifest-error";
 import { displayName, splitApiVersion } from "../desired-state/object-id";
+import { maskQuoted } from "../desired-state/sensitive-values";
 import { Cluster, EngineDiagnostic } from "./ports";
 
 /**
@@ -71,12 +72,17 @@ export function engineRejections(diagnostics: readonly EngineDiagnostic[], byUrn
     errors.push(
       new ManifestError(
         o.location,
-        `${displayName(o.id)}: the API server rejects it: ${cleanDiagnostic(d.message)}`,
+        `${displayName(o.id)}: the API server rejects it: ${shown(o, cleanDiagnostic(d.message))}`,
         "correct the object (a server-side dry run refused it)",
       ),
     );
   }
   return errors;
+}
+
+/** An API server's refusal of an object as a run shows it: the quoted values of an object rendered from Secret values masked. */
+function shown(o: DesiredObject, message: string): string {
+  return o.sensitive ? maskQuoted(message) : message;
 }
 
 /** A provider message without its preamble (`resource "urn:..." was not successfully created ...: `). */
@@ -115,7 +121,7 @@ export async function dryRunRejections(objects: readonly DesiredObject[], cluste
       if (refusal) {
         errors[i] = new ManifestError(
           o.location,
-          `${displayName(o.id)}: the API server rejects it: ${refusal}`,
+          `${displayName(o.id)}: the API server rejects it: ${shown(o, refusal)}`,
           "correct the object (a server-side dry run refused it)",
         );
       }

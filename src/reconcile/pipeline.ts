@@ -1,6 +1,7 @@
 import { allObjects, DesiredObject, DesiredState } from "../desired-state/desired-state";
 import { DesiredStateError, GuardError } from "../desired-state/manifest-error";
 import { ProgramInput } from "../desired-state/program-input";
+import { Redactor, redactor } from "../desired-state/sensitive-values";
 import { resourceName } from "../desired-state/object-id";
 import { Revision, SourceError } from "../source/git-source";
 import { adoptions } from "./adoption";
@@ -11,6 +12,7 @@ import { Mode, runKind, writes } from "./mode";
 import { decideRef, Pin } from "./pin";
 import { EngineError, EngineStep, LockedError, Ports, StackSnapshot } from "./ports";
 import { decidePrune } from "./prune-guard";
+import { runRedaction } from "./run-redaction";
 import { FailureReason, ObjectStep, ReconcileResult } from "./reconcile-result";
 import { touchesStack } from "./touched-stacks";
 import { formatUpdateMessage } from "./update-message";
@@ -59,6 +61,8 @@ interface RunState {
   pin?: Pin;
   unpinned?: "resume" | "new-commit";
   state?: DesiredState;
+  /** Masks the strings that reveal the desired state's Secret data. */
+  redact?: Redactor;
   input?: ProgramInput;
   planned?: EngineStep[];
   /** A heal of objects the stack manages: the URNs of a targeted update (no plan: it only touches declared objects). */
@@ -86,15 +90,22 @@ interface RunState {
 export async function reconcile(mode: Mode, ports: Ports, options: PipelineOptions): Promise<ReconcileResult> {
   const started = Date.now();
   const run: RunState = { objects: [], steps: [] };
-  const result = (r: { succeeded: boolean; reason?: FailureReason; message?: string } & Partial<ReconcileResult>): ReconcileResult => ({
-    stack: options.stack,
-    objects: run.objects,
-    durationMs: Date.now() - started,
-    revision: run.revision,
-    pin: run.pin,
-    unpinned: run.unpinned,
-    ...r,
-  });
+  // 8. Record: what a result shows never reveals Secret data (values read from Secrets, Secret
+  //    objects' data, anything a chart rendered from them).
+  const result = (r: { succeeded: boolean; reason?: FailureReason; message?: string } & Partial<ReconcileResult>): ReconcileResult => {
+    const hide = runRedaction(run.state, (id) => ports.engine.urnOf(id));
+    return {
+      stack: options.stack,
+      objects: hide.redact.data(run.objects),
+      durationMs: Date.now() - started,
+      revision: run.revision,
+      pin: run.pin,
+      unpinned: run.unpinned,
+      ...r,
+      ...(r.message !== undefined ? { message: hide.redact.text(r.message) } : {}),
+      ...(r.planned ? { planned: hide.steps(r.planned) } : {}),
+    };
+  };
   let release: (() => Promise<void>) | undefined;
   try {
     if (writes(mode) || mode.kind === "detect") release = await lock(ports, options);
@@ -198,6 +209,7 @@ async function build(ports: Ports, options: PipelineOptions, run: RunState): Pro
   options.progress?.phase("build", `${r.sha.slice(0, 7)} ${r.subject} (${r.author})`);
   try {
     run.state = await ports.renderer.build();
+    run.redact = redactor(run.state.sensitive);
   } catch (err) {
     throw new Stop(err instanceof GuardError ? "GuardRefused" : "BuildFailed", errorText(err));
   }
@@ -344,7 +356,7 @@ async function apply(mode: Mode, ports: Ports, options: PipelineOptions, run: Ru
 function report(step: EngineStep, run: RunState, options: PipelineOptions): void {
   const change = changeOf(step.op);
   if (!change || change === "unchanged" || !isKubernetesObject(step.type)) return;
-  const object = objectDisplayName(step.urn);
+  const object = run.redact ? run.redact.text(objectDisplayName(step.urn)) : objectDisplayName(step.urn);
   if (run.objects.some((o) => o.object === object)) return;
   const s = { change, object };
   run.objects.push(s);
@@ -356,7 +368,10 @@ function applyFailure(err: unknown, run: RunState, ports: Ports): string {
   if (!(err instanceof EngineError)) return errorText(err);
   const byUrn = new Map(allObjects(run.state!).map((o) => [ports.engine.urnOf(o.id), o]));
   const located = engineRejections(err.diagnostics, byUrn);
-  return located.length > 0 ? located.map((e) => e.message).join("\n") + `\n${err.message}` : err.message;
+  if (located.length === 0) return err.message;
+  // The engine's own text repeats the API server's refusal of the objects, values and all.
+  const withheld = err.diagnostics.some((d) => d.urn !== undefined && byUrn.get(d.urn)?.sensitive);
+  return located.map((e) => e.message).join("\n") + (withheld ? "" : `\n${err.message}`);
 }
 
 function errorText(err: unknown): string {

@@ -18,6 +18,8 @@ import {
 import { DesiredStateError, GuardError, ManifestError, SourceLocation } from "../desired-state/manifest-error";
 import { DEFAULT_NAMESPACE, identify, KubeObject, Scope } from "../desired-state/object-id";
 import { parseManifests } from "../desired-state/parse-manifests";
+import { helmReleaseWalls, kustomizationWalls } from "../desired-state/namespace-walls";
+import { maskQuoted, redactor, secretObjectForms, sensitiveForms } from "../desired-state/sensitive-values";
 import { SourcePolicy, sourcePolicy } from "../desired-state/source-policy";
 import { substituteVariables } from "./envsubst";
 import { mergeValues, parseValuesText, setValueAtPath } from "./helm-values";
@@ -76,6 +78,9 @@ export interface BuildOptions {
  */
 export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools, options: BuildOptions = {}): Promise<DesiredState> {
   const errors: ManifestError[] = [];
+  const policy = options.policy ?? sourcePolicy();
+  // Strings that reveal Secret data: no error, preview or result may show them.
+  const sensitive = new Set<string>();
   const units: RenderedUnit[] = [];
   const plain: SourceObject[] = [];
   const byDefault = { namespace: options.defaultNamespace || DEFAULT_NAMESPACE, override: false };
@@ -130,7 +135,10 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
   const kSpecs: FluxKustomizationSpec[] = [];
   for (const k of kustomizations) {
     try {
-      kSpecs.push(parseFluxKustomization(k.obj, k.location));
+      const spec = parseFluxKustomization(k.obj, k.location);
+      const refused = kustomizationWalls(spec, policy);
+      if (refused.length > 0) errors.push(...refused);
+      else kSpecs.push(spec);
     } catch (err) {
       errors.push(asManifestError(err, k.location));
     }
@@ -169,7 +177,10 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
   const hSpecs: HelmReleaseSpec[] = [];
   for (const h of helmReleases) {
     try {
-      hSpecs.push(parseHelmRelease(h.obj, h.location, sources));
+      const spec = parseHelmRelease(h.obj, h.location, sources);
+      const refused = helmReleaseWalls(spec, policy);
+      if (refused.length > 0) errors.push(...refused);
+      else hSpecs.push(spec);
     } catch (err) {
       errors.push(asManifestError(err, h.location));
     }
@@ -177,12 +188,16 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
   for (const spec of ordered(hSpecs, "HelmRelease", errors)) {
     const name = `HelmRelease/${spec.namespace}/${spec.name}`;
     try {
-      const objects = await renderHelmRelease(spec, loaded, { objects: plain, namespace: byDefault.namespace }, tools, errors);
+      const rendered = await renderHelmRelease(spec, loaded, { objects: plain, namespace: byDefault.namespace }, tools, errors, sensitive);
       units.push({
         kind: "HelmRelease",
         name: `${spec.namespace}/${spec.name}`,
         location: spec.location,
-        objects: applyIgnoreRules(objects).map((o) => ({ ...o, suspended: spec.suspend })),
+        objects: applyIgnoreRules(rendered.objects).map((o) => ({
+          ...o,
+          suspended: spec.suspend,
+          ...(rendered.sensitive ? { sensitive: true } : {}),
+        })),
         dependsOn: spec.dependsOn.map((d) => unitKey({ kind: "HelmRelease", name: `${d.namespace}/${d.name}` })),
         // helm install puts namespaced objects that name no namespace in the release namespace.
         namespace: { namespace: spec.targetNamespace, override: false },
@@ -194,18 +209,29 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
 
   // 5. Identities, resolved once for the whole desired state (the live cluster tells the scope of
   //    kinds no CRD here declares); then the guards: one definition per object, no accidental empty state.
-  if (errors.length > 0) throw new DesiredStateError(errors);
+  //    Secret objects' data joins the sensitive strings; no error shows any of them.
+  if (errors.length > 0) throw redactedError(errors, sensitive);
   const toDiscover = kindsToDiscover(units);
   const identified = identifyUnits(units, toDiscover.length > 0 ? await tools.discoverScopes(toDiscover) : new Map());
+  for (const o of identified.flatMap((u) => u.objects)) {
+    if (o.id.group === "" && o.id.kind === "Secret") for (const s of secretObjectForms(o.object)) sensitive.add(s);
+  }
   errors.push(...findDuplicates(identified));
-  if (errors.length > 0) throw new DesiredStateError(errors);
+  if (errors.length > 0) throw redactedError(errors, sensitive);
   if (units.every((u) => u.objects.length === 0) && !options.allowEmpty) {
     throw new GuardError(
       `cluster folder "${loaded.path}" contains no Kubernetes objects; refusing to sync, because that would delete every object ferry manages.\n` +
         `  fix: check the path, or pass --allow-empty if removing everything is really intended`,
     );
   }
-  return { path: loaded.path, units: identified };
+  return { path: loaded.path, units: identified, ...(sensitive.size > 0 ? { sensitive: [...sensitive] } : {}) };
+}
+
+/** The errors of a build, every sensitive string masked. */
+function redactedError(errors: readonly ManifestError[], sensitive: ReadonlySet<string>): DesiredStateError {
+  const r = redactor([...sensitive]);
+  if (!r.active) return new DesiredStateError(errors);
+  return new DesiredStateError(errors.map((e) => new ManifestError(e.location, r.text(e.problem), e.hint && r.text(e.hint))));
 }
 
 /** Kustomize's build of a folder of the checkout, once every path it names is known to stay inside. */
@@ -221,13 +247,19 @@ interface PlainObjects {
   readonly namespace: string;
 }
 
+/**
+ * Renders a HelmRelease. Values read from a Secret (or a URL's body) add their forms to `sensitive`
+ * and make the release sensitive: its objects' values are secret, and helm's own message about a
+ * failed render is withheld (a chart can `fail` with any value it was given).
+ */
 async function renderHelmRelease(
   spec: HelmReleaseSpec,
   loaded: LoadedFolder,
   git: PlainObjects,
   tools: RenderTools,
   errors: ManifestError[],
-): Promise<SourceObject[]> {
+  sensitive: Set<string>,
+): Promise<{ objects: SourceObject[]; sensitive: boolean }> {
   const name = `HelmRelease/${spec.namespace}/${spec.name}`;
   // Where the chart is.
   let chart = "";
@@ -256,28 +288,54 @@ async function renderHelmRelease(
   // Values: valuesFrom in order, inline values last.
   const layers: Record<string, unknown>[] = [];
   let merged: Record<string, unknown> = {};
+  let secretValues = false;
   for (const ref of spec.valuesFrom) {
     const text = await valuesText(ref, spec, git, tools, chartDir);
     if (text === undefined) continue; // optional and absent
+    const secret = ref.kind === "Secret" || ref.kind === "ExternalURL";
+    secretValues ||= secret;
     if (ref.kind !== "ExternalURL" && ref.kind !== "ChartFile" && ref.targetPath) {
       merged = setValueAtPath(mergeValues([merged, ...layers]), ref.targetPath, text);
       layers.length = 0;
+      if (secret) for (const s of sensitiveForms(text, text.trim().replace(/^['"]+|['"]+$/g, ""))) sensitive.add(s);
     } else {
-      layers.push(parseValuesText(text, `${name}: values from ${describeRef(ref)}`));
+      const parsed = parseValuesText(text, `${name}: values from ${describeRef(ref)}`);
+      layers.push(parsed);
+      if (secret) for (const s of sensitiveForms(text, parsed)) sensitive.add(s);
     }
   }
   const values = mergeValues([merged, ...layers, spec.values]);
 
-  const text = await tools.helmTemplate({
-    releaseName: spec.releaseName,
-    namespace: spec.targetNamespace,
-    chart,
-    repo,
-    version,
-    values,
-    includeCRDs: !spec.skipCRDs,
-  });
-  return parseRendered(text, spec.location, errors, name);
+  let text: string;
+  try {
+    text = await tools.helmTemplate({
+      releaseName: spec.releaseName,
+      namespace: spec.targetNamespace,
+      chart,
+      repo,
+      version,
+      values,
+      includeCRDs: !spec.skipCRDs,
+    });
+  } catch (err) {
+    if (!secretValues || !fromTemplate(message(err))) throw err;
+    const at = TEMPLATE_LOCATION.exec(message(err))?.[0];
+    throw new Error(
+      `${name}: helm template failed${at ? ` at ${at}` : ""}; helm's message is withheld because this release's values come from a Secret` +
+        " (render the chart with those values where you may see them)",
+      { cause: err },
+    );
+  }
+  const rendered = parseRendered(text, spec.location, errors, name, secretValues);
+  return { objects: rendered, sensitive: secretValues };
+}
+
+/** A template's place in a helm error: `webapp/templates/configmap.yaml:3:12`. */
+const TEMPLATE_LOCATION = /[\w.-]+\/templates\/[\w./-]+:\d+(?::\d+)?/;
+
+/** Whether helm's error comes from executing or parsing the chart's templates (where any value can end up). */
+function fromTemplate(m: string): boolean {
+  return /execution error|template:|parse error|YAML|\/templates\//i.test(m);
 }
 
 async function valuesText(
@@ -347,9 +405,11 @@ function describeRef(ref: ValuesRef): string {
   }
 }
 
-function parseRendered(text: string, location: SourceLocation, errors: ManifestError[], what: string): SourceObject[] {
+function parseRendered(text: string, location: SourceLocation, errors: ManifestError[], what: string, sensitive = false): SourceObject[] {
   const parsed = parseManifests(text, location.file);
-  for (const e of parsed.errors) errors.push(new ManifestError(location, `${what} rendered an invalid object: ${e.problem}`));
+  for (const e of parsed.errors) {
+    errors.push(new ManifestError(location, `${what} rendered an invalid object: ${sensitive ? maskQuoted(e.problem) : e.problem}`));
+  }
   // Rendered objects are reported at the line of what rendered them.
   return parsed.objects.map((p) => ({ object: p.object, location, prune: true }));
 }

@@ -19,7 +19,9 @@ describe("HelmRelease", () => {
   const env = useE2E();
   let charts: ChartRepo;
   let repo: ConfigRepo;
-  const sync = (...extra: string[]) => env().sync({ repo: repo.dir, path: "clusters/dev", extra });
+  // The layered release reads a Secret of another namespace (ops): a single-tenant setup that lowers the wall.
+  const sync = (...extra: string[]) =>
+    env().sync({ repo: repo.dir, path: "clusters/dev", extra: ["--allow-cross-namespace-refs", ...extra] });
 
   before(async () => {
     charts = await startChartRepo(env().toolchain.bin("helm"), [
