@@ -3,13 +3,18 @@
 // a ferry killed with SIGKILL would leave the Pulumi CLI, its language host and provider plugins
 // (and helm, git) running, holding the stack's lock. The watchdog keeps a snapshot of ferry's
 // descendants (orphans are reparented when ferry dies, so the tree must be known beforehand) and,
-// once ferry is gone, kills them and what they started since.
+// once ferry is gone, kills them and what they started since. A process started after the last
+// snapshot whose parent died with ferry (the Pulumi CLI exits on its closed pipes) is found by the
+// mark ferry puts in its environment, which every process it starts inherits.
 import { spawn } from "node:child_process";
+import * as fs from "node:fs";
 import { isProcessAlive } from "./process-alive";
 import { descendantsOf, processEntry, ProcessEntry, processTable } from "./process-tree";
 
 /** How often the watchdog looks at the owner and its descendants. */
 const POLL_MS = 500;
+/** The environment variable that marks the processes a ferry process started: `<pid>:<start time>`. */
+export const OWNER_ENV = "FERRY_PROCESS_OWNER";
 
 let started: number | undefined;
 
@@ -22,7 +27,9 @@ let started: number | undefined;
 export function watchOwnProcesses(): number | undefined {
   if (started !== undefined) return started;
   if (process.platform !== "linux" || !__filename.endsWith(".js")) return undefined;
-  const child = spawn(process.execPath, [__filename, String(process.pid)], { detached: true, stdio: "ignore" });
+  const mark = `${process.pid}:${processEntry(process.pid)?.startTime ?? ""}`;
+  process.env[OWNER_ENV] = mark;
+  const child = spawn(process.execPath, [__filename, String(process.pid), mark], { detached: true, stdio: "ignore" });
   child.unref();
   started = child.pid;
   return started;
@@ -47,8 +54,22 @@ export function survivors(snapshot: readonly ProcessEntry[], table: readonly Pro
   return [...out.values()];
 }
 
+/** Whether an environment (`/proc/<pid>/environ`: NUL-separated) carries this owner's mark (pure). */
+export function carriesMark(environ: string, mark: string): boolean {
+  return environ.split("\0").includes(`${OWNER_ENV}=${mark}`);
+}
+
+function environOf(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/environ`, "utf8");
+  } catch {
+    return ""; // gone, or not ours to read
+  }
+}
+
 /** The watchdog's loop: snapshot the owner's processes until the owner is gone, then kill them all. */
-function watch(owner: number): void {
+function watch(owner: number, mark: string): void {
+  const sid = processEntry(owner)?.sid;
   let snapshot: ProcessEntry[] = [];
   const tick = (): void => {
     if (isProcessAlive(owner)) {
@@ -56,9 +77,14 @@ function watch(owner: number): void {
       setTimeout(tick, POLL_MS);
       return;
     }
+    const table = processTable();
+    const marked = table.filter(
+      (p) => p.sid === sid && p.pid !== process.pid && p.state !== "Z" && !!mark && carriesMark(environOf(p.pid), mark),
+    );
+    const doomed = new Map([...survivors(snapshot, table), ...marked].map((p) => [p.pid, p]));
     // SIGKILL at once: nobody reads their output any more, and a graceful cancel of an update could
     // outlast the next run, which would then find the stack locked by a live process.
-    for (const p of survivors(snapshot, processTable())) {
+    for (const p of doomed.values()) {
       const q = processEntry(p.pid);
       if (q?.startTime !== p.startTime) continue;
       try {
@@ -74,5 +100,5 @@ function watch(owner: number): void {
 
 if (require.main === module) {
   const owner = Number(process.argv[2]);
-  if (Number.isInteger(owner) && owner > 0) watch(owner);
+  if (Number.isInteger(owner) && owner > 0) watch(owner, process.argv[3] ?? "");
 }

@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { describe, it } from "node:test";
 import { isProcessAlive } from "../../src/lib/process-alive";
 import { ProcessEntry } from "../../src/lib/process-tree";
-import { ownedProcesses, survivors } from "../../src/lib/process-watchdog";
+import { carriesMark, ownedProcesses, survivors } from "../../src/lib/process-watchdog";
 
 const p = (pid: number, ppid: number, sid = 10, startTime = `t${pid}`, state = "S"): ProcessEntry => ({ pid, ppid, sid, startTime, state });
 
@@ -46,30 +46,42 @@ describe("process watchdog", () => {
     );
   });
 
+  it("recognises the owner's mark in an environment, and only its own", () => {
+    const environ = ["PATH=/bin", "FERRY_PROCESS_OWNER=100:t100", ""].join("\0");
+    assert.equal(carriesMark(environ, "100:t100"), true);
+    assert.equal(carriesMark(environ, "100:t1"), false);
+    assert.equal(carriesMark(environ, "10:t100"), false);
+  });
+
   it("kills what a process started once that process is killed with SIGKILL", { skip: process.platform !== "linux" }, async () => {
     const watchdog = path.resolve(__dirname, "../../src/lib/process-watchdog.js");
     const script = [
       `const w = require(${JSON.stringify(watchdog)}).watchOwnProcesses();`,
-      `const c = require("node:child_process").spawn("sleep", ["60"], { stdio: "ignore" });`,
-      `c.on("spawn", () => console.log(JSON.stringify({ watchdog: w, sleep: c.pid })));`,
+      `const cp = require("node:child_process");`,
+      `const c = cp.spawn("sleep", ["60"], { stdio: "ignore" });`,
+      // An orphan from the start (its parent sh exits at once): no snapshot of the tree finds it, its mark does.
+      `const orphan = Number(cp.execFileSync("sh", ["-c", "sleep 60 >/dev/null 2>&1 & echo $!"]).toString());`,
+      `c.on("spawn", () => console.log(JSON.stringify({ watchdog: w, sleep: c.pid, orphan })));`,
       `setInterval(() => undefined, 1000);`,
     ].join("\n");
     const owner = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"] });
     const [line] = (await once(owner.stdout!, "data")) as [Buffer];
-    const { watchdog: dog, sleep } = JSON.parse(line.toString()) as { watchdog: number; sleep: number };
+    const { watchdog: dog, sleep, orphan } = JSON.parse(line.toString()) as { watchdog: number; sleep: number; orphan: number };
     try {
-      assert.ok(isProcessAlive(dog) && isProcessAlive(sleep));
+      assert.ok(isProcessAlive(dog) && isProcessAlive(sleep) && isProcessAlive(orphan));
       // Let the watchdog take a snapshot of the tree first.
       await new Promise((r) => setTimeout(r, 1200));
       owner.kill("SIGKILL");
       const deadline = Date.now() + 5000;
-      while (isProcessAlive(sleep) || isProcessAlive(dog)) {
+      while (isProcessAlive(sleep) || isProcessAlive(orphan) || isProcessAlive(dog)) {
         if (Date.now() > deadline)
-          assert.fail(`still running 5 s after the owner was killed: sleep ${isProcessAlive(sleep)}, watchdog ${isProcessAlive(dog)}`);
+          assert.fail(
+            `still running 5 s after the owner was killed: sleep ${isProcessAlive(sleep)}, orphan ${isProcessAlive(orphan)}, watchdog ${isProcessAlive(dog)}`,
+          );
         await new Promise((r) => setTimeout(r, 50));
       }
     } finally {
-      for (const pid of [sleep, dog]) {
+      for (const pid of [sleep, orphan, dog]) {
         try {
           process.kill(pid, "SIGKILL");
         } catch {
