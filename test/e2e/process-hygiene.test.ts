@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { runChecked } from "../../src/lib/exec";
@@ -54,6 +55,7 @@ function cmdline(pid: number): string {
 
 /** Files under `dir` whose bytes contain any of `needles`. */
 function filesContaining(dir: string, needles: readonly string[]): string[] {
+  if (!fs.existsSync(dir)) return [];
   const hits: string[] = [];
   const walk = (d: string): void => {
     for (const entry of fs.readdirSync(d, { withFileTypes: true })) {
@@ -102,6 +104,8 @@ describe("process hygiene", { skip: process.platform !== "linux" }, () => {
 
   it("kill -9 of ferry alone during a sync: none of its processes remain within 10 s, the next sync succeeds at once", async () => {
     const e = env();
+    const eventLogs = () => fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith("automation-logs-"));
+    const logsBefore = new Set(eventLogs());
     const ferry = spawn(process.execPath, [path.join(ferryRoot(), "bin", "ferry"), "sync", ...args("dev"), "-o", "json"], {
       env: e.env,
       stdio: ["ignore", "ignore", "pipe"],
@@ -143,10 +147,16 @@ describe("process hygiene", { skip: process.platform !== "linux" }, () => {
     assert.equal(next.result.succeeded, true);
     const secret = await e.getJson<{ data: Record<string, string> }>("secret", "db", "-n", "vault");
     assert.equal(Buffer.from(secret.data.password!, "base64").toString(), SECRET, "the Secret was applied");
+    const recovered = next.stderr.split("\n").filter((l) => /stale lock|repaired|pending/.test(l));
     process.stderr.write(`# ${run.length} processes of the killed run were gone ${goneAfterMs} ms after the kill\n`);
+    for (const l of recovered) process.stderr.write(`# next sync: ${l}\n`);
 
-    // Neither the value nor its base64 anywhere in the state dir (checkouts, workspaces, backend, previews).
-    assert.deepEqual(filesContaining(path.join(e.dir, "state"), [SECRET, Buffer.from(SECRET).toString("base64")]), []);
+    // Neither the value nor its base64 anywhere in the state dir (checkouts, workspaces, backend,
+    // previews), Pulumi's home, or the engine event log the killed run left in the temp folder.
+    const needles = [SECRET, Buffer.from(SECRET).toString("base64")];
+    const leftLogs = eventLogs().filter((n) => !logsBefore.has(n));
+    for (const dir of [path.join(e.dir, "state"), path.join(e.dir, "pulumi-home"), ...leftLogs.map((n) => path.join(os.tmpdir(), n))])
+      assert.deepEqual(filesContaining(dir, needles), []);
   });
 
   it("preview of a stack the backend does not have shows what it would create, and creates no stack", async () => {
