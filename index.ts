@@ -5,13 +5,14 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterStack } from "./components/cluster-stack";
-import { deserializeProgramInput, ProgramInput } from "./src/desired-state/program-input";
+import { deserializeProgramInput, PROGRAM_INPUT_KEY_ENV, ProgramInput } from "./src/desired-state/program-input";
 
 const config = new pulumi.Config("ferry");
 
 async function programInput(): Promise<ProgramInput> {
   const file = config.get("desiredState");
-  if (file) return deserializeProgramInput(fs.readFileSync(file, "utf8"));
+  // Encrypted on disk: the run hands the key through the environment only.
+  if (file) return deserializeProgramInput(fs.readFileSync(file, "utf8"), process.env[PROGRAM_INPUT_KEY_ENV]);
   // Run by hand: build here. Loaded only now, so a run by ferry does not pay for the render tools'
   // modules (the Kubernetes client among them) in every program start.
   const [{ cacheDir }, { renderCheckout }, { defaultToolchainOptions, ensureToolchain }, { sourcePolicy }] = await Promise.all([

@@ -2,6 +2,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as lockfile from "proper-lockfile";
+import { isProcessAlive } from "./process-alive";
 
 /** Options for {@link withFileLock}; see {@link defaultFileLockOptions}. */
 export interface FileLockOptions {
@@ -25,7 +26,7 @@ export function defaultFileLockOptions(overrides: Partial<FileLockOptions> & Pic
   return { progress: () => undefined, waitMs: 30 * 60_000, pollMs: 1_000, staleMs: 30_000, ...overrides };
 }
 
-/** Who holds a lock, written beside it for the progress line of those who wait; never used to decide staleness. */
+/** Who holds a lock, written beside it: named in the progress line of those who wait, and a dead holder's lock is broken at once. */
 interface LockHolder {
   readonly pid: number;
   readonly hostname: string;
@@ -48,8 +49,9 @@ export class FileLockBusyError extends Error {
 /**
  * Takes the lock directory `lockPath` (proper-lockfile: an atomic mkdir whose mtime the holder keeps
  * fresh) and resolves with its release. A busy lock is waited for up to `waitMs` (0: not at all),
- * with one progress line naming the holder; a stale one (its holder crashed or was killed) is taken
- * over. Throws {@link FileLockBusyError} when it is still held. Works between processes and within one.
+ * with one progress line naming the holder; a stale one is taken over: at once when its holder was a
+ * process of this host that is gone (crashed, killed, a zombie), else when its mtime is `staleMs` old.
+ * Throws {@link FileLockBusyError} when it is still held. Works between processes and within one.
  */
 export async function acquireFileLock(
   lockPath: string,
@@ -65,33 +67,43 @@ export async function acquireFileLock(
     // The default throws from a timer and kills the process; the work in progress is better finished.
     onCompromised: (err) => o.progress(`lost the lock ${target} while ${o.what} (${err.message}): another process may do the same work`),
   };
-  let release: () => Promise<void>;
-  try {
-    release = await lockfile.lock(target, base);
-  } catch (err) {
-    if (!isLocked(err)) throw new Error(`cannot lock ${target} for ${o.what}: ${messageOf(err)}`, { cause: err });
-    if (o.waitMs <= 0) throw new FileLockBusyError(`${describeHolder(target)} is ${o.what}`, describeHolder(target), { cause: err });
-    o.progress(`waiting for ${describeHolder(target)} to finish ${o.what} (lock ${target})`);
-    const retries = { retries: Math.max(1, Math.ceil(o.waitMs / o.pollMs)), factor: 1, minTimeout: o.pollMs, maxTimeout: o.pollMs };
+  // A holder whose process is gone (killed, crashed, even a zombie not yet reaped) is broken at once;
+  // the lock's mtime going stale (`staleMs`) is the fallback for holders on another host.
+  const attempt = async (): Promise<(() => Promise<void>) | undefined> => {
     try {
-      release = await lockfile.lock(target, { ...base, retries });
-    } catch (err2) {
-      if (!isLocked(err2)) throw new Error(`cannot lock ${target} for ${o.what}: ${messageOf(err2)}`, { cause: err2 });
-      const holder = describeHolder(target);
-      throw new FileLockBusyError(
-        `gave up after ${Math.round(o.waitMs / 1000)} s waiting for ${holder} to finish ${o.what}: ` +
-          `if no such process is running any more, remove ${target} and try again`,
-        holder,
-        { cause: err2 },
-      );
+      return await lockfile.lock(target, base);
+    } catch (err) {
+      if (!isLocked(err)) throw new Error(`cannot lock ${target} for ${o.what}: ${messageOf(err)}`, { cause: err });
+      if (breakDeadHolder(target)) return attempt();
+      return undefined;
+    }
+  };
+  let release = await attempt();
+  if (!release) {
+    const holder = describeHolder(target);
+    if (o.waitMs <= 0) throw new FileLockBusyError(`${holder} is ${o.what}`, holder);
+    o.progress(`waiting for ${holder} to finish ${o.what} (lock ${target})`);
+    const deadline = Date.now() + o.waitMs;
+    while (!release) {
+      if (Date.now() >= deadline) {
+        const last = describeHolder(target);
+        throw new FileLockBusyError(
+          `gave up after ${Math.round(o.waitMs / 1000)} s waiting for ${last} to finish ${o.what}: ` +
+            `if no such process is running any more, remove ${target} and try again`,
+          last,
+        );
+      }
+      await new Promise((r) => setTimeout(r, Math.min(o.pollMs, Math.max(0, deadline - Date.now()))));
+      release = await attempt();
     }
   }
   const holderFile = `${target}.holder`;
   writeHolder(holderFile);
+  const held = release;
   return async () => {
     removeOwnHolder(holderFile);
     // ERELEASED: the lock was compromised (reported above) and is no longer ours to remove.
-    await release().catch((err: unknown) => {
+    await held().catch((err: unknown) => {
       if ((err as NodeJS.ErrnoException).code !== "ERELEASED") throw err;
     });
   };
@@ -144,6 +156,35 @@ function readHolder(file: string): LockHolder | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Removes a lock whose recorded holder is a process of this host that no longer runs (dead, or a
+ * zombie). Of several processes that find it at once, only the one that moves the dead holder's
+ * record aside breaks the lock; one that finds a live holder's record instead puts it back.
+ */
+function breakDeadHolder(target: string): boolean {
+  const holderFile = `${target}.holder`;
+  const dead = readHolder(holderFile);
+  if (!dead || dead.hostname !== os.hostname() || isProcessAlive(dead.pid)) return false;
+  const claim = `${holderFile}.${process.pid}.breaking`;
+  try {
+    fs.renameSync(holderFile, claim);
+  } catch {
+    return false; // another process is breaking it
+  }
+  const claimed = readHolder(claim);
+  if (!claimed || claimed.pid !== dead.pid || claimed.since !== dead.since) {
+    try {
+      fs.renameSync(claim, holderFile);
+    } catch {
+      // a newer holder wrote its record meanwhile
+    }
+    return false;
+  }
+  fs.rmSync(target, { recursive: true, force: true });
+  fs.rmSync(claim, { force: true });
+  return true;
 }
 
 function describeHolder(lockPath: string): string {

@@ -108,7 +108,10 @@ export class EngineError extends Error {
 
 /** The Pulumi stack of a run. */
 export interface Engine {
-  /** Opens the stack (creating it on first use), recovering first from a crashed run; says what it recovered. */
+  /**
+   * Opens the stack, recovering first from a crashed run; says what it recovered. Only runs that write
+   * create a stack the backend does not have; the others plan against an empty state, or fail.
+   */
   open(onRecovered: (what: string) => void): Promise<StackSnapshot>;
   /** Resolves creates an interrupted update left pending; returns the snapshot after. */
   resolvePendingCreates(): Promise<StackSnapshot>;

@@ -1,9 +1,10 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ConcurrentUpdateError, EngineEvent, LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { ConcurrentUpdateError, EngineEvent, LocalWorkspace, PulumiCommand, Stack, StackNotFoundError } from "@pulumi/pulumi/automation";
 import { liveObjectId, ObjectId, pulumiType, resourceName } from "../desired-state/object-id";
-import { ProgramInput, serializeProgramInput } from "../desired-state/program-input";
+import { newProgramInputKey, PROGRAM_INPUT_KEY_ENV, ProgramInput, serializeProgramInput } from "../desired-state/program-input";
 import { ferryRoot } from "../lib/paths";
+import { watchOwnProcesses } from "../lib/process-watchdog";
 import { Revision } from "../source/git-source";
 import { isKubernetesObject } from "./change-summary";
 import { UpdateRecord } from "./history";
@@ -67,12 +68,26 @@ export function objectUrn(stack: string, id: ObjectId): string {
   return `urn:pulumi:${stack}::${PROJECT}::${CLUSTER_STACK_TYPE}$${pulumiType(id)}::${resourceName(id)}`;
 }
 
+/** A stack the backend does not have, opened by a run that may not create it (preview, detect, history, rollback). */
+export class MissingStackError extends Error {
+  constructor(stack: string, backendUrl: string, options?: { cause?: unknown }) {
+    super(
+      `stack ${stack} does not exist in the backend ${backendUrl}: \`ferry sync --stack ${stack}\` creates it (check the name)`,
+      options,
+    );
+    this.name = "MissingStackError";
+  }
+}
+
 /**
- * Opens (creating if needed) the stack in a workspace folder of its own. The workspace's Pulumi.yaml
- * points at the ferry program and lives outside any git repository, so the CLI records the config
- * repo's commit (PULUMI_GIT_*), not ferry's own.
+ * Opens the stack in a workspace folder of its own: `create` creates it when the backend does not
+ * have it (only runs that write do), else such a stack is a {@link MissingStackError}. The
+ * workspace's Pulumi.yaml points at the ferry program and lives outside any git repository, so the
+ * CLI records the config repo's commit (PULUMI_GIT_*), not ferry's own. The Pulumi processes it
+ * starts end with this process ({@link watchOwnProcesses}).
  */
-export async function openStack(settings: StackSettings): Promise<Stack> {
+export async function openStack(settings: StackSettings, options: { readonly create: boolean }): Promise<Stack> {
+  watchOwnProcesses();
   fs.mkdirSync(settings.workDir, { recursive: true });
   const main = path.relative(settings.workDir, ferryRoot()) || ".";
   fs.writeFileSync(
@@ -95,7 +110,13 @@ export async function openStack(settings: StackSettings): Promise<Stack> {
     pulumiCommand,
     envVars: pulumiEnv(settings.backendUrl, settings.env),
   });
-  return Stack.createOrSelect(settings.stack, workspace);
+  if (options.create) return Stack.createOrSelect(settings.stack, workspace);
+  try {
+    return await Stack.select(settings.stack, workspace);
+  } catch (err) {
+    if (err instanceof StackNotFoundError) throw new MissingStackError(settings.stack, settings.backendUrl, { cause: err });
+    throw err;
+  }
 }
 
 /** Sets the program's configuration (keys without a namespace are `ferry:` keys) in one CLI call. */
@@ -158,8 +179,16 @@ export async function stackHistory(stack: Stack): Promise<UpdateRecord[]> {
 export interface EngineSettings extends StackSettings {
   /** `ferry:*` configuration of the program (checkout, path, kubeconfig...), set once when the stack is opened. */
   readonly config: Readonly<Record<string, string>>;
-  /** The file the program reads its input from (`ferry:desiredState`). */
+  /** The file the program reads its input from (`ferry:desiredState`), encrypted under a key of the run. */
   readonly inputFile: string;
+  /** Whether the run may create the stack in the backend (runs that write); others never do. */
+  readonly create: boolean;
+  /**
+   * A run that may not create the stack, of a stack the backend does not have yet, plans against an
+   * empty state in a throwaway backend and workspace here (the caller removes it): a preview of a new
+   * cluster shows everything it would create. Without it such a run fails with {@link MissingStackError}.
+   */
+  readonly emptyStateDir?: string;
   /** The config repo's URL as the update records it (no credentials). */
   readonly repoUrl: string;
 }
@@ -171,10 +200,14 @@ export function pulumiEngine(settings: EngineSettings): Engine {
     if (!opened) throw new Error("the stack is not open");
     return opened;
   };
-  /** Runs the program with this input: written for the call only (it holds Secret data in clear), readable by this user only. */
+  // The program input holds Secret data: on disk it is encrypted under a key of this run, which the
+  // program gets through the environment only, so a run killed before it removes the file leaves no
+  // plaintext behind.
+  const inputKey = newProgramInputKey();
+  /** Runs the program with this input: written for the call only, encrypted, readable by this user only. */
   const withInput = async <T>(input: ProgramInput, call: () => Promise<T>): Promise<T> => {
     fs.mkdirSync(path.dirname(settings.inputFile), { recursive: true });
-    fs.writeFileSync(settings.inputFile, serializeProgramInput(input), { mode: 0o600 });
+    fs.writeFileSync(settings.inputFile, serializeProgramInput(input, inputKey), { mode: 0o600 });
     try {
       return await call();
     } finally {
@@ -228,7 +261,23 @@ export function pulumiEngine(settings: EngineSettings): Engine {
       const restored = repairCheckpoint(settings.backendUrl, PROJECT, settings.stack);
       if (restored) onRecovered(`repaired the stack's checkpoint a crash left unreadable (${restored})`);
       for (const lock of clearStaleLocks(settings.backendUrl, PROJECT, settings.stack)) onRecovered(`removed a stale lock ${lock}`);
-      opened = await openStack(settings);
+      // What a killed run left: its program input (and that of releases that wrote it in clear).
+      for (const f of [settings.inputFile, path.join(settings.workDir, "desired-state.json")]) fs.rmSync(f, { force: true });
+      try {
+        opened = await openStack(settings, { create: settings.create });
+      } catch (err) {
+        if (!(err instanceof MissingStackError) || !settings.emptyStateDir) throw err;
+        onRecovered(`stack ${settings.stack} does not exist yet: planning against an empty state (\`ferry sync\` creates the stack)`);
+        opened = await openStack(
+          {
+            ...settings,
+            workDir: path.join(settings.emptyStateDir, "workspace"),
+            backendUrl: `file://${path.join(settings.emptyStateDir, "backend")}`,
+          },
+          { create: true },
+        );
+      }
+      (opened.workspace as LocalWorkspace).envVars[PROGRAM_INPUT_KEY_ENV] = inputKey;
       await setProgramConfig(opened, { ...settings.config, desiredState: settings.inputFile });
       return snapshotStack(opened);
     },
@@ -272,7 +321,7 @@ export function pulumiEngine(settings: EngineSettings): Engine {
       return withInput(input, () => update(options));
     },
     async history() {
-      return stackHistory(opened ?? (await openStack(settings)));
+      return stackHistory(opened ?? (await openStack(settings, { create: false })));
     },
     urnOf: (id) => objectUrn(settings.stack, id),
   };

@@ -8,13 +8,16 @@ import { SyncSettings } from "./stack-settings";
 
 /** The stack's whole history as `ferry history` shows it, newest first. */
 export async function readHistory(settings: SyncSettings, pulumiRoot: string, limit = Infinity): Promise<HistoryEntry[]> {
-  const stack = await openStack({
-    stack: settings.stack,
-    pulumiRoot,
-    workDir: settings.workDir,
-    backendUrl: settings.backendUrl,
-    env: settings.pulumiEnv,
-  });
+  const stack = await openStack(
+    {
+      stack: settings.stack,
+      pulumiRoot,
+      workDir: settings.workDir,
+      backendUrl: settings.backendUrl,
+      env: settings.pulumiEnv,
+    },
+    { create: false },
+  );
   return historyEntries(await stackHistory(stack)).slice(0, limit);
 }
 

@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as k8s from "@kubernetes/client-node";
+import { isProcessAlive } from "../lib/process-alive";
 import { ClusterAccess, isNotFound, kubeConfig } from "../lib/kube-config";
 import { ClusterDiscovery } from "../render/cluster-discovery";
 import { renderCheckout } from "../render/render-checkout";
@@ -9,7 +10,7 @@ import type { Toolchain } from "../toolchain/install";
 import { Mode, writes } from "./mode";
 import { defaultPipelineOptions, PipelineOptions, Progress, reconcile } from "./pipeline";
 import { Cluster, Ports, Source } from "./ports";
-import { pulumiEngine } from "./pulumi-stack";
+import { EngineSettings, pulumiEngine } from "./pulumi-stack";
 import { ReconcileResult } from "./reconcile-result";
 import { fileStackLock } from "./stack-lock";
 import { SyncSettings } from "./stack-settings";
@@ -45,21 +46,28 @@ export function sourceOf(settings: SyncSettings): GitSource {
 
 /**
  * One run of a stack with the real ports: git, the render tools, the live cluster, the Pulumi
- * engine and the stack lock of this machine. A preview works in a checkout and workspace of its
- * own, removed afterwards. The program input (it holds Secret data in clear) exists only while the
- * engine runs the program.
+ * engine and the stack lock of this machine. Only runs that write create the stack in the backend;
+ * a preview or detect of a stack the backend does not have plans against an empty state in a
+ * scratch folder. A preview works in a checkout and workspace of its own. Scratch folders are
+ * removed afterwards (those of killed runs at the start of the next). The program input (it holds
+ * Secret data) is encrypted on disk and exists only while the engine runs the program.
  */
 export async function runStack(settings: SyncSettings, mode: Mode, runtime: RunRuntime): Promise<ReconcileResult> {
-  const scratch =
-    mode.kind === "preview" ? fs.mkdtempSync(path.join(mkdirp(path.join(settings.stateDir, "previews")), `${settings.stack}-`)) : undefined;
-  const dirs = scratch
-    ? { checkoutDir: path.join(scratch, "checkout"), workDir: path.join(scratch, "workspace") }
-    : { checkoutDir: settings.checkoutDir, workDir: settings.workDir };
+  const previews = mkdirp(path.join(settings.stateDir, "previews"));
+  removeAbandonedScratch(previews);
+  const scratch = writes(mode) ? undefined : fs.mkdtempSync(path.join(previews, `${settings.stack}-${process.pid}-`));
+  const dirs =
+    scratch && mode.kind === "preview"
+      ? { checkoutDir: path.join(scratch, "checkout"), workDir: path.join(scratch, "workspace") }
+      : { checkoutDir: settings.checkoutDir, workDir: settings.workDir };
   const inputFile = path.join(dirs.workDir, "program-input.json");
   try {
     return await reconcile(
       mode,
-      localPorts({ ...settings, ...dirs }, runtime, inputFile),
+      localPorts({ ...settings, ...dirs }, runtime, inputFile, {
+        create: writes(mode),
+        emptyStateDir: scratch && path.join(scratch, "empty-state"),
+      }),
       defaultPipelineOptions({
         stack: settings.stack,
         path: settings.path,
@@ -76,8 +84,16 @@ export async function runStack(settings: SyncSettings, mode: Mode, runtime: RunR
   }
 }
 
-/** The real ports of a run whose checkout and workspace are the settings' folders. */
-export function localPorts(settings: SyncSettings, binaries: SyncBinaries, inputFile: string): Ports {
+/**
+ * The real ports of a run whose checkout and workspace are the settings' folders; `stack` says
+ * whether the engine may create the stack, and where it plans against an empty state if not.
+ */
+export function localPorts(
+  settings: SyncSettings,
+  binaries: SyncBinaries,
+  inputFile: string,
+  stack: Pick<EngineSettings, "create" | "emptyStateDir">,
+): Ports {
   const access: ClusterAccess = { kubeconfig: settings.kubeconfig, context: settings.context };
   return {
     source: gitSource(settings),
@@ -104,6 +120,7 @@ export function localPorts(settings: SyncSettings, binaries: SyncBinaries, input
       env: settings.pulumiEnv,
       config: programConfig(settings),
       inputFile,
+      ...stack,
       repoUrl: normalizeRepoUrl(redactUrl(settings.repo)),
     }),
     lock: fileStackLock(settings.stateDir, settings.stack),
@@ -179,6 +196,14 @@ export function programConfig(settings: SyncSettings): Record<string, string> {
   if (settings.kubeconfig) config.kubeconfig = settings.kubeconfig;
   if (settings.context) config.context = settings.context;
   return config;
+}
+
+/** Removes the scratch folders (`<stack>-<pid>-<random>`) of runs whose process is gone: a killed preview's checkout and input. */
+function removeAbandonedScratch(previews: string): void {
+  for (const name of fs.readdirSync(previews)) {
+    const pid = /-(\d+)-[^-]+$/.exec(name)?.[1];
+    if (pid && !isProcessAlive(Number(pid))) fs.rmSync(path.join(previews, name), { recursive: true, force: true });
+  }
 }
 
 function mkdirp(dir: string): string {

@@ -1,6 +1,4 @@
 import { createHash } from "node:crypto";
-import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
 import { GitRef } from "../desired-state/git-ref";
@@ -41,20 +39,15 @@ export function localRenderTools(options: RenderToolsOptions): RenderTools {
   let discovery: ClusterDiscovery | undefined;
   return {
     async helmTemplate(request: HelmTemplateRequest): Promise<string> {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ferry-values-"));
-      try {
-        const valuesFile = path.join(dir, "values.yaml");
-        fs.writeFileSync(valuesFile, yaml.dump(request.values, { noRefs: true }), { mode: 0o600 });
-        const args = ["template", request.releaseName, request.chart, "--namespace", request.namespace, "--values", valuesFile];
-        if (request.repo) args.push("--repo", request.repo);
-        if (request.version) args.push("--version", request.version);
-        if (request.includeCRDs) args.push("--include-crds");
-        const out = await run(options.helm, args, { env: helmEnv, timeoutMs: 300_000 });
-        if (out.code !== 0) throw new Error(out.stderr.trim().replace(/^Error: /, "") || `helm exited with ${out.code}`);
-        return out.stdout;
-      } finally {
-        fs.rmSync(dir, { recursive: true, force: true });
-      }
+      // Values go through stdin, never a file: they may hold values read from Secrets.
+      const args = ["template", request.releaseName, request.chart, "--namespace", request.namespace, "--values", "-"];
+      if (request.repo) args.push("--repo", request.repo);
+      if (request.version) args.push("--version", request.version);
+      if (request.includeCRDs) args.push("--include-crds");
+      const input = yaml.dump(request.values, { noRefs: true });
+      const out = await run(options.helm, args, { env: helmEnv, timeoutMs: 300_000, input });
+      if (out.code !== 0) throw new Error(out.stderr.trim().replace(/^Error: /, "") || `helm exited with ${out.code}`);
+      return out.stdout;
     },
     async kustomizeBuild(absDir: string): Promise<string> {
       // Root-only is Kustomize's default for files; said here so it stays so. It does not confine

@@ -1,8 +1,12 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import { withFileLock } from "../../src/lib/file-lock";
+import { FileLockBusyError, withFileLock } from "../../src/lib/file-lock";
+import { processState } from "../../src/lib/process-alive";
 import { tempDir } from "../helpers/temp-dir";
 
 /** Polls until fn returns true, or fails after the deadline. */
@@ -87,5 +91,68 @@ describe("file lock", () => {
     );
     assert.equal(fs.existsSync(lock), false);
     assert.equal(await withFileLock(lock, { what: "again" }, async () => 42), 42);
+  });
+
+  it("takes over at once a fresh lock whose holder on this host is dead or a zombie, and keeps a live holder's", async () => {
+    const dir = tempDir();
+    const holder = (lock: string, pid: number): void => {
+      fs.mkdirSync(lock); // fresh mtime: only the holder's pid tells it is stale
+      fs.writeFileSync(`${lock}.holder`, JSON.stringify({ pid, hostname: os.hostname(), since: new Date().toISOString() }));
+    };
+    const exited = spawn("true", [], { stdio: "ignore" });
+    await once(exited, "exit");
+    holder(path.join(dir, "dead.lock"), exited.pid!);
+    assert.equal(await withFileLock(path.join(dir, "dead.lock"), { what: "syncing", waitMs: 0 }, async () => "ran"), "ran");
+
+    if (process.platform === "linux") {
+      // A zombie: `sleep 0` exits and `sleep 5` (sh exec'd into it) never reaps it.
+      const parent = spawn("sh", ["-c", "sleep 0 & echo $!; exec sleep 5"], { stdio: ["ignore", "pipe", "ignore"] });
+      try {
+        const [line] = (await once(parent.stdout!, "data")) as [Buffer];
+        const zombie = Number(line.toString().trim());
+        await waitUntil("the zombie", () => processState(zombie) === "Z");
+        holder(path.join(dir, "zombie.lock"), zombie);
+        assert.equal(await withFileLock(path.join(dir, "zombie.lock"), { what: "syncing", waitMs: 0 }, async () => "ran"), "ran");
+      } finally {
+        parent.kill("SIGKILL");
+      }
+    }
+
+    const live = spawn("sleep", ["5"], { stdio: "ignore" });
+    try {
+      await once(live, "spawn");
+      holder(path.join(dir, "live.lock"), live.pid!);
+      await assert.rejects(
+        withFileLock(path.join(dir, "live.lock"), { what: "syncing", waitMs: 0 }, async () => "ran"),
+        (err: Error) => err instanceof FileLockBusyError && err.message.includes(`pid ${live.pid}`),
+      );
+      assert.equal(fs.existsSync(path.join(dir, "live.lock")), true);
+    } finally {
+      live.kill("SIGKILL");
+    }
+  });
+
+  it("lets only one of several waiters break a dead holder's lock", async () => {
+    const lock = path.join(tempDir(), "race.lock");
+    const exited = spawn("true", [], { stdio: "ignore" });
+    await once(exited, "exit");
+    fs.mkdirSync(lock);
+    fs.writeFileSync(`${lock}.holder`, JSON.stringify({ pid: exited.pid, hostname: os.hostname(), since: new Date().toISOString() }));
+    let inside = 0;
+    let most = 0;
+    const results = await Promise.allSettled(
+      [1, 2, 3, 4].map(() =>
+        withFileLock(lock, { what: "racing", waitMs: 5_000, pollMs: 10 }, async () => {
+          most = Math.max(most, ++inside);
+          await new Promise((r) => setTimeout(r, 30));
+          inside--;
+        }),
+      ),
+    );
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ["fulfilled", "fulfilled", "fulfilled", "fulfilled"],
+    );
+    assert.equal(most, 1, "two holders at once");
   });
 });
