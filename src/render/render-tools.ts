@@ -4,9 +4,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
 import { GitRef } from "../desired-state/git-ref";
+import { formatBytes, INPUT_LIMITS } from "../desired-state/input-limits";
 import { KubeObject } from "../desired-state/object-id";
 import { SourcePolicy } from "../desired-state/source-policy";
-import { run } from "../lib/exec";
+import { OutputLimitError, run, RunOptions, RunResult } from "../lib/exec";
 import { checkoutGitRef, GitAuth } from "../source/git-source";
 import { HelmTemplateRequest, RenderTools } from "./build-desired-state";
 import { ClusterDiscovery } from "./cluster-discovery";
@@ -49,7 +50,7 @@ export function localRenderTools(options: RenderToolsOptions): RenderTools {
         if (request.repo) args.push("--repo", request.repo);
         if (request.version) args.push("--version", request.version);
         if (request.includeCRDs) args.push("--include-crds");
-        const out = await run(options.helm, args, { env: helmEnv, timeoutMs: 300_000 });
+        const out = await runRender("helm template", options.helm, args, { env: helmEnv, timeoutMs: 300_000 });
         if (out.code !== 0) throw new Error(out.stderr.trim().replace(/^Error: /, "") || `helm exited with ${out.code}`);
         return out.stdout;
       } finally {
@@ -57,7 +58,7 @@ export function localRenderTools(options: RenderToolsOptions): RenderTools {
       }
     },
     async kustomizeBuild(absDir: string): Promise<string> {
-      const out = await run(options.kubectl, ["kustomize", absDir], { timeoutMs: 120_000 });
+      const out = await runRender("kustomize build", options.kubectl, ["kustomize", absDir], { timeoutMs: 120_000 });
       if (out.code !== 0) throw new Error(out.stderr.trim().replace(/^error: /, ""));
       return out.stdout;
     },
@@ -95,4 +96,18 @@ export function localRenderTools(options: RenderToolsOptions): RenderTools {
       return dir;
     },
   };
+}
+
+/** Runs a render tool with its output capped (INPUT_LIMITS.maxRenderedBytes), read as it arrives. */
+async function runRender(what: string, file: string, args: readonly string[], options: RunOptions): Promise<RunResult> {
+  const limit = INPUT_LIMITS.maxRenderedBytes;
+  try {
+    return await run(file, args, { ...options, maxOutputBytes: limit });
+  } catch (err) {
+    if (!(err instanceof OutputLimitError)) throw err;
+    throw new Error(
+      `${what} printed more than ${formatBytes(limit)}, ferry's limit for one render; it was stopped. Render less (split the release or Kustomization), or check the chart for a runaway loop`,
+      { cause: err },
+    );
+  }
 }
