@@ -4,20 +4,7 @@ import { INPUT_LIMITS, InputLimits } from "../../src/desired-state/input-limits"
 import { parseManifests } from "../../src/desired-state/parse-manifests";
 import { OutputLimitError, run } from "../../src/lib/exec";
 import { parseValuesText } from "../../src/render/helm-values";
-
-/** The alias bomb of issue 10: 9 levels of 10 aliases, 10^9 "lol"s once expanded (a few GB). */
-export function aliasBomb(levels = 9): string {
-  const names = "abcdefghijklmnop".split("");
-  const lines = ["apiVersion: v1", "kind: ConfigMap", "metadata: {name: bomb, namespace: default}", "data:"];
-  lines.push(`  a: &a [${Array(10).fill('"lol"').join(", ")}]`);
-  for (let i = 1; i < levels; i++)
-    lines.push(
-      `  ${names[i]!}: &${names[i]!} [${Array(10)
-        .fill(`*${names[i - 1]!}`)
-        .join(", ")}]`,
-    );
-  return lines.join("\n") + "\n";
-}
+import { aliasBomb } from "../helpers/alias-bomb";
 
 const limits = (l: Partial<InputLimits>): InputLimits => ({ ...INPUT_LIMITS, ...l });
 
