@@ -76,7 +76,7 @@ export function localRenderTools(options: RenderToolsOptions): RenderTools {
     async fetchText(url: string): Promise<string> {
       const res = await fetch(url, { signal: AbortSignal.timeout(60_000) });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      return res.text();
+      return readCapped(res, INPUT_LIMITS.maxValuesBytes);
     },
     discoverScopes(kinds) {
       discovery ??= new ClusterDiscovery({ kubeconfig: options.kubeconfig, context: options.context });
@@ -110,4 +110,17 @@ async function runRender(what: string, file: string, args: readonly string[], op
       { cause: err },
     );
   }
+}
+
+/** A response body as text, refused once it grows past `limit` bytes (read as it arrives, never whole). */
+async function readCapped(res: Response, limit: number): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body ?? []) {
+    size += (chunk as Uint8Array).byteLength;
+    // Leaving the loop by throwing cancels the stream: the rest is never downloaded.
+    if (size > limit) throw new Error(`the response is larger than ${formatBytes(limit)}, ferry's limit for a values text`);
+    chunks.push(chunk as Uint8Array);
+  }
+  return Buffer.concat(chunks).toString("utf8");
 }

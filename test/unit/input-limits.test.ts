@@ -1,10 +1,15 @@
 import assert from "node:assert/strict";
+import * as http from "node:http";
+import { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
 import { INPUT_LIMITS, InputLimits } from "../../src/desired-state/input-limits";
 import { parseManifests } from "../../src/desired-state/parse-manifests";
 import { OutputLimitError, run } from "../../src/lib/exec";
+import { sourcePolicy } from "../../src/desired-state/source-policy";
 import { parseValuesText } from "../../src/render/helm-values";
+import { localRenderTools } from "../../src/render/render-tools";
 import { aliasBomb } from "../helpers/alias-bomb";
+import { tempDir } from "../helpers/temp-dir";
 
 const limits = (l: Partial<InputLimits>): InputLimits => ({ ...INPUT_LIMITS, ...l });
 
@@ -93,7 +98,7 @@ describe("input limits: YAML aliases", () => {
   });
 });
 
-describe("input limits: a render's output", () => {
+describe("input limits: render output and downloads", () => {
   it("stops a program that prints more than the limit, keeping memory bounded", async () => {
     // Prints forever: only the limit ends it.
     const endless = "const b = Buffer.alloc(65536, 121); const w = () => process.stdout.write(b, w); w();";
@@ -104,5 +109,35 @@ describe("input limits: a render's output", () => {
     });
     const ok = await run(process.execPath, ["-e", "process.stdout.write('x'.repeat(1000))"], { maxOutputBytes: 1000 });
     assert.equal(ok.stdout.length, 1000);
+  });
+
+  it("stops downloading a values URL past the values limit", async () => {
+    let sent = 0;
+    const server = http.createServer((_req, res) => {
+      // An endless body: only the client hanging up ends it.
+      const chunk = Buffer.alloc(64 * 1024, 120);
+      const more = (): void => {
+        while (sent < 64 * 1024 * 1024 && res.write(chunk)) sent += chunk.length;
+        if (sent < 64 * 1024 * 1024) res.once("drain", more);
+        else res.end();
+      };
+      res.on("close", () => res.removeAllListeners("drain"));
+      more();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const tools = localRenderTools({
+        helm: "helm",
+        kubectl: "kubectl",
+        cacheDir: tempDir(),
+        policy: sourcePolicy({ localAddresses: "allow" }),
+      });
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/values.yaml`;
+      await assert.rejects(tools.fetchText(url), /larger than 4 MiB, ferry's limit for a values text/);
+      assert.ok(sent < 16 * 1024 * 1024, `the server sent ${sent} bytes`);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
