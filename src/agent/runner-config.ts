@@ -4,6 +4,7 @@ import * as yaml from "js-yaml";
 import { z } from "zod";
 import { LOCAL_ADDRESS_POLICIES } from "../desired-state/source-policy";
 import { parseDuration } from "../lib/duration";
+import { MIN_API_TOKEN_LENGTH, readApiToken } from "./api-auth";
 
 const duration = z
   .union([z.number(), z.string().regex(/^\d+(ms|s|m|h)$/, "a duration like 30s, 5m or 1h")])
@@ -38,8 +39,10 @@ const StackSchema = z.object({
 
 /** The runner's configuration file (`ferry run --config ferry.yaml`). */
 const RunnerConfigSchema = z.object({
-  /** host:port of the status API, metrics and webhook receivers. */
+  /** host:port of the webhook receivers, and of the API, metrics and health unless apiListen says otherwise. */
   listen: z.string().default("127.0.0.1:8080"),
+  /** host:port of the API, metrics and health on their own; left out or equal to listen: one server for all. */
+  apiListen: z.string().optional(),
   /** How many stacks may reconcile at once. */
   maxParallel: z.number().int().min(1).default(2),
   /** Largest webhook body accepted, in bytes. */
@@ -59,11 +62,16 @@ const RunnerConfigSchema = z.object({
 /** A validated stack entry, durations in milliseconds. */
 export type RunnerStack = z.infer<typeof StackSchema>;
 /** The validated runner configuration, durations in milliseconds. */
-export type RunnerConfig = z.infer<typeof RunnerConfigSchema> & { readonly webhookSecret: string };
+export type RunnerConfig = z.infer<typeof RunnerConfigSchema> & {
+  readonly webhookSecret: string;
+  /** Bearer token of the control API's state-changing calls; "" leaves them disabled. Never logged. */
+  readonly apiToken: string;
+};
 
 /**
  * Reads and validates the runner's config file. Secrets never live in it: the webhook secret comes
- * from FERRY_WEBHOOK_SECRET or FERRY_WEBHOOK_SECRET_FILE (git and Pulumi secrets as for `ferry sync`).
+ * from FERRY_WEBHOOK_SECRET or FERRY_WEBHOOK_SECRET_FILE, the control API's token from FERRY_API_TOKEN or
+ * FERRY_API_TOKEN_FILE (git and Pulumi secrets as for `ferry sync`).
  */
 export function loadRunnerConfig(file: string, env: NodeJS.ProcessEnv = process.env): RunnerConfig {
   let raw: unknown;
@@ -83,10 +91,17 @@ export function loadRunnerConfig(file: string, env: NodeJS.ProcessEnv = process.
   if (dup) throw new Error(`${file}: stack "${dup}" is listed twice`);
   const secretFile = env.FERRY_WEBHOOK_SECRET_FILE;
   const webhookSecret = env.FERRY_WEBHOOK_SECRET ?? (secretFile ? fs.readFileSync(secretFile, "utf8").trim() : "");
+  const apiToken = readApiToken(env);
+  if (apiToken && (apiToken.length < MIN_API_TOKEN_LENGTH || /\s/.test(apiToken))) {
+    throw new Error(
+      `the control API token (FERRY_API_TOKEN or FERRY_API_TOKEN_FILE) must be at least ${MIN_API_TOKEN_LENGTH} characters without spaces; generate one with \`openssl rand -hex 32\``,
+    );
+  }
   const base = path.dirname(path.resolve(file));
   return {
     ...parsed.data,
     webhookSecret,
+    apiToken,
     stacks: parsed.data.stacks.map((s) => ({ ...s, kubeconfig: s.kubeconfig ? path.resolve(base, s.kubeconfig) : undefined })),
   };
 }

@@ -1,4 +1,5 @@
 import * as http from "node:http";
+import { authorizeRequest } from "./api-auth";
 import { RunnerConfig } from "./runner-config";
 import { RunnerMetrics } from "./runner-metrics";
 import { StackWorker } from "./stack-worker";
@@ -33,20 +34,41 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | un
 }
 
 /**
- * The runner's HTTP API: `/healthz`, `/readyz`, `/metrics`, `GET /api/stacks[/<name>]`,
- * `POST /api/stacks/<name>/reconcile|suspend|resume`, and push receivers `POST /hooks/github|gitlab|generic`.
+ * What one listening address serves: everything, or (with `apiListen` apart from `listen`) the API,
+ * metrics and health on one and the webhook receivers (and health) on the other.
  */
-export async function handleRequest(runner: RunnerView, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+export type ServedRoutes = "all" | "api" | "webhooks";
+
+/**
+ * The runner's HTTP API: `/healthz`, `/readyz`, `/metrics`, `GET /api/stacks[/<name>]`,
+ * `POST /api/stacks/<name>/reconcile|suspend|resume` (bearer token), and push receivers
+ * `POST /hooks/github|gitlab|generic` (HMAC). Cross-origin requests are refused (see {@link authorizeRequest}).
+ */
+export async function handleRequest(
+  runner: RunnerView,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  served: ServedRoutes = "all",
+): Promise<void> {
   const url = new URL(req.url ?? "/", "http://localhost");
   const parts = url.pathname.split("/").filter(Boolean);
   try {
+    const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v[0] : v]));
+    const decision = authorizeRequest({ method: req.method ?? "GET", pathname: url.pathname, headers }, runner.config.apiToken);
+    if (!decision.allow) {
+      // Drain a refused body so the client reads the answer instead of a reset connection.
+      req.resume();
+      if (decision.status === 401) res.setHeader("WWW-Authenticate", 'Bearer realm="ferry"');
+      return send(res, decision.status, { error: decision.error });
+    }
     if (req.method === "GET" && url.pathname === "/healthz") return send(res, 200, "ok", "text/plain");
     if (req.method === "GET" && url.pathname === "/readyz")
       return send(res, runner.isReady() ? 200 : 503, runner.isReady() ? "ok" : "starting", "text/plain");
-    if (req.method === "GET" && url.pathname === "/metrics") {
+    const api = served !== "webhooks";
+    if (req.method === "GET" && url.pathname === "/metrics" && api) {
       return send(res, 200, await runner.metrics.registry.metrics(), runner.metrics.registry.contentType);
     }
-    if (parts[0] === "api" && parts[1] === "stacks") {
+    if (parts[0] === "api" && parts[1] === "stacks" && api) {
       if (req.method === "GET" && parts.length === 2)
         return send(
           res,
@@ -56,20 +78,19 @@ export async function handleRequest(runner: RunnerView, req: http.IncomingMessag
       const worker = parts[2] ? runner.workers.get(parts[2]) : undefined;
       if (!worker) return send(res, 404, { error: `no stack "${parts[2] ?? ""}"` });
       if (req.method === "GET" && parts.length === 3) return send(res, 200, worker.status);
-      if (req.method === "POST" && parts[3] === "reconcile") {
+      if (req.method === "POST" && parts.length === 4 && parts[3] === "reconcile") {
         worker.trigger("manual");
         return send(res, 202, { stack: worker.stack.name, accepted: "reconcile" });
       }
-      if (req.method === "POST" && (parts[3] === "suspend" || parts[3] === "resume")) {
+      if (req.method === "POST" && parts.length === 4 && (parts[3] === "suspend" || parts[3] === "resume")) {
         worker.setSuspended(parts[3] === "suspend");
         return send(res, 202, { stack: worker.stack.name, accepted: parts[3] });
       }
       return send(res, 405, { error: "method not allowed" });
     }
-    if (req.method === "POST" && parts[0] === "hooks" && ["github", "gitlab", "generic"].includes(parts[1] ?? "")) {
+    if (req.method === "POST" && parts[0] === "hooks" && served !== "api" && ["github", "gitlab", "generic"].includes(parts[1] ?? "")) {
       const body = await readBody(req, runner.config.maxWebhookBytes);
       if (!body) return send(res, 413, { error: `body larger than ${runner.config.maxWebhookBytes} bytes` });
-      const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v[0] : v]));
       if (!verifyWebhook(parts[1] as WebhookKind, headers, body, runner.config.webhookSecret)) {
         return send(res, 401, { error: "missing or wrong signature" });
       }

@@ -5,17 +5,23 @@ import { LiveWatch } from "./live-watch";
 import { notify } from "./notifier";
 import { RunnerConfig, RunnerStack } from "./runner-config";
 import { RunnerMetrics } from "./runner-metrics";
-import { handleRequest } from "./runner-server";
+import { handleRequest, ServedRoutes } from "./runner-server";
 import { resolveSyncSettings, SyncSettings } from "../reconcile/stack-settings";
 import { StackWorker, WorkerDeps } from "./stack-worker";
 import { runStack, sourceOf, SyncBinaries } from "../reconcile/run-stack";
 import { Mode } from "../reconcile/mode";
 
+/** Where a started runner listens: its API (status, control, metrics) and its webhook receivers (often the same). */
+export interface RunnerAddresses {
+  readonly api: string;
+  readonly webhooks: string;
+}
+
 /** A running `ferry run`: one worker per stack, the HTTP server, the metrics. */
 export class Runner {
   readonly workers = new Map<string, StackWorker>();
   readonly metrics = new RunnerMetrics();
-  private server: http.Server | undefined;
+  private readonly servers: http.Server[] = [];
   private slots: number;
   private readonly waiting: (() => void)[] = [];
   private ready = false;
@@ -35,20 +41,33 @@ export class Runner {
     }
   }
 
-  /** Starts the HTTP server and every worker; resolves with the address listened on. */
-  async start(): Promise<string> {
-    const [host, port] = splitListen(this.config.listen);
-    this.server = http.createServer((req, res) => void handleRequest(this, req, res));
-    await new Promise<void>((resolve, reject) => {
-      this.server!.once("error", reject);
-      this.server!.listen(port, host, () => resolve());
-    });
-    const address = this.server.address() as { address: string; port: number };
+  /**
+   * Starts the HTTP server(s) and every worker; resolves with the addresses listened on. With an
+   * `apiListen` apart from `listen`, the API listens there and the webhook receivers on `listen`.
+   */
+  async start(): Promise<RunnerAddresses> {
+    const apart = this.config.apiListen !== undefined && this.config.apiListen !== this.config.listen;
+    const api = await this.listen(this.config.apiListen ?? this.config.listen, apart ? "api" : "all");
+    const webhooks = apart ? await this.listen(this.config.listen, "webhooks") : api;
     for (const w of this.workers.values()) w.start();
     this.ready = true;
-    const url = `http://${address.address}:${address.port}`;
-    this.log.info({ phase: "start", url, stacks: [...this.workers.keys()] }, "ferry runner started");
-    return url;
+    this.log.info(
+      { phase: "start", api, webhooks, controlApi: this.config.apiToken ? "token" : "disabled", stacks: [...this.workers.keys()] },
+      "ferry runner started",
+    );
+    return { api, webhooks };
+  }
+
+  private async listen(address: string, served: ServedRoutes): Promise<string> {
+    const [host, port] = splitListen(address);
+    const server = http.createServer((req, res) => void handleRequest(this, req, res, served));
+    this.servers.push(server);
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => resolve());
+    });
+    const bound = server.address() as { address: string; port: number };
+    return `http://${bound.address.includes(":") ? `[${bound.address}]` : bound.address}:${bound.port}`;
   }
 
   /** Whether the runner has started its workers (for /readyz). */
@@ -60,7 +79,7 @@ export class Runner {
   async stop(): Promise<void> {
     this.ready = false;
     await Promise.all([...this.workers.values()].map((w) => w.stop()));
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
   }
 
   private acquire(): Promise<() => void> {

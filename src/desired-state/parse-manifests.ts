@@ -1,4 +1,6 @@
 import * as yaml from "js-yaml";
+import { loadBoundedYaml, YamlLimitError } from "./bounded-yaml";
+import { INPUT_LIMITS, InputLimits } from "./input-limits";
 import { ManifestError, SourceLocation } from "./manifest-error";
 import { KubeObject } from "./object-id";
 import { splitYamlDocuments } from "./yaml-documents";
@@ -15,8 +17,11 @@ export interface ParsedFile {
   readonly errors: readonly ManifestError[];
 }
 
-/** Parses every document of one manifest file into objects; `kind: List` is expanded. Pure. */
-export function parseManifests(text: string, file: string): ParsedFile {
+/**
+ * Parses every document of one manifest file into objects; `kind: List` is expanded. A document over
+ * the size limit, or whose aliases would expand past theirs, is an error at its line. Pure.
+ */
+export function parseManifests(text: string, file: string, limits: InputLimits = INPUT_LIMITS): ParsedFile {
   const objects: ParsedObject[] = [];
   const errors: ManifestError[] = [];
   let document = -1;
@@ -28,8 +33,14 @@ export function parseManifests(text: string, file: string): ParsedFile {
     let value: unknown;
     try {
       // CORE_SCHEMA: no timestamps, so `date: 2024-01-01` stays the string Kubernetes sees.
-      value = yaml.load(doc.content, { filename: file, schema: yaml.CORE_SCHEMA });
+      value = loadBoundedYaml(doc.content, { filename: file, schema: yaml.CORE_SCHEMA }, limits);
     } catch (err) {
+      if (err instanceof YamlLimitError) {
+        errors.push(
+          new ManifestError({ file, line: doc.firstLine + err.line + 1, column: err.column + 1, document }, err.problem, err.hint),
+        );
+        continue;
+      }
       if (err instanceof yaml.YAMLException) {
         errors.push(
           new ManifestError(

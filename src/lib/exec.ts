@@ -11,6 +11,11 @@ export interface RunOptions {
   readonly timeoutMs?: number;
   /** Called with each chunk of stderr/stdout as it arrives (for progress). */
   readonly onOutput?: (chunk: string) => void;
+  /**
+   * Stop the child (SIGKILL) once it has printed more than this many bytes on stdout or on stderr, and
+   * reject with an {@link OutputLimitError}: memory stays bounded whatever the program prints.
+   */
+  readonly maxOutputBytes?: number;
 }
 
 /** What a finished child process returned. */
@@ -32,6 +37,17 @@ export class ExecError extends Error {
   }
 }
 
+/** A child process stopped because it printed more than {@link RunOptions.maxOutputBytes}. */
+export class OutputLimitError extends Error {
+  constructor(
+    readonly command: string,
+    readonly limit: number,
+  ) {
+    super(`${command} printed more than ${limit} bytes (the limit); it was stopped`);
+    this.name = "OutputLimitError";
+  }
+}
+
 /**
  * Runs a program with an argument array (never through a shell) and collects its output.
  * Resolves even on a non-zero exit; use {@link runChecked} to throw instead.
@@ -50,11 +66,27 @@ export function run(file: string, args: readonly string[], options: RunOptions =
     if (options.timeoutMs !== undefined) {
       timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs);
     }
+    const limit = options.maxOutputBytes ?? Infinity;
+    let outBytes = 0;
+    let errBytes = 0;
+    let overLimit = false;
+    const stop = (): void => {
+      overLimit = true;
+      stdout = "";
+      stderr = "";
+      child.kill("SIGKILL");
+    };
     child.stdout?.setEncoding("utf8").on("data", (d: string) => {
+      if (overLimit) return;
+      outBytes += Buffer.byteLength(d, "utf8");
+      if (outBytes > limit) return stop();
       stdout += d;
       options.onOutput?.(d);
     });
     child.stderr?.setEncoding("utf8").on("data", (d: string) => {
+      if (overLimit) return;
+      errBytes += Buffer.byteLength(d, "utf8");
+      if (errBytes > limit) return stop();
       stderr += d;
       options.onOutput?.(d);
     });
@@ -64,7 +96,8 @@ export function run(file: string, args: readonly string[], options: RunOptions =
     });
     child.on("close", (code, signal) => {
       if (timer) clearTimeout(timer);
-      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
+      if (overLimit) reject(new OutputLimitError([file, ...args].join(" "), limit));
+      else resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
     });
     if (options.input !== undefined) child.stdin?.end(options.input);
     else child.stdin?.end();

@@ -1,4 +1,6 @@
 import * as yaml from "js-yaml";
+import { loadBoundedYaml, YamlLimitError } from "../desired-state/bounded-yaml";
+import { INPUT_LIMITS, InputLimits } from "../desired-state/input-limits";
 import { cloneData, defineKey, isMapping } from "../desired-state/yaml-data";
 
 /** Helm's `--set` parser refuses list indexes above this. */
@@ -167,11 +169,13 @@ function setIn(node: unknown, segments: readonly PathSegment[], value: unknown):
  * Parses the YAML text of one values layer (a ConfigMap or Secret key, a chart file, a URL's body):
  * a mapping, or nothing (`{}`). Throws a plain Error whose message starts with `where`.
  */
-export function parseValuesText(text: string, where: string): Record<string, unknown> {
+export function parseValuesText(text: string, where: string, limits: InputLimits = INPUT_LIMITS): Record<string, unknown> {
   let value: unknown;
   try {
-    value = yaml.load(text, { schema: VALUES_SCHEMA });
+    // Values get copied, merged and written out for helm: an alias bomb must stop here, unexpanded.
+    value = loadBoundedYaml(text, { schema: VALUES_SCHEMA }, { ...limits, maxDocumentBytes: limits.maxValuesBytes });
   } catch (err) {
+    if (err instanceof YamlLimitError) throw new Error(`${where}: line ${err.line + 1}: ${err.problem}; ${err.hint}`, { cause: err });
     const detail = err instanceof yaml.YAMLException ? `${err.reason} at line ${err.mark.line + 1}` : String(err);
     throw new Error(`${where}: invalid YAML: ${detail}`, { cause: err });
   }

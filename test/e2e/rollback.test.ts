@@ -12,6 +12,7 @@ import { RunnerProcess, startRunner, writeRunnerConfig } from "../helpers/runner
 const ALICE = { name: "Alice Example", email: "alice@example.com" };
 const BOB = { name: "Bob Builder", email: "bob@example.com" };
 const CAROL = { name: "Carol Ops", email: "carol@example.com" };
+const API_TOKEN = "api-token-for-the-rollback-tests";
 
 describe("ferry history and ferry rollback", () => {
   const env = useE2E();
@@ -114,7 +115,7 @@ describe("ferry history and ferry rollback", () => {
         },
       ],
     });
-    runner = await startRunner(config, e.env);
+    runner = await startRunner(config, { ...e.env, FERRY_API_TOKEN: API_TOKEN });
     // Its first runs (start, then the first poll of a pinned stack) apply the pinned commit.
     await eventually(
       "the runner is Ready after its first runs",
@@ -154,11 +155,11 @@ describe("ferry history and ferry rollback", () => {
     const runs = s.history.length;
 
     // Manual reconciles while pinned do not roll forward either.
-    assert.equal((await e.ferry(["reconcile", "dev", "--server", runner.url])).code, 0);
+    assert.equal((await e.ferry(["reconcile", "dev", "--server", runner.url], { FERRY_API_TOKEN: API_TOKEN })).code, 0);
     await eventually("the manual run is done", async () => (await status()).history.length > runs, 60_000);
     assert.equal(await e.exists("configmap", "extra", "-n", "demo"), false);
 
-    const resumed = await e.ferry(["resume", "dev", "--server", runner.url]);
+    const resumed = await e.ferry(["resume", "dev", "--server", runner.url], { FERRY_API_TOKEN: API_TOKEN });
     assert.equal(resumed.code, 0, resumed.stderr);
     await eventually("the branch head is applied", async () => (await status()).lastAppliedRevision === head, 60_000);
     s = await status();

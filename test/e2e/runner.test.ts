@@ -10,6 +10,7 @@ import { eventually, useE2E } from "../helpers/e2e";
 import { RunnerProcess, startReceiver, startRunner, writeRunnerConfig } from "../helpers/runner-process";
 
 const SECRET = "webhook-secret-for-tests";
+const API_TOKEN = "api-token-for-the-runner-tests";
 const ns = (n: string) => `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${n}}\n`;
 const cm = (n: string, v: string) =>
   `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: ${n}}\ndata: {value: "${v}"}\n`;
@@ -67,7 +68,7 @@ describe("ferry run", () => {
         stack("three", { pollInterval: "2s" }),
       ],
     });
-    runner = await startRunner(config, { ...e.env, FERRY_WEBHOOK_SECRET: SECRET });
+    runner = await startRunner(config, { ...e.env, FERRY_WEBHOOK_SECRET: SECRET, FERRY_API_TOKEN: API_TOKEN });
   });
   after(async () => {
     await runner?.stop();
@@ -187,7 +188,7 @@ describe("ferry run", () => {
     const text = await e.ferry(["status", "--server", runner.url]);
     assert.match(text.stdout, /^STACK\s+MODE\s+STATUS/m);
     assert.match(text.stdout, /^two\s+detect\s+Ready/m);
-    const missing = await e.ferry(["reconcile", "nope", "--server", runner.url]);
+    const missing = await e.ferry(["reconcile", "nope", "--server", runner.url], { FERRY_API_TOKEN: API_TOKEN });
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /no stack "nope"/);
   });

@@ -1,6 +1,7 @@
 import { Command, Option } from "commander";
 import { createLogger } from "../../lib/log";
 import { Runner } from "../../agent/runner";
+import { API_TOKEN_HELP, readApiToken } from "../../agent/api-auth";
 import { loadRunnerConfig } from "../../agent/runner-config";
 import { StackStatus } from "../../agent/stack-worker";
 import { EXIT, styler } from "../output";
@@ -20,8 +21,9 @@ export function runCommand(): Command {
       const log = createLogger({ component: "runner" });
       const binaries = await ensureSyncBinaries((l) => log.info({ phase: "toolchain" }, l));
       const runner = new Runner(config, binaries, log);
-      const url = await runner.start();
-      process.stderr.write(`ferry runner listening on ${url}\n`);
+      const { api: url, webhooks } = await runner.start();
+      process.stderr.write(`ferry runner listening on ${url}${webhooks !== url ? ` (API); webhooks on ${webhooks}` : ""}\n`);
+      if (!config.apiToken) process.stderr.write(`control API (reconcile, suspend, resume) disabled: ${API_TOKEN_HELP}\n`);
       let stopping = false;
       const stop = (signal: string): void => {
         if (stopping) return;
@@ -36,11 +38,16 @@ export function runCommand(): Command {
 }
 
 async function api(server: string, method: string, path: string): Promise<unknown> {
-  const res = await fetch(`${server}${path}`, { method, signal: AbortSignal.timeout(10_000) }).catch((err: unknown) => {
-    throw new Error(
-      `cannot reach the ferry runner at ${server} (${err instanceof Error ? err.message : String(err)}); is \`ferry run\` running? (--server)`,
-    );
-  });
+  // The token goes to the runner named by --server / FERRY_SERVER only, and only for calls that need it.
+  const token = method === "GET" ? "" : readApiToken(process.env);
+  const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
+  const res = await fetch(`${server}${path}`, { method, headers, redirect: "error", signal: AbortSignal.timeout(10_000) }).catch(
+    (err: unknown) => {
+      throw new Error(
+        `cannot reach the ferry runner at ${server} (${err instanceof Error ? err.message : String(err)}); is \`ferry run\` running? (--server)`,
+      );
+    },
+  );
   const body = (await res.json()) as { error?: string };
   if (!res.ok) throw new Error(body.error ?? `the runner answered ${res.status}`);
   return body;
@@ -55,7 +62,7 @@ export function runnerClientCommands(): Command[] {
     .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
     .action(async (stack: string | undefined, opts: { server: string; output: string }) => {
       const all = (
-        stack ? [await api(opts.server, "GET", `/api/stacks/${stack}`)] : await api(opts.server, "GET", "/api/stacks")
+        stack ? [await api(opts.server, "GET", `/api/stacks/${encodeURIComponent(stack)}`)] : await api(opts.server, "GET", "/api/stacks")
       ) as StackStatus[];
       if (opts.output === "json") return void process.stdout.write(JSON.stringify(stack ? all[0] : all, null, 2) + "\n");
       const s = styler(process.stdout);
@@ -79,7 +86,7 @@ export function runnerClientCommands(): Command[] {
       .description(description)
       .argument("<stack>")
       .action(async (stack: string, opts: { server: string }) => {
-        await api(opts.server, "POST", `/api/stacks/${stack}/${name}`);
+        await api(opts.server, "POST", `/api/stacks/${encodeURIComponent(stack)}/${name}`);
         process.stderr.write(`${name} requested for ${stack}\n`);
       });
   return [
