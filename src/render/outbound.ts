@@ -59,13 +59,10 @@ export class OutboundGuard {
   /** Checks a URL a unit names, then logs the fetch; throws an {@link OutboundRefusedError} naming the unit, the URL and the fix. */
   async check(url: string, unit: string, kind: OutboundKind): Promise<void> {
     const shown = redactCredentials(url);
-    const refusal = outboundRefusal({
-      unit,
-      url,
-      addresses: await this.addressesToCheck(url, unit),
-      policy: this.options.policy,
-      clusterOnLoopback: await this.clusterOnLoopback(),
-    });
+    const decide = async (addresses: string[]): Promise<string | undefined> =>
+      outboundRefusal({ unit, url, addresses, policy: this.options.policy, clusterOnLoopback: await this.clusterOnLoopback() });
+    // The host first: a host that is not allowed is not even resolved.
+    const refusal = (await decide([])) ?? (await decide(await this.addressesToCheck(url, unit)));
     if (refusal !== undefined) {
       this.log.warn({ stack: this.options.stack, unit, url: shown, kind }, "outbound fetch refused by policy");
       throw new OutboundRefusedError(refusal);
