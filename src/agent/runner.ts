@@ -101,6 +101,7 @@ export class Runner {
         runStack(this.settings.get(stack.name)!, workerMode(o), {
           ...this.binaries,
           signal: o.signal,
+          log: this.log,
           onDesired: (objects) => o.onDesired(objects.map((d) => ({ apiVersion: d.object.apiVersion, id: d.id }))),
         }),
       remoteHead: (stack) => remoteHead(sourceOf(this.settings.get(stack.name)!)),

@@ -20,6 +20,7 @@ import {
   unsupported,
 } from "./manifest-schema";
 import { KubeObject, splitApiVersion } from "./object-id";
+import { REMOTE_GIT_URL_HINT, remoteGitUrlProblem } from "./outbound-policy";
 
 /** Where one layer of a HelmRelease's values comes from, in the order the release lists them. */
 export type ValuesRef =
@@ -40,6 +41,18 @@ export type ValuesRef =
       readonly optional: boolean;
     };
 
+/**
+ * A Flux source's `spec.secretRef`: the Secret that holds its credentials (`username`/`password`
+ * for https, `identity`/`known_hosts` for ssh), as source-controller reads it.
+ */
+export interface SourceSecretRef {
+  /** The source that names the Secret, e.g. `GitRepository/apps/charts`. */
+  readonly source: string;
+  readonly name: string;
+  /** The source's own namespace, unless the ref names another one (refused unless the policy allows cross-namespace refs). */
+  readonly namespace: string;
+}
+
 /** Where a HelmRelease's chart comes from. */
 export type ChartSource =
   | {
@@ -49,6 +62,8 @@ export type ChartSource =
       readonly chart: string;
       /** An exact version or a semver range (`>=1.0.0 <2.0.0`, `1.x`, `*`); undefined = the newest. */
       readonly version?: string;
+      /** The HelmRepository's credentials; none when absent. */
+      readonly secretRef?: SourceSecretRef;
     }
   | {
       readonly type: "git";
@@ -58,6 +73,8 @@ export type ChartSource =
       readonly ref: GitRef;
       /** The chart's folder, relative to the repository root, normalized (no leading `./`). */
       readonly path: string;
+      /** The GitRepository's credentials; absent for a Flux v1 `chart.git` (only the config repo's own URL gets credentials then). */
+      readonly secretRef?: SourceSecretRef;
     }
   | {
       readonly type: "oci";
@@ -65,6 +82,8 @@ export type ChartSource =
       readonly url: string;
       /** A tag, an exact version or a semver range; undefined = the newest version. */
       readonly version?: string;
+      /** The OCIRepository's or OCI HelmRepository's credentials; none when absent. */
+      readonly secretRef?: SourceSecretRef;
     };
 
 /** A HelmRelease of any supported API version, normalized to what ferry needs to render it. */
@@ -170,6 +189,8 @@ const v1ChartSchema = requiredMapping({
     if (chart.path === undefined) return addProblem(ctx, "is missing", "give the chart's folder in the git repository", ["path"]);
     const chartPath = repoRelativePath(chart.path);
     if (chartPath === undefined) return addProblem(ctx, `"${chart.path}" leaves the repository`, CHART_PATH_HINT, ["path"]);
+    const local = remoteGitUrlProblem(chart.git);
+    if (local !== undefined) return addProblem(ctx, local, REMOTE_GIT_URL_HINT, ["git"]);
     // helm-operator handed the ref to `git rev-list`: a branch, a tag or a commit.
     const ref: GitRef = chart.ref !== undefined ? { kind: "auto", ref: chart.ref } : FLUX_V1_DEFAULT_GIT_REF;
     return { type: "git", url: chart.git, ref, path: chartPath };
@@ -434,14 +455,30 @@ const SOURCE_URL_HINTS: Readonly<Record<string, string>> = {
   OCIRepository: "give the chart's oci:// URL",
 };
 
-const helmRepositorySchema = z.object({ spec: requiredMapping({ url: requiredString, type: optionalString }) });
+/** `spec.secretRef` of a Flux source: a name (Flux reads it in the source's namespace). */
+const secretRefSchema = optionalMapping({ name: requiredString, namespace: optionalString });
+
+/** The Secret a source's `spec.secretRef` names, in the source's namespace unless it names another. */
+function sourceSecretRef(
+  source: KubeObject,
+  ref: { name: string; namespace?: string } | undefined,
+): { secretRef: SourceSecretRef } | Record<string, never> {
+  if (!ref) return {};
+  const namespace = source.metadata.namespace || "default";
+  return {
+    secretRef: { source: `${source.kind}/${namespace}/${source.metadata.name}`, name: ref.name, namespace: ref.namespace ?? namespace },
+  };
+}
+
+const helmRepositorySchema = z.object({ spec: requiredMapping({ url: requiredString, type: optionalString, secretRef: secretRefSchema }) });
 
 function helmRepositoryChart(repo: KubeObject, chart: string, version: string | undefined, context: ObjectContext): ChartSource {
   const { spec } = parseObject(helmRepositorySchema, repo, context);
+  const secret = sourceSecretRef(repo, spec.secretRef);
   if (spec.type === "oci" || spec.url.startsWith("oci://")) {
-    return { type: "oci", url: `${withoutTrailingSlash(spec.url)}/${chart}`, version };
+    return { type: "oci", url: `${withoutTrailingSlash(spec.url)}/${chart}`, version, ...secret };
   }
-  return { type: "helm-repository", url: withoutTrailingSlash(spec.url), chart, version };
+  return { type: "helm-repository", url: withoutTrailingSlash(spec.url), chart, version, ...secret };
 }
 
 /** A GitRepository's `spec.ref`, with source-controller's precedence: commit, name, semver, tag, branch; `master` when none. */
@@ -460,15 +497,19 @@ const gitRepositoryRefSchema = optionalMapping({
   return GIT_REPOSITORY_DEFAULT_REF;
 });
 
-const gitRepositorySchema = z.object({ spec: requiredMapping({ url: requiredString, ref: gitRepositoryRefSchema }) });
+const gitRepositorySchema = z.object({
+  spec: requiredMapping({ url: requiredString, ref: gitRepositoryRefSchema, secretRef: secretRefSchema }),
+});
 
 function gitRepositoryChart(repo: KubeObject, chart: string, context: ObjectContext, release: ObjectContext): ChartSource {
   const { spec } = parseObject(gitRepositorySchema, repo, context);
   const chartPath = repoRelativePath(chart);
   if (chartPath === undefined)
     throw fieldError(release, ["spec", "chart", "spec", "chart"], `"${chart}" leaves the repository`, CHART_PATH_HINT);
+  const local = remoteGitUrlProblem(spec.url);
+  if (local !== undefined) throw fieldError(context, ["spec", "url"], local, REMOTE_GIT_URL_HINT);
   // Flux ignores the chart version for charts from git: the ref decides.
-  return { type: "git", url: spec.url, ref: spec.ref, path: chartPath };
+  return { type: "git", url: spec.url, ref: spec.ref, path: chartPath, ...sourceSecretRef(repo, spec.secretRef) };
 }
 
 const ociRepositorySchema = z.object({
@@ -479,13 +520,19 @@ const ociRepositorySchema = z.object({
       semver: optionalString,
       tag: optionalString,
     }),
+    secretRef: secretRefSchema,
   }),
 });
 
 function ociRepositoryChart(repo: KubeObject, context: ObjectContext): ChartSource {
   const { spec } = parseObject(ociRepositorySchema, repo, context);
   // source-controller: semver takes precedence over tag; no ref means the `latest` tag.
-  return { type: "oci", url: withoutTrailingSlash(spec.url), version: spec.ref?.semver ?? spec.ref?.tag ?? "latest" };
+  return {
+    type: "oci",
+    url: withoutTrailingSlash(spec.url),
+    version: spec.ref?.semver ?? spec.ref?.tag ?? "latest",
+    ...sourceSecretRef(repo, spec.secretRef),
+  };
 }
 
 const CHART_PATH_HINT = "give the chart's folder relative to the repository root, e.g. ./charts/app";

@@ -3,6 +3,7 @@ import * as path from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { isProcessAlive } from "../lib/process-alive";
 import { ClusterAccess, isNotFound, kubeConfig } from "../lib/kube-config";
+import { Logger } from "../lib/log";
 import { ClusterDiscovery } from "../render/cluster-discovery";
 import { renderCheckout } from "../render/render-checkout";
 import { changedPaths, checkoutSource, GitSource, normalizeRepoUrl, redactUrl, remoteHead } from "../source/git-source";
@@ -37,6 +38,8 @@ export interface RunRuntime extends SyncBinaries {
   readonly onDesired?: PipelineOptions["onDesired"];
   /** How long to wait for another run of the stack; 0 gives up at once with `Locked`. Default 0. */
   readonly lockWaitMs?: number;
+  /** Where the render stage logs each outbound fetch (with the stack and unit); ferry's own logger when absent. */
+  readonly log?: Logger;
 }
 
 /** The config repo of a stack as a git source. */
@@ -90,7 +93,7 @@ export async function runStack(settings: SyncSettings, mode: Mode, runtime: RunR
  */
 export function localPorts(
   settings: SyncSettings,
-  binaries: SyncBinaries,
+  binaries: SyncBinaries & { readonly log?: Logger },
   inputFile: string,
   stack: Pick<EngineSettings, "create" | "emptyStateDir">,
 ): Ports {
@@ -107,8 +110,11 @@ export function localPorts(
           kubectl: binaries.kubectl,
           ...access,
           cacheDir: path.join(settings.workDir, "render-cache"),
+          repoUrl: settings.repo,
           gitAuth: settings.auth,
           policy: settings.policy,
+          log: binaries.log,
+          stack: settings.stack,
         }),
     },
     cluster: liveCluster(access),

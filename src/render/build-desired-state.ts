@@ -20,12 +20,17 @@ import { DEFAULT_NAMESPACE, identify, KubeObject, Scope } from "../desired-state
 import { parseManifests } from "../desired-state/parse-manifests";
 import { helmReleaseWalls, kustomizationWalls } from "../desired-state/namespace-walls";
 import { maskQuoted, redactor, secretObjectForms, sensitiveForms } from "../desired-state/sensitive-values";
+import { redactCredentials } from "../desired-state/outbound-policy";
 import { SourcePolicy, sourcePolicy } from "../desired-state/source-policy";
 import { substituteVariables } from "./envsubst";
 import { mergeValues, parseValuesText, setValueAtPath } from "./helm-values";
+import { OutboundRefusedError } from "./outbound";
+import { SourceAuth, sourceCredentials } from "./source-credentials";
 
 /** A `helm template` to run. */
 export interface HelmTemplateRequest {
+  /** The unit that renders the chart (`HelmRelease/<ns>/<name>`): what a refusal and the fetch log name. */
+  readonly unit: string;
   readonly releaseName: string;
   readonly namespace: string;
   /** A chart folder, a chart name in `repo`, or an `oci://` reference. */
@@ -36,6 +41,16 @@ export interface HelmTemplateRequest {
   /** Merged values. */
   readonly values: Record<string, unknown>;
   readonly includeCRDs: boolean;
+  /** Credentials of the chart's HelmRepository or OCI source (its own `secretRef`), passed to helm as flags, never in a URL. */
+  readonly auth?: { readonly username: string; readonly password: string };
+}
+
+/** A checkout of another git repository that a unit names. */
+export interface GitCheckoutRequest {
+  /** The unit that names the repository (`HelmRelease/<ns>/<name>`). */
+  readonly unit: string;
+  /** Credentials from the GitRepository's own `secretRef`; without them only the config repo's own URL gets credentials. */
+  readonly auth?: SourceAuth;
 }
 
 /** The I/O the render stage needs, at the edge (real implementations in render-tools.ts, fakes in tests). */
@@ -46,15 +61,15 @@ export interface RenderTools {
   kustomizeBuild(absDir: string): Promise<string>;
   /** A live ConfigMap or Secret (valuesFrom that Git does not declare); undefined when absent. */
   readLive(kind: "ConfigMap" | "Secret", namespace: string, name: string): Promise<KubeObject | undefined>;
-  /** The text at a URL (Flux v1 externalSourceRef). */
-  fetchText(url: string): Promise<string>;
+  /** The text at a URL (Flux v1 externalSourceRef) that `unit` names. */
+  fetchText(url: string, unit: string): Promise<string>;
   /**
    * The scope of kinds the live cluster serves (discovery), for kinds that are neither Kubernetes'
    * own nor declared by a CRD of the desired state; kinds it does not serve are left out.
    */
   discoverScopes(kinds: readonly { apiVersion: string; kind: string }[]): Promise<Map<GroupKind, Scope>>;
   /** A checkout of another git repository at a ref (a chart from another repo); returns its folder. */
-  checkoutGit(url: string, ref: GitRef): Promise<string>;
+  checkoutGit(url: string, ref: GitRef, request: GitCheckoutRequest): Promise<string>;
 }
 
 /** Options of {@link buildDesiredState}. */
@@ -188,7 +203,8 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
   for (const spec of ordered(hSpecs, "HelmRelease", errors)) {
     const name = `HelmRelease/${spec.namespace}/${spec.name}`;
     try {
-      const rendered = await renderHelmRelease(spec, loaded, { objects: plain, namespace: byDefault.namespace }, tools, errors, sensitive);
+      const git = { objects: plain, namespace: byDefault.namespace };
+      const rendered = await renderHelmRelease(spec, loaded, git, tools, errors, sensitive, options.policy ?? sourcePolicy());
       units.push({
         kind: "HelmRelease",
         name: `${spec.namespace}/${spec.name}`,
@@ -259,8 +275,22 @@ async function renderHelmRelease(
   tools: RenderTools,
   errors: ManifestError[],
   sensitive: Set<string>,
+  policy: SourcePolicy,
 ): Promise<{ objects: SourceObject[]; sensitive: boolean }> {
   const name = `HelmRelease/${spec.namespace}/${spec.name}`;
+  // The chart source's credentials: only what its own secretRef names (Git first, else the cluster).
+  const auth = await sourceCredentials(
+    spec.chart.secretRef,
+    name,
+    {
+      declared: (namespace, secret) => declaredObject(git, "Secret", namespace, secret),
+      live: (namespace, secret) => tools.readLive("Secret", namespace, secret),
+    },
+    policy,
+  );
+  // A live source Secret's values are as secret as any other: never shown.
+  for (const v of [auth?.password, auth?.identity]) if (v) for (const f of sensitiveForms(v)) sensitive.add(f);
+  const basicAuth = auth?.username !== undefined ? { username: auth.username, password: auth.password ?? "" } : undefined;
   // Where the chart is.
   let chart = "";
   let repo: string | undefined;
@@ -277,7 +307,7 @@ async function renderHelmRelease(
       version = spec.chart.version;
       break;
     case "git": {
-      const root = spec.chart.url ? await tools.checkoutGit(spec.chart.url, spec.chart.ref) : loaded.checkout;
+      const root = spec.chart.url ? await tools.checkoutGit(spec.chart.url, spec.chart.ref, { unit: name, auth }) : loaded.checkout;
       chartDir = resolveInCheckout(root, spec.chart.path, "folder");
       assertChartConfined(root, chartDir);
       chart = chartDir;
@@ -309,6 +339,7 @@ async function renderHelmRelease(
   let text: string;
   try {
     text = await tools.helmTemplate({
+      unit: name,
       releaseName: spec.releaseName,
       namespace: spec.targetNamespace,
       chart,
@@ -316,6 +347,7 @@ async function renderHelmRelease(
       version,
       values,
       includeCRDs: !spec.skipCRDs,
+      ...(basicAuth && spec.chart.type !== "git" ? { auth: basicAuth } : {}),
     });
   } catch (err) {
     if (!secretValues || !fromTemplate(message(err))) throw err;
@@ -349,10 +381,12 @@ async function valuesText(
   switch (ref.kind) {
     case "ExternalURL":
       try {
-        return await tools.fetchText(ref.url);
+        return await tools.fetchText(ref.url, name);
       } catch (err) {
+        // A refusal by the stack's policy is never skipped as an optional source that was unreachable.
+        if (err instanceof OutboundRefusedError) throw err;
         if (ref.optional) return undefined;
-        throw new Error(`${name}: cannot fetch values from ${ref.url}: ${message(err)}`, { cause: err });
+        throw new Error(`${name}: cannot fetch values from ${redactCredentials(ref.url)}: ${message(err)}`, { cause: err });
       }
     case "ChartFile": {
       if (!chartDir) throw new Error(`${name}: chartFileRef needs a chart from git`);
@@ -366,10 +400,7 @@ async function valuesText(
     case "ConfigMap":
     case "Secret": {
       // Git first: a ConfigMap or Secret declared in the folder is the one that will exist.
-      const declared = git.objects.find((o) => {
-        const id = identify(o.object, "Namespaced", git.namespace);
-        return id.group === "" && id.kind === ref.kind && id.name === ref.name && id.namespace === ref.namespace;
-      })?.object;
+      const declared = declaredObject(git, ref.kind, ref.namespace, ref.name);
       const source = declared ?? (await tools.readLive(ref.kind, ref.namespace, ref.name));
       const value = source ? dataValue(source, ref.key) : undefined;
       if (value !== undefined) return value;
@@ -382,6 +413,14 @@ async function valuesText(
     }
   }
   return undefined;
+}
+
+/** A ConfigMap or Secret the folder's plain manifests declare. */
+function declaredObject(git: PlainObjects, kind: "ConfigMap" | "Secret", namespace: string, name: string): KubeObject | undefined {
+  return git.objects.find((o) => {
+    const id = identify(o.object, "Namespaced", git.namespace);
+    return id.group === "" && id.kind === kind && id.name === name && id.namespace === namespace;
+  })?.object;
 }
 
 function dataValue(obj: KubeObject, key: string): string | undefined {
@@ -397,7 +436,7 @@ function dataValue(obj: KubeObject, key: string): string | undefined {
 function describeRef(ref: ValuesRef): string {
   switch (ref.kind) {
     case "ExternalURL":
-      return ref.url;
+      return redactCredentials(ref.url);
     case "ChartFile":
       return `chart file ${ref.path}`;
     default:

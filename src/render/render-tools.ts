@@ -1,14 +1,21 @@
 import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
 import { GitRef } from "../desired-state/git-ref";
 import { formatBytes, INPUT_LIMITS } from "../desired-state/input-limits";
 import { KubeObject } from "../desired-state/object-id";
+import { REMOTE_GIT_URL_HINT, remoteGitUrlProblem } from "../desired-state/outbound-policy";
 import { SourcePolicy } from "../desired-state/source-policy";
 import { OutputLimitError, run, RunOptions, RunResult } from "../lib/exec";
+import { Logger } from "../lib/log";
+import { credentialsFor, isConfigRepoUrl } from "../source/credentials";
 import { checkoutGitRef, GitAuth } from "../source/git-source";
-import { HelmTemplateRequest, RenderTools } from "./build-desired-state";
+import { GitCheckoutRequest, HelmTemplateRequest, RenderTools } from "./build-desired-state";
 import { ClusterDiscovery } from "./cluster-discovery";
+import { OutboundGuard, OutboundRefusedError } from "./outbound";
+import { SourceAuth } from "./source-credentials";
 
 /** What the real render tools need. */
 export interface RenderToolsOptions {
@@ -19,10 +26,16 @@ export interface RenderToolsOptions {
   readonly context?: string;
   /** Folder for Helm's caches and for checkouts of other git repositories. */
   readonly cacheDir: string;
+  /** The config repo's URL as configured: the only URL {@link gitAuth} is sent to. */
+  readonly repoUrl?: string;
   /** Credentials of the config repo (sent to the config repo's own URL only). */
   readonly gitAuth?: GitAuth;
   /** What the repo's content may reach. */
   readonly policy: SourcePolicy;
+  /** Where each outbound fetch is logged (with the stack and the unit); ferry's own logger when absent. */
+  readonly log?: Logger;
+  /** The stack the render is for, logged with each outbound fetch. */
+  readonly stack?: string;
 }
 
 /** Render tools backed by the helm and kubectl binaries, git and HTTP. */
@@ -38,11 +51,21 @@ export function localRenderTools(options: RenderToolsOptions): RenderTools {
     ...(options.context ? ["--context", options.context] : []),
   ];
   let discovery: ClusterDiscovery | undefined;
+  const outbound = new OutboundGuard({
+    policy: options.policy,
+    cluster: { kubeconfig: options.kubeconfig, context: options.context },
+    log: options.log,
+    stack: options.stack,
+  });
   return {
     async helmTemplate(request: HelmTemplateRequest): Promise<string> {
       // Values go through stdin, never a file: they may hold values read from Secrets.
       const args = ["template", request.releaseName, request.chart, "--namespace", request.namespace, "--values", "-"];
+      if (request.repo) await outbound.check(request.repo, request.unit, "chart-repository");
+      else if (request.chart.startsWith("oci://")) await outbound.check(request.chart, request.unit, "oci");
       if (request.repo) args.push("--repo", request.repo);
+      // helm sends these to the repository's own host only (no --pass-credentials).
+      if (request.auth) args.push("--username", request.auth.username, "--password", request.auth.password);
       if (request.version) args.push("--version", request.version);
       if (request.includeCRDs) args.push("--include-crds");
       const input = yaml.dump(request.values, { noRefs: true });
@@ -75,16 +98,17 @@ export function localRenderTools(options: RenderToolsOptions): RenderTools {
       if (out.code !== 0) throw new Error(`cannot read ${kind}/${namespace}/${name} from the cluster: ${out.stderr.trim()}`);
       return out.stdout.trim() ? (JSON.parse(out.stdout) as KubeObject) : undefined;
     },
-    async fetchText(url: string): Promise<string> {
-      const res = await fetch(url, { signal: AbortSignal.timeout(60_000) });
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      return readCapped(res, INPUT_LIMITS.maxValuesBytes);
+    fetchText(url: string, unit: string): Promise<string> {
+      return outbound.fetchText(url, unit);
     },
     discoverScopes(kinds) {
       discovery ??= new ClusterDiscovery({ kubeconfig: options.kubeconfig, context: options.context });
       return discovery.scopes(kinds);
     },
-    async checkoutGit(url: string, ref: GitRef): Promise<string> {
+    async checkoutGit(url: string, ref: GitRef, request: GitCheckoutRequest): Promise<string> {
+      const local = remoteGitUrlProblem(url);
+      if (local !== undefined) throw new OutboundRefusedError(`${request.unit}: ${local}\n  fix: ${REMOTE_GIT_URL_HINT}`);
+      await outbound.check(url, request.unit, "git");
       // One folder per repository and ref, so two releases at different refs never share a checkout.
       const dir = path.join(
         options.cacheDir,
@@ -94,7 +118,14 @@ export function localRenderTools(options: RenderToolsOptions): RenderTools {
           .digest("hex")
           .slice(0, 16),
       );
-      await checkoutGitRef({ url, auth: options.gitAuth }, ref, dir);
+      // The config repo's own URL is the config repo (its credentials, the user's git setup);
+      // anything else is repo content's choice: only its own secretRef's credentials, git isolated.
+      const configRepo = { url: options.repoUrl ?? "", auth: options.gitAuth };
+      if (!request.auth && isConfigRepoUrl(url, configRepo.url)) {
+        await checkoutGitRef({ url, auth: credentialsFor(url, configRepo) }, ref, dir);
+        return dir;
+      }
+      await withGitAuth(request.auth, (auth) => checkoutGitRef({ url, auth }, ref, dir, { untrusted: true }));
       return dir;
     },
   };
@@ -114,15 +145,21 @@ async function runRender(what: string, file: string, args: readonly string[], op
   }
 }
 
-/** A response body as text, refused once it grows past `limit` bytes (read as it arrives, never whole). */
-async function readCapped(res: Response, limit: number): Promise<string> {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of res.body ?? []) {
-    size += (chunk as Uint8Array).byteLength;
-    // Leaving the loop by throwing cancels the stream: the rest is never downloaded.
-    if (size > limit) throw new Error(`the response is larger than ${formatBytes(limit)}, ferry's limit for a values text`);
-    chunks.push(chunk as Uint8Array);
+/** Runs `work` with a source's credentials as git takes them (an SSH key in a private file, removed afterwards). */
+async function withGitAuth<T>(auth: SourceAuth | undefined, work: (auth: GitAuth | undefined) => Promise<T>): Promise<T> {
+  if (!auth) return work(undefined);
+  if (auth.identity === undefined) return work({ username: auth.username, password: auth.password });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ferry-ssh-"));
+  try {
+    const sshKeyFile = path.join(dir, "identity");
+    fs.writeFileSync(sshKeyFile, auth.identity.endsWith("\n") ? auth.identity : `${auth.identity}\n`, { mode: 0o600 });
+    let knownHostsFile: string | undefined;
+    if (auth.knownHosts !== undefined) {
+      knownHostsFile = path.join(dir, "known_hosts");
+      fs.writeFileSync(knownHostsFile, auth.knownHosts, { mode: 0o600 });
+    }
+    return await work({ sshKeyFile, knownHostsFile });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
-  return Buffer.concat(chunks).toString("utf8");
 }

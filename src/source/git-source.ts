@@ -4,10 +4,13 @@ import * as semver from "semver";
 import { simpleGit, SimpleGit } from "simple-git";
 import { describeGitRef, GitRef } from "../desired-state/git-ref";
 
-/** Credentials for a config repo; both optional. Never logged. */
+/** Credentials for a git repository; all optional. Never logged. */
 export interface GitAuth {
   /** HTTPS token (GitHub/GitLab personal or app token), sent as an HTTP header, never in the URL. */
   readonly token?: string;
+  /** HTTPS basic auth (a Flux source's Secret `username`/`password`), sent as an HTTP header, never in the URL. */
+  readonly username?: string;
+  readonly password?: string;
   /** SSH deploy key file (`identity`). */
   readonly sshKeyFile?: string;
   /** known_hosts file for SSH; without it, host keys are checked against the user's known_hosts. */
@@ -76,21 +79,53 @@ const GIT_ENV_ALLOWED = [
   "SSH_AUTH_SOCK",
 ];
 
-function gitFor(dir: string | undefined, auth: GitAuth | undefined): SimpleGit {
+/** How far git may be trusted with a repository: the config repo, or a repository its content names. */
+export interface GitAccess {
+  /**
+   * The URL comes from repo content (a chart's git repository): git runs without the user's git
+   * config, credential helpers, ssh agent or default keys, follows no redirects and speaks only
+   * remote protocols, so nothing but the credentials given reaches the named host.
+   */
+  readonly untrusted?: boolean;
+}
+
+function gitFor(dir: string | undefined, auth: GitAuth | undefined, access: GitAccess = {}): SimpleGit {
   const config: string[] = [];
-  if (auth?.token) {
-    const basic = Buffer.from(`x-access-token:${auth.token}`).toString("base64");
-    config.push(`http.extraHeader=Authorization: Basic ${basic}`);
-  }
+  const basic = auth?.token
+    ? `x-access-token:${auth.token}`
+    : auth?.username !== undefined
+      ? `${auth.username}:${auth.password ?? ""}`
+      : undefined;
+  if (basic !== undefined) config.push(`http.extraHeader=Authorization: Basic ${Buffer.from(basic).toString("base64")}`);
   const env: Record<string, string> = { GIT_TERMINAL_PROMPT: "0" };
   for (const k of GIT_ENV_ALLOWED) if (process.env[k] !== undefined) env[k] = process.env[k]!;
-  if (auth?.sshKeyFile) {
-    const quote = (p: string): string => `'${p.replace(/'/g, "'\\''")}'`;
-    const known = auth.knownHostsFile ? ` -o UserKnownHostsFile=${quote(auth.knownHostsFile)}` : "";
-    env.GIT_SSH_COMMAND = `ssh -i ${quote(auth.sshKeyFile)} -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes -o BatchMode=yes${known}`;
+  const quote = (p: string): string => `'${p.replace(/'/g, "'\\''")}'`;
+  if (access.untrusted) {
+    env.GIT_CONFIG_GLOBAL = "/dev/null";
+    env.GIT_CONFIG_NOSYSTEM = "1";
+    delete env.SSH_AUTH_SOCK;
+    config.push("http.followRedirects=false", "credential.helper=", "protocol.allow=never");
+    for (const p of ["https", "http", "ssh", "git"]) config.push(`protocol.${p}.allow=always`);
   }
-  // The SSH command is ours (a key path from the settings), so simple-git may pass it on.
-  return simpleGit({ baseDir: dir, config, timeout: { block: 120_000 }, unsafe: { allowUnsafeSshCommand: !!auth?.sshKeyFile } }).env(env);
+  if (auth?.sshKeyFile || access.untrusted) {
+    // Only the key given (none for an untrusted source without one): no agent, no default keys, no user ssh config.
+    const identity = auth?.sshKeyFile ? `-i ${quote(auth.sshKeyFile)} ` : "-o IdentityFile=none ";
+    const isolation = access.untrusted ? "-F /dev/null -o IdentityAgent=none " : "";
+    const known = auth?.knownHostsFile ? ` -o UserKnownHostsFile=${quote(auth.knownHostsFile)}` : "";
+    env.GIT_SSH_COMMAND = `ssh ${isolation}${identity}-o IdentitiesOnly=yes -o StrictHostKeyChecking=yes -o BatchMode=yes${known}`;
+  }
+  // The SSH command and the settings above are ours (constants and key paths), so simple-git may pass them on.
+  return simpleGit({
+    baseDir: dir,
+    config,
+    timeout: { block: 120_000 },
+    unsafe: {
+      allowUnsafeSshCommand: !!env.GIT_SSH_COMMAND,
+      allowUnsafeConfigPaths: !!access.untrusted,
+      allowUnsafeCredentialHelper: !!access.untrusted,
+      allowUnsafeProtocolOverride: !!access.untrusted,
+    },
+  }).env(env);
 }
 
 /**
@@ -107,21 +142,26 @@ export async function checkoutSource(source: GitSource, dir: string): Promise<Re
  * remote's default branch when `ref` is undefined): clones on first use, fetches afterwards, then
  * checks out that commit detached with a clean tree. Returns the commit's metadata.
  */
-export async function checkoutGitRef(remote: Pick<GitSource, "url" | "auth">, ref: GitRef | undefined, dir: string): Promise<Revision> {
+export async function checkoutGitRef(
+  remote: Pick<GitSource, "url" | "auth">,
+  ref: GitRef | undefined,
+  dir: string,
+  access: GitAccess = {},
+): Promise<Revision> {
   const url = normalizeRepoUrl(remote.url);
   const shown = redactUrl(url);
   try {
     fs.mkdirSync(path.dirname(dir), { recursive: true });
     if (!fs.existsSync(path.join(dir, ".git")) || (await remoteUrl(dir)) !== url) {
       fs.rmSync(dir, { recursive: true, force: true });
-      await gitFor(undefined, remote.auth).clone(url, dir, ["--no-checkout", "--origin", "origin"]);
+      await gitFor(undefined, remote.auth, access).clone(url, dir, ["--no-checkout", "--origin", "origin"]);
     } else {
-      await gitFor(dir, remote.auth).fetch(["origin", "--prune", "--force", "--tags", "+refs/heads/*:refs/remotes/origin/*"]);
+      await gitFor(dir, remote.auth, access).fetch(["origin", "--prune", "--force", "--tags", "+refs/heads/*:refs/remotes/origin/*"]);
     }
   } catch (err) {
     throw new SourceError(`cannot fetch ${shown}: ${firstLine(err)}`, { cause: err });
   }
-  const git = gitFor(dir, remote.auth);
+  const git = gitFor(dir, remote.auth, access);
   const resolved = await resolveRef(git, ref, shown);
   await git.raw(["checkout", "--force", "--detach", resolved.sha]);
   await git.raw(["clean", "-ffdx"]);

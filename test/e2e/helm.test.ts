@@ -7,6 +7,7 @@ import { after, before, describe, it } from "node:test";
 import { ChartRepo, startChartRepo } from "../helpers/chart-repo";
 import { ConfigRepo } from "../helpers/config-repo";
 import { useE2E } from "../helpers/e2e";
+import { startGitHttpServer } from "../helpers/git-http-server";
 
 interface K8sObject {
   kind: string;
@@ -116,24 +117,31 @@ describe("HelmRelease", () => {
       recursive: true,
     });
     await chartsRepo.commitAll("Add the webapp chart");
-    const other = await ConfigRepo.create(path.join(e.dir, "git-chart-config"), "helm");
-    await other
-      .edit({
-        "c/release.yaml": [
-          "apiVersion: helm.fluxcd.io/v1",
-          "kind: HelmRelease",
-          "metadata: {name: from-git, namespace: default}",
-          "spec:",
-          "  chart: {git: " + chartsRepo.dir + ", ref: main, path: charts/webapp}",
-          "  values: {greeting: from a git chart}",
-          "",
-        ].join("\n"),
-      })
-      .commitAll("A release from a git chart");
-    const { code, result } = await e.sync({ repo: other.dir, path: "c", stack: "git-chart" });
-    assert.equal(code, 0, result.message);
-    const cm = await e.getJson<K8sObject>("configmap", "default-from-git-webapp", "-n", "default");
-    assert.equal(cm.data?.greeting, "from a git chart");
+    // Repo content may name remote git repositories only: the charts repo is served over git's smart HTTP on loopback.
+    const gitServer = await startGitHttpServer(e.dir);
+    try {
+      const other = await ConfigRepo.create(path.join(e.dir, "git-chart-config"), "helm");
+      await other
+        .edit({
+          "c/release.yaml": [
+            "apiVersion: helm.fluxcd.io/v1",
+            "kind: HelmRelease",
+            "metadata: {name: from-git, namespace: default}",
+            "spec:",
+            `  chart: {git: "${gitServer.url}/charts-git", ref: main, path: charts/webapp}`,
+            "  values: {greeting: from a git chart}",
+            "",
+          ].join("\n"),
+        })
+        .commitAll("A release from a git chart");
+      const { code, result } = await e.sync({ repo: other.dir, path: "c", stack: "git-chart" });
+      assert.equal(code, 0, result.message);
+      const cm = await e.getJson<K8sObject>("configmap", "default-from-git-webapp", "-n", "default");
+      assert.equal(cm.data?.greeting, "from a git chart");
+      assert.ok(gitServer.requests.some((r) => r.path.startsWith("/charts-git/info/refs")));
+    } finally {
+      await gitServer.close();
+    }
   });
 
   it("removes every object of a HelmRelease removed from Git", async () => {

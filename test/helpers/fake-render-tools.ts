@@ -1,4 +1,4 @@
-import { HelmTemplateRequest, RenderTools } from "../../src/render/build-desired-state";
+import { GitCheckoutRequest, HelmTemplateRequest, RenderTools } from "../../src/render/build-desired-state";
 import { describeGitRef, GitRef } from "../../src/desired-state/git-ref";
 import { GroupKind } from "../../src/desired-state/identify";
 import { KubeObject, Scope } from "../../src/desired-state/object-id";
@@ -6,7 +6,9 @@ import { KubeObject, Scope } from "../../src/desired-state/object-id";
 /** Render tools for unit tests: answers from tables, records what was asked. */
 export class FakeRenderTools implements RenderTools {
   readonly helmRequests: HelmTemplateRequest[] = [];
-  readonly gitRequests: { readonly url: string; readonly ref: GitRef }[] = [];
+  readonly gitRequests: { readonly url: string; readonly ref: GitRef; readonly request?: GitCheckoutRequest }[] = [];
+  /** Answers URL fetches (externalSourceRef) when set; no network otherwise. */
+  fetcher?: (url: string, unit: string) => Promise<string>;
   constructor(
     private readonly charts: Record<string, (r: HelmTemplateRequest) => string> = {},
     private readonly live: KubeObject[] = [],
@@ -32,11 +34,11 @@ export class FakeRenderTools implements RenderTools {
     this.discovered.push(...kinds.map((k) => `${k.apiVersion}/${k.kind}`));
     return Promise.resolve(this.served);
   }
-  fetchText(url: string): Promise<string> {
-    return Promise.reject(new Error(`no network in unit tests (${url})`));
+  fetchText(url: string, unit: string): Promise<string> {
+    return this.fetcher ? this.fetcher(url, unit) : Promise.reject(new Error(`no network in unit tests (${url})`));
   }
-  checkoutGit(url: string, ref: GitRef): Promise<string> {
-    this.gitRequests.push({ url, ref });
+  checkoutGit(url: string, ref: GitRef, request?: GitCheckoutRequest): Promise<string> {
+    this.gitRequests.push({ url, ref, request });
     return Promise.reject(new Error(`no git in unit tests (${url} at ${describeGitRef(ref)})`));
   }
 }

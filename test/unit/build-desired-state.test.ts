@@ -3,7 +3,9 @@ import { describe, it } from "node:test";
 import { unitKey } from "../../src/desired-state/desired-state";
 import { loadConfigFolder } from "../../src/desired-state/load-desired-state";
 import { DesiredStateError, GuardError } from "../../src/desired-state/manifest-error";
+import { sourcePolicy } from "../../src/desired-state/source-policy";
 import { buildDesiredState } from "../../src/render/build-desired-state";
+import { OutboundRefusedError } from "../../src/render/outbound";
 import { FakeRenderTools } from "../helpers/fake-render-tools";
 import { tempDir, writeFiles } from "../helpers/temp-dir";
 
@@ -108,5 +110,99 @@ describe("buildDesiredState", () => {
       buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), new FakeRenderTools()),
       /substituteFrom is not supported/,
     );
+  });
+});
+
+describe("buildDesiredState: chart source credentials and outbound refusals", () => {
+  const secret = (name: string, namespace: string, data: Record<string, string>) =>
+    `apiVersion: v1\nkind: Secret\nmetadata: {name: ${name}, namespace: ${namespace}}\nstringData: ${JSON.stringify(data)}\n`;
+  const helmRepo = (secretRef: string) =>
+    `apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata: {name: charts, namespace: apps}\nspec: {url: https://charts.example.com, secretRef: ${secretRef}}\n`;
+  const gitRepo = (secretRef: string) =>
+    `apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {name: charts, namespace: apps}\nspec: {url: "https://git.example.com/charts", ref: {branch: main}${secretRef ? `, secretRef: ${secretRef}` : ""}}\n`;
+  const gitChart = "  chart: {spec: {chart: charts/app, sourceRef: {kind: GitRepository, name: charts}}}\n";
+
+  it("passes a HelmRepository's own secretRef credentials to helm, from the Secret declared in Git", async () => {
+    const repo = tempDir();
+    writeFiles(repo, {
+      "c/source.yaml": helmRepo("{name: repo-creds}"),
+      "c/secret.yaml": secret("repo-creds", "apps", { username: "robot", password: "hunter2" }),
+      "c/release.yaml": release("app", chartRef),
+    });
+    const tools = new FakeRenderTools({ app: appChart });
+    await buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), tools);
+    assert.deepEqual(tools.helmRequests[0]?.auth, { username: "robot", password: "hunter2" });
+    assert.equal(tools.helmRequests[0]?.unit, "HelmRelease/apps/app");
+    assert.equal(tools.helmRequests[0]?.repo, "https://charts.example.com");
+  });
+
+  it("reads a GitRepository's secretRef from the live cluster when Git does not declare it, and passes nothing without one", async () => {
+    const repo = tempDir();
+    writeFiles(repo, { "c/source.yaml": gitRepo("{name: git-creds}"), "c/release.yaml": release("app", gitChart) });
+    const live = {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "git-creds", namespace: "apps" },
+      data: {
+        identity: Buffer.from("KEY").toString("base64"),
+        known_hosts: Buffer.from("git.example.com ssh-ed25519 AAAA").toString("base64"),
+      },
+    };
+    const tools = new FakeRenderTools({}, [live]);
+    await assert.rejects(buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), tools), /no git in unit tests/);
+    assert.deepEqual(tools.gitRequests[0]?.request, {
+      unit: "HelmRelease/apps/app",
+      auth: { username: undefined, password: undefined, identity: "KEY", knownHosts: "git.example.com ssh-ed25519 AAAA" },
+    });
+
+    writeFiles(repo, { "c/source.yaml": gitRepo("") });
+    const bare = new FakeRenderTools();
+    await assert.rejects(buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), bare), /no git in unit tests/);
+    assert.deepEqual(bare.gitRequests[0]?.request, { unit: "HelmRelease/apps/app", auth: undefined });
+  });
+
+  it("refuses a secretRef in another namespace by name unless cross-namespace refs are allowed, and names a missing Secret", async () => {
+    const repo = tempDir();
+    writeFiles(repo, {
+      "c/source.yaml": helmRepo("{name: creds, namespace: team-b}"),
+      "c/secret.yaml": secret("creds", "team-b", { username: "u", password: "p" }),
+      "c/release.yaml": release("app", chartRef),
+    });
+    await assert.rejects(
+      buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), new FakeRenderTools({ app: appChart })),
+      /HelmRelease\/apps\/app: HelmRepository\/apps\/charts `spec\.secretRef` names Secret\/team-b\/creds, in another namespace than the source's; refused\n\s+fix: .*ferry:allowCrossNamespaceRefs/,
+    );
+    const allowed = new FakeRenderTools({ app: appChart });
+    await buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), allowed, {
+      policy: sourcePolicy({ allowCrossNamespaceRefs: true }),
+    });
+    assert.deepEqual(allowed.helmRequests[0]?.auth, { username: "u", password: "p" });
+
+    writeFiles(repo, { "c/source.yaml": helmRepo("{name: nowhere}") });
+    await assert.rejects(
+      buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), new FakeRenderTools({ app: appChart })),
+      /HelmRelease\/apps\/app: Secret\/apps\/nowhere \(`spec\.secretRef` of HelmRepository\/apps\/charts\) is neither in the repository nor in the cluster/,
+    );
+  });
+
+  it("never skips an externalSourceRef the policy refuses, even when it is optional; hides credentials in its URL", async () => {
+    const repo = tempDir();
+    const v1 = (url: string, optional: boolean) =>
+      `apiVersion: helm.fluxcd.io/v1\nkind: HelmRelease\nmetadata: {name: app, namespace: apps}\nspec:\n  chart: {repository: "https://charts.example.com", name: app, version: 1.0.0}\n  valuesFrom: [{externalSourceRef: {url: "${url}", optional: ${optional}}}]\n`;
+    writeFiles(repo, { "c/release.yaml": v1("http://169.254.169.254/latest/meta-data", true) });
+    const tools = new FakeRenderTools({ app: appChart });
+    tools.fetcher = (url, unit) => Promise.reject(new OutboundRefusedError(`${unit}: ${url} refused`));
+    await assert.rejects(
+      buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), tools),
+      /HelmRelease\/apps\/app: http:\/\/169\.254\.169\.254\/latest\/meta-data refused/,
+    );
+
+    writeFiles(repo, { "c/release.yaml": v1("https://user:s3cret@values.example.com/v.yaml", false) });
+    tools.fetcher = () => Promise.reject(new Error("HTTP 404"));
+    await assert.rejects(buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), tools), (err: unknown) => {
+      assert.match(String(err), /cannot fetch values from https:\/\/\*\*\*@values\.example\.com\/v\.yaml: HTTP 404/);
+      assert.doesNotMatch(String(err), /s3cret/);
+      return true;
+    });
   });
 });

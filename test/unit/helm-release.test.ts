@@ -471,3 +471,66 @@ describe("parseHelmRelease: messages name the field and say how to fix it", () =
     throwsManifestError(() => v2("web", "apps", { values: ["a"] }), /`spec\.values` must be a mapping, not a list/);
   });
 });
+
+describe("chart sources from untrusted content", () => {
+  const fromGit = (url: string) =>
+    parseHelmRelease(
+      helmRelease("helm.toolkit.fluxcd.io/v2", "web", "apps", {
+        chart: { spec: { chart: "charts/web", sourceRef: { kind: "GitRepository", name: "charts" } } },
+      }),
+      at,
+      [source("GitRepository", "charts", "apps", { url })],
+    );
+
+  it("refuses a local path, a relative path or a file:// URL as a git chart's repository, naming it", () => {
+    for (const [git, shown] of [
+      ["/home/alice/charts", /"\/home\/alice\/charts" is a local path/],
+      ["../other-stack/checkout", /"\.\.\/other-stack\/checkout" is a local path/],
+      ["file:///srv/git/charts", /"file:\/\/\/srv\/git\/charts" is a file:\/\/ URL/],
+    ] as const) {
+      throwsManifestError(
+        () => parseHelmRelease(helmRelease("helm.fluxcd.io/v1", "web", "apps", { chart: { git, path: "charts/web" } }), at, []),
+        new RegExp(`HelmRelease/apps/web: \`spec\\.chart\\.git\` ${shown.source}.*\n  fix: use the repository's remote URL`),
+      );
+      throwsManifestError(
+        () => fromGit(git),
+        new RegExp(
+          `HelmRelease/apps/web: GitRepository/apps/charts: \`spec\\.url\` ${shown.source}.*\n  fix: use the repository's remote URL`,
+        ),
+      );
+    }
+  });
+
+  it("carries each source's own secretRef, in the source's namespace unless it names another", () => {
+    const git = source("GitRepository", "charts", "apps", { url: "https://git.example.com/charts", secretRef: { name: "git-creds" } });
+    const spec = parseHelmRelease(
+      helmRelease("helm.toolkit.fluxcd.io/v2", "web", "apps", {
+        chart: { spec: { chart: "web", sourceRef: { kind: "GitRepository", name: "charts" } } },
+      }),
+      at,
+      [git],
+    );
+    assert.deepEqual(spec.chart.secretRef, { source: "GitRepository/apps/charts", name: "git-creds", namespace: "apps" });
+
+    const repo = source("HelmRepository", "podinfo", "flux-system", {
+      url: "https://charts.example.com",
+      secretRef: { name: "repo-creds" },
+    });
+    assert.deepEqual(v2("web", "apps", {}, [repo]).chart.secretRef, {
+      source: "HelmRepository/flux-system/podinfo",
+      name: "repo-creds",
+      namespace: "flux-system",
+    });
+    const oci = source("OCIRepository", "podinfo", "apps", {
+      url: "oci://ghcr.io/org/podinfo",
+      secretRef: { name: "ghcr", namespace: "other" },
+    });
+    const fromOci = parseHelmRelease(
+      helmRelease("helm.toolkit.fluxcd.io/v2", "web", "apps", { chartRef: { kind: "OCIRepository", name: "podinfo" } }),
+      at,
+      [oci],
+    );
+    assert.deepEqual(fromOci.chart.secretRef, { source: "OCIRepository/apps/podinfo", name: "ghcr", namespace: "other" });
+    assert.equal(v2("web", "apps", {}).chart.secretRef, undefined);
+  });
+});

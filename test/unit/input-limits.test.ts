@@ -133,7 +133,7 @@ describe("input limits: render output and downloads", () => {
         policy: sourcePolicy({ localAddresses: "allow" }),
       });
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/values.yaml`;
-      await assert.rejects(tools.fetchText(url), /larger than 4 MiB, ferry's limit for a values text/);
+      await assert.rejects(tools.fetchText(url, "HelmRelease/default/endless"), /larger than 4 MiB, ferry's limit for a values text/);
       assert.ok(sent < 16 * 1024 * 1024, `the server sent ${sent} bytes`);
     } finally {
       server.closeAllConnections();
