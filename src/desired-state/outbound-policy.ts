@@ -15,10 +15,23 @@ const DEFAULT_PORTS: Readonly<Record<string, number>> = { http: 80, https: 443, 
 /** scp-like git syntax: `user@host:path` (git reads it as ssh). */
 const SCP_LIKE = /^([^@/\s]+)@(\[[^\]/\s]+\]|[^:/\s]+):(?!\/)(.*)$/;
 
+/** A remote URL split up: {@link OutboundTarget} and the raw (still encoded) path. */
+export interface RemoteUrl extends OutboundTarget {
+  readonly path: string;
+}
+
 /** Where a URL points, for the URLs repo content may name (http, https, oci, ssh, git and scp-like); undefined for anything else. */
 export function outboundTarget(url: string): OutboundTarget | undefined {
+  const remote = parseRemoteUrl(url);
+  return remote && { scheme: remote.scheme, host: remote.host, port: remote.port };
+}
+
+/** A remote URL (http, https, oci, ssh, git, or scp-like `user@host:path`) split up; undefined for anything else. */
+export function parseRemoteUrl(url: string): RemoteUrl | undefined {
   const scp = SCP_LIKE.exec(url);
-  if (scp && !/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) return { scheme: "ssh", host: normalizeHost(scp[2]!), port: DEFAULT_PORTS.ssh! };
+  if (scp && !/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
+    return { scheme: "ssh", host: normalizeHost(scp[2]!), port: DEFAULT_PORTS.ssh!, path: scp[3]! };
+  }
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -28,7 +41,12 @@ export function outboundTarget(url: string): OutboundTarget | undefined {
   const scheme = parsed.protocol.replace(/:$/, "").toLowerCase();
   const defaultPort = DEFAULT_PORTS[scheme];
   if (defaultPort === undefined || !parsed.hostname) return undefined;
-  return { scheme, host: normalizeHost(parsed.hostname), port: parsed.port ? Number(parsed.port) : defaultPort };
+  return {
+    scheme,
+    host: normalizeHost(parsed.hostname),
+    port: parsed.port ? Number(parsed.port) : defaultPort,
+    path: parsed.pathname,
+  };
 }
 
 function normalizeHost(host: string): string {

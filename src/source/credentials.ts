@@ -1,3 +1,4 @@
+import { parseRemoteUrl } from "../desired-state/outbound-policy";
 import { GitAuth } from "./git-source";
 
 /** The config repo as configured for a stack: its URL and the credentials meant for it. */
@@ -10,12 +11,10 @@ export interface ConfigRepoCredentials {
 interface RepoLocation {
   readonly scheme: string;
   readonly host: string;
-  readonly port: string;
+  readonly port: number;
   /** Decoded, without trailing slashes or `.git`. */
   readonly segments: readonly string[];
 }
-
-const DEFAULT_PORTS: Readonly<Record<string, string>> = { http: "80", https: "443", ssh: "22", git: "9418" };
 
 /**
  * Whether a git URL names the config repo itself: the configured scheme, host and port, and the
@@ -40,25 +39,11 @@ export function credentialsFor(url: string, configRepo: ConfigRepoCredentials): 
 }
 
 function repoLocation(url: string): RepoLocation | undefined {
-  const scp = /^([^@/\s]+)@(\[[^\]/\s]+\]|[^:/\s]+):(?!\/)(.*)$/.exec(url);
-  if (scp && !/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
-    return location("ssh", scp[2]!, "", scp[3]!);
-  }
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return undefined;
-  }
-  const scheme = parsed.protocol.replace(/:$/, "").toLowerCase();
-  if (DEFAULT_PORTS[scheme] === undefined || !parsed.hostname) return undefined;
-  return location(scheme, parsed.hostname, parsed.port, parsed.pathname);
-}
-
-function location(scheme: string, host: string, port: string, rawPath: string): RepoLocation | undefined {
+  const remote = parseRemoteUrl(url);
+  if (!remote) return undefined;
   let segments: string[];
   try {
-    segments = rawPath.split("/").map((s) => decodeURIComponent(s));
+    segments = remote.path.split("/").map((s) => decodeURIComponent(s));
   } catch {
     return undefined;
   }
@@ -67,13 +52,5 @@ function location(scheme: string, host: string, port: string, rawPath: string): 
   segments = segments.filter((s) => s !== "");
   const last = segments.length - 1;
   if (last >= 0) segments[last] = segments[last]!.replace(/\.git$/, "");
-  return {
-    scheme,
-    host: host
-      .replace(/^\[(.*)\]$/, "$1")
-      .toLowerCase()
-      .replace(/\.$/, ""),
-    port: port || DEFAULT_PORTS[scheme]!,
-    segments: segments.filter((s) => s !== ""),
-  };
+  return { scheme: remote.scheme, host: remote.host, port: remote.port, segments: segments.filter((s) => s !== "") };
 }
