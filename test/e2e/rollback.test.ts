@@ -197,7 +197,7 @@ describe("ferry history and ferry rollback", () => {
     const versions = (await history()).length;
     const r = await e.ferry(["rollback", ...stackArgs(), "--to", withChart]);
     assert.equal(r.code, 1, r.stdout);
-    assert.match(r.stdout, /BuildFailed.*nothing was applied/s);
+    assert.match(r.stdout, /BuildFailed.*nothing was applied/s, r.stderr);
     assert.equal((await history()).length, versions);
     // No pin: the next sync follows the branch.
     const next = await e.sync({ repo: repo.dir, path: "clusters/dev" });
