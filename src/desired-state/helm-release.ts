@@ -472,7 +472,8 @@ function sourceSecretRef(
   };
 }
 
-const CERT_SECRET_HINT = "serve the registry or repository with a certificate the machine running ferry trusts, and drop `spec.certSecretRef`";
+const CERT_SECRET_HINT =
+  "serve the registry or repository with a certificate the machine running ferry trusts, and drop `spec.certSecretRef`";
 
 const helmRepositorySchema = z.object({
   spec: requiredMapping({
@@ -512,7 +513,6 @@ function helmRepositoryChart(repo: KubeObject, chart: string, version: string | 
 
 const OCI_URL_HINT = "write the registry as `oci://host/path` (plain HTTP registries also need `insecure: true`)";
 
-
 /** A GitRepository's `spec.ref`, with source-controller's precedence: commit, name, semver, tag, branch; `master` when none. */
 const gitRepositoryRefSchema = optionalMapping({
   commit: optionalString,
@@ -546,8 +546,7 @@ function gitRepositoryChart(repo: KubeObject, chart: string, context: ObjectCont
 
 /** The media type of a Helm chart's layer in an OCI artifact (what `helm push` writes). */
 export const HELM_CHART_LAYER_MEDIA_TYPE = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
-const OCI_REF_HINT =
-  "pin the chart with `spec.ref.tag: <chart version>`, `spec.ref.semver: <range>` or `spec.ref.digest: sha256:...`";
+const OCI_REF_HINT = "pin the chart with `spec.ref.tag: <chart version>`, `spec.ref.semver: <range>` or `spec.ref.digest: sha256:...`";
 
 const ociRepositorySchema = z.object({
   spec: requiredMapping({
@@ -587,7 +586,8 @@ function ociRepositoryChart(repo: KubeObject, context: ObjectContext): ChartSour
   // source-controller's precedence: digest, then semver, then tag; no ref means the `latest` tag.
   const ref = spec.ref;
   if (ref?.digest !== undefined) {
-    if (!DIGEST.test(ref.digest)) throw fieldError(context, ["spec", "ref", "digest"], `is "${ref.digest}", not a sha256 digest`, OCI_REF_HINT);
+    if (!DIGEST.test(ref.digest))
+      throw fieldError(context, ["spec", "ref", "digest"], `is "${ref.digest}", not a sha256 digest`, OCI_REF_HINT);
     return { type: "oci", url: `${url}@${ref.digest}`, ...common };
   }
   if (ref?.semver !== undefined) return { type: "oci", url, version: ref.semver, ...common };

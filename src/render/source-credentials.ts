@@ -97,7 +97,8 @@ export function dockerConfigAuth(text: string, host: string, what: string): Sour
       `${what}: \`.dockerconfigjson\` has no \`auths\` entry for ${host}\n  fix: add the registry ${host} to the Secret, or remove the secretRef if the registry needs no credentials`,
     );
   }
-  if (typeof entry.username === "string" && typeof entry.password === "string") return { username: entry.username, password: entry.password };
+  if (typeof entry.username === "string" && typeof entry.password === "string")
+    return { username: entry.username, password: entry.password };
   if (typeof entry.auth === "string") {
     const pair = Buffer.from(entry.auth, "base64").toString("utf8");
     const colon = pair.indexOf(":");

@@ -96,7 +96,10 @@ export async function startOciRegistry(registry: string, helm: string, auth?: Oc
       const args = ["package", path.join(ferryRoot(), "test", "fixtures", "charts", chart.name), "--destination", out];
       if (chart.version) args.push("--version", chart.version);
       await runChecked(helm, args, { env: helmEnv });
-      const tgz = path.join(out, fs.readdirSync(out).find((f) => f.endsWith(".tgz"))!);
+      const tgz = path.join(
+        out,
+        fs.readdirSync(out).find((f) => f.endsWith(".tgz"))!,
+      );
       const pushed = await run(helm, ["push", tgz, `oci://${host}/${repository}`, "--plain-http", ...authArgs], { env: helmEnv });
       if (pushed.code !== 0) throw new Error(`helm push ${chart.name}: ${pushed.stderr}`);
       const digest = /Digest: (sha256:[0-9a-f]{64})/.exec(`${pushed.stdout}\n${pushed.stderr}`)?.[1];
