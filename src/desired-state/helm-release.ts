@@ -78,12 +78,14 @@ export type ChartSource =
     }
   | {
       readonly type: "oci";
-      /** `oci://registry/path/chart`. */
+      /** `oci://registry/path/chart`, or `oci://registry/path/chart@sha256:...` when pinned by digest (then no version). */
       readonly url: string;
-      /** A tag, an exact version or a semver range; undefined = the newest version. */
+      /** A chart version (the tag) or a semver range; undefined = the newest version (or the digest in `url`). */
       readonly version?: string;
       /** The OCIRepository's or OCI HelmRepository's credentials; none when absent. */
       readonly secretRef?: SourceSecretRef;
+      /** The source's `spec.insecure`: the registry speaks plain HTTP (helm's `--plain-http`); https otherwise. */
+      readonly insecure?: boolean;
     };
 
 /** A HelmRelease of any supported API version, normalized to what ferry needs to render it. */
@@ -470,16 +472,46 @@ function sourceSecretRef(
   };
 }
 
-const helmRepositorySchema = z.object({ spec: requiredMapping({ url: requiredString, type: optionalString, secretRef: secretRefSchema }) });
+const CERT_SECRET_HINT =
+  "serve the registry or repository with a certificate the machine running ferry trusts, and drop `spec.certSecretRef`";
+
+const helmRepositorySchema = z.object({
+  spec: requiredMapping({
+    url: requiredString,
+    type: optionalOneOf(["default", "oci"]),
+    secretRef: secretRefSchema,
+    insecure: optionalBoolean,
+    provider: optionalOneOf(["generic"]),
+    certSecretRef: unsupported(CERT_SECRET_HINT, "ferry does not load client certificates or CAs from a Secret"),
+    passCredentials: z.preprocess(
+      (v) => (v === false || v === null ? undefined : v),
+      unsupported(
+        "drop `spec.passCredentials`: ferry sends a repository's credentials to its own host only",
+        "ferry never passes credentials to the other hosts a repository's index names",
+      ),
+    ),
+  }),
+});
 
 function helmRepositoryChart(repo: KubeObject, chart: string, version: string | undefined, context: ObjectContext): ChartSource {
   const { spec } = parseObject(helmRepositorySchema, repo, context);
   const secret = sourceSecretRef(repo, spec.secretRef);
-  if (spec.type === "oci" || spec.url.startsWith("oci://")) {
-    return { type: "oci", url: `${withoutTrailingSlash(spec.url)}/${chart}`, version, ...secret };
+  const oci = spec.url.startsWith("oci://");
+  if (spec.type === "oci" || oci) {
+    if (!oci) throw fieldError(context, ["spec", "url"], `is "${spec.url}", but \`type: oci\` needs an oci:// URL`, OCI_URL_HINT);
+    return {
+      type: "oci",
+      url: `${withoutTrailingSlash(spec.url)}/${chart}`,
+      version,
+      ...secret,
+      ...(spec.insecure ? { insecure: true } : {}),
+    };
   }
+  // Flux reads `insecure` for OCI registries only; an http(s) repository's URL says how to reach it.
   return { type: "helm-repository", url: withoutTrailingSlash(spec.url), chart, version, ...secret };
 }
+
+const OCI_URL_HINT = "write the registry as `oci://host/path` (plain HTTP registries also need `insecure: true`)";
 
 /** A GitRepository's `spec.ref`, with source-controller's precedence: commit, name, semver, tag, branch; `master` when none. */
 const gitRepositoryRefSchema = optionalMapping({
@@ -512,27 +544,66 @@ function gitRepositoryChart(repo: KubeObject, chart: string, context: ObjectCont
   return { type: "git", url: spec.url, ref: spec.ref, path: chartPath, ...sourceSecretRef(repo, spec.secretRef) };
 }
 
+/** The media type of a Helm chart's layer in an OCI artifact (what `helm push` writes). */
+export const HELM_CHART_LAYER_MEDIA_TYPE = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+const OCI_REF_HINT = "pin the chart with `spec.ref.tag: <chart version>`, `spec.ref.semver: <range>` or `spec.ref.digest: sha256:...`";
+
 const ociRepositorySchema = z.object({
   spec: requiredMapping({
     url: requiredString,
     ref: optionalMapping({
-      digest: unsupported("pin the chart with `spec.ref.tag` or `spec.ref.semver` instead", "ferry cannot pass a digest to helm"),
+      digest: optionalString,
       semver: optionalString,
+      semverFilter: unsupported("write the range in `spec.ref.semver` alone", "helm selects chart versions by the range only"),
       tag: optionalString,
     }),
+    layerSelector: optionalMapping({
+      mediaType: optionalOneOf([HELM_CHART_LAYER_MEDIA_TYPE]),
+      operation: optionalOneOf(["extract", "copy"]),
+    }),
     secretRef: secretRefSchema,
+    insecure: optionalBoolean,
+    provider: optionalOneOf(["generic"]),
+    certSecretRef: unsupported(CERT_SECRET_HINT, "ferry does not load client certificates or CAs from a Secret"),
+    proxySecretRef: unsupported("drop `spec.proxySecretRef`", "ferry does not fetch through a proxy named in the repository"),
+    verify: unsupported("drop `spec.verify`, or verify the chart before it is pushed", "ferry does not verify OCI signatures"),
+    serviceAccountName: unsupported(
+      "give the registry's credentials in a Secret named by `spec.secretRef`",
+      "ferry does not read registry credentials from a service account's image pull secrets",
+    ),
   }),
 });
 
+/** Chart versions as helm reads a tag: semver, with an optional `v` and `+` written `_` in OCI tags. */
+const CHART_VERSION_TAG = /^v?\d+(\.\d+){0,2}(-[0-9A-Za-z.-]+)?([+_][0-9A-Za-z._-]+)?$/;
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+
 function ociRepositoryChart(repo: KubeObject, context: ObjectContext): ChartSource {
   const { spec } = parseObject(ociRepositorySchema, repo, context);
-  // source-controller: semver takes precedence over tag; no ref means the `latest` tag.
-  return {
-    type: "oci",
-    url: withoutTrailingSlash(spec.url),
-    version: spec.ref?.semver ?? spec.ref?.tag ?? "latest",
-    ...sourceSecretRef(repo, spec.secretRef),
-  };
+  const url = withoutTrailingSlash(spec.url);
+  if (!url.startsWith("oci://")) throw fieldError(context, ["spec", "url"], `is "${spec.url}", not an oci:// URL`, OCI_URL_HINT);
+  const common = { ...sourceSecretRef(repo, spec.secretRef), ...(spec.insecure ? { insecure: true } : {}) };
+  // source-controller's precedence: digest, then semver, then tag; no ref means the `latest` tag.
+  const ref = spec.ref;
+  if (ref?.digest !== undefined) {
+    if (!DIGEST.test(ref.digest))
+      throw fieldError(context, ["spec", "ref", "digest"], `is "${ref.digest}", not a sha256 digest`, OCI_REF_HINT);
+    return { type: "oci", url: `${url}@${ref.digest}`, ...common };
+  }
+  if (ref?.semver !== undefined) return { type: "oci", url, version: ref.semver, ...common };
+  const tag = ref?.tag ?? "latest";
+  // helm picks an OCI chart by its version: a tag that is not one (`latest`, `main`) cannot be resolved.
+  if (!CHART_VERSION_TAG.test(tag)) {
+    throw fieldError(
+      context,
+      ref?.tag !== undefined ? ["spec", "ref", "tag"] : ["spec", "ref"],
+      ref?.tag !== undefined
+        ? `is "${tag}", which is not a chart version; ferry renders OCI charts with helm, which selects them by version`
+        : "is not set, so Flux would take the `latest` tag, which is not a chart version; ferry renders OCI charts with helm, which selects them by version",
+      OCI_REF_HINT,
+    );
+  }
+  return { type: "oci", url, version: tag.replace(/_/g, "+"), ...common };
 }
 
 const CHART_PATH_HINT = "give the chart's folder relative to the repository root, e.g. ./charts/app";

@@ -25,7 +25,7 @@ import { SourcePolicy, sourcePolicy } from "../desired-state/source-policy";
 import { substituteVariables } from "./envsubst";
 import { mergeValues, parseValuesText, setValueAtPath } from "./helm-values";
 import { OutboundRefusedError } from "./outbound";
-import { SourceAuth, sourceCredentials } from "./source-credentials";
+import { ociRegistryHost, SourceAuth, sourceCredentials } from "./source-credentials";
 
 /** A `helm template` to run. */
 export interface HelmTemplateRequest {
@@ -43,6 +43,8 @@ export interface HelmTemplateRequest {
   readonly includeCRDs: boolean;
   /** Credentials of the chart's HelmRepository or OCI source (its own `secretRef`), passed to helm as flags, never in a URL. */
   readonly auth?: { readonly username: string; readonly password: string };
+  /** An `oci://` chart from a registry its source marks `insecure: true`: plain HTTP (helm's `--plain-http`). */
+  readonly plainHttp?: boolean;
 }
 
 /** A checkout of another git repository that a unit names. */
@@ -287,6 +289,7 @@ async function renderHelmRelease(
       live: (namespace, secret) => tools.readLive("Secret", namespace, secret),
     },
     policy,
+    spec.chart.type === "oci" ? ociRegistryHost(spec.chart.url) : undefined,
   );
   // A live source Secret's values are as secret as any other: never shown.
   for (const v of [auth?.password, auth?.identity]) if (v) for (const f of sensitiveForms(v)) sensitive.add(f);
@@ -348,6 +351,7 @@ async function renderHelmRelease(
       values,
       includeCRDs: !spec.skipCRDs,
       ...(basicAuth && spec.chart.type !== "git" ? { auth: basicAuth } : {}),
+      ...(spec.chart.type === "oci" && spec.chart.insecure ? { plainHttp: true } : {}),
     });
   } catch (err) {
     if (!secretValues || !fromTemplate(message(err))) throw err;

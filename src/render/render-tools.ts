@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import * as tls from "node:tls";
 import * as yaml from "js-yaml";
 import { GitRef } from "../desired-state/git-ref";
 import { formatBytes, INPUT_LIMITS } from "../desired-state/input-limits";
@@ -45,6 +46,7 @@ export function localRenderTools(options: RenderToolsOptions): RenderTools {
     HELM_CACHE_HOME: path.join(options.cacheDir, "helm", "cache"),
     HELM_CONFIG_HOME: path.join(options.cacheDir, "helm", "config"),
     HELM_DATA_HOME: path.join(options.cacheDir, "helm", "data"),
+    ...isolatedRegistryConfig(path.join(options.cacheDir, "helm")),
   };
   const kubeArgs = [
     ...(options.kubeconfig ? ["--kubeconfig", options.kubeconfig] : []),
@@ -67,6 +69,12 @@ export function localRenderTools(options: RenderToolsOptions): RenderTools {
       // helm sends these to the repository's own host only (no --pass-credentials).
       if (request.auth) args.push("--username", request.auth.username, "--password", request.auth.password);
       if (request.version) args.push("--version", request.version);
+      if (request.chart.startsWith("oci://")) {
+        // helm falls back to plain HTTP when a registry answers TLS with HTTP, unless it is given a CA
+        // file: without the source's `insecure: true`, it gets the system's, and plain HTTP fails.
+        if (request.plainHttp) args.push("--plain-http");
+        else args.push("--ca-file", systemCaFile(options.cacheDir));
+      }
       if (request.includeCRDs) args.push("--include-crds");
       const input = yaml.dump(request.values, { noRefs: true });
       const out = await runRender("helm template", options.helm, args, { env: helmEnv, timeoutMs: 300_000, input });
@@ -162,4 +170,51 @@ async function withGitAuth<T>(auth: SourceAuth | undefined, work: (auth: GitAuth
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** What every registry credential file holds: an entry for a host that cannot exist, so "no credentials" is never read as "ask the system". */
+const EMPTY_REGISTRY_CONFIG = `${JSON.stringify({ auths: { "ferry.invalid": {} } })}\n`;
+
+/**
+ * Helm's OCI client reads credentials from HELM_REGISTRY_CONFIG, falls back to Docker's config
+ * ($DOCKER_CONFIG or ~/.docker), and with neither configured asks the system's credential helper:
+ * all three would hand the user's registry logins to whatever registry a repository names. Both
+ * files live under ferry's render cache, hold no login, and are rewritten on every start (a
+ * `helm registry login` someone ran with this environment is wiped).
+ */
+function isolatedRegistryConfig(helmDir: string): NodeJS.ProcessEnv {
+  const registryConfig = path.join(helmDir, "registry", "config.json");
+  const dockerDir = path.join(helmDir, "docker");
+  for (const file of [registryConfig, path.join(dockerDir, "config.json")]) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    // Atomic: a helm of a concurrent render never reads a half-written file.
+    const tmp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, EMPTY_REGISTRY_CONFIG, { mode: 0o600 });
+    fs.renameSync(tmp, file);
+  }
+  return { HELM_REGISTRY_CONFIG: registryConfig, DOCKER_CONFIG: dockerDir };
+}
+
+/** Where Go looks for the system's CA bundle on Linux (crypto/x509 root_linux.go), in its order. */
+const SYSTEM_CA_FILES = [
+  "/etc/ssl/certs/ca-certificates.crt",
+  "/etc/pki/tls/certs/ca-bundle.crt",
+  "/etc/ssl/ca-bundle.pem",
+  "/etc/pki/tls/cacert.pem",
+  "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+  "/etc/ssl/cert.pem",
+];
+
+/** The CA bundle helm would trust anyway ($SSL_CERT_FILE, else the system's), else Node's roots written under the cache. */
+function systemCaFile(cacheDir: string): string {
+  const configured = process.env.SSL_CERT_FILE;
+  if (configured && fs.existsSync(configured)) return configured;
+  const system = SYSTEM_CA_FILES.find((f) => fs.existsSync(f));
+  if (system) return system;
+  const file = path.join(cacheDir, "helm", "node-root-cas.pem");
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(tmp, tls.rootCertificates.join("\n"));
+  fs.renameSync(tmp, file);
+  return file;
 }

@@ -22,7 +22,9 @@ export interface SecretLookup {
 /**
  * The credentials a source's `spec.secretRef` names (keys `username`/`password`, `identity`/
  * `known_hosts`, as source-controller reads them), from the Secret declared in Git, else the live
- * one; undefined without a secretRef. A Secret in another namespace than the source's is refused
+ * one; undefined without a secretRef. For an OCI registry (`registryHost` given), a
+ * `kubernetes.io/dockerconfigjson` Secret's entry for that host is used when the Secret has no
+ * `username`. A Secret in another namespace than the source's is refused
  * unless the policy allows cross-namespace refs; a missing Secret is an error naming it.
  */
 export async function sourceCredentials(
@@ -30,6 +32,7 @@ export async function sourceCredentials(
   unit: string,
   lookup: SecretLookup,
   policy: SourcePolicy,
+  registryHost?: string,
 ): Promise<SourceAuth | undefined> {
   if (!ref) return undefined;
   const sourceNamespace = ref.source.split("/")[1];
@@ -48,6 +51,10 @@ export async function sourceCredentials(
     );
   }
   const value = (key: string): string | undefined => secretValue(found, key);
+  const docker = value(".dockerconfigjson");
+  if (registryHost !== undefined && value("username") === undefined && docker !== undefined) {
+    return dockerConfigAuth(docker, registryHost, `${unit}: ${secret} (\`spec.secretRef\` of ${ref.source})`);
+  }
   const auth: SourceAuth = {
     username: value("username"),
     password: value("password"),
@@ -62,4 +69,42 @@ function secretValue(secret: KubeObject, key: string): string | undefined {
   const data = secret.data as Record<string, unknown> | undefined;
   if (typeof stringData?.[key] === "string") return stringData[key];
   return typeof data?.[key] === "string" ? Buffer.from(data[key], "base64").toString("utf8") : undefined;
+}
+
+/** The registry host (`host[:port]`) of an `oci://` URL, as a Docker config's `auths` keys it. */
+export function ociRegistryHost(url: string): string {
+  return url.replace(/^oci:\/\//, "").split("/")[0]!;
+}
+
+/**
+ * The credentials a Docker config (`.dockerconfigjson`) holds for one registry host: its `auths`
+ * entry keyed by the host (or `https://host`, `http://host`, with an optional `/v1/` or `/v2/` path),
+ * from `username`/`password` or the base64 `auth` pair. Pure; the message never shows a value.
+ */
+export function dockerConfigAuth(text: string, host: string, what: string): SourceAuth {
+  let config: unknown;
+  try {
+    config = JSON.parse(text);
+  } catch {
+    throw new Error(`${what}: \`.dockerconfigjson\` is not JSON\n  fix: write it as \`kubectl create secret docker-registry\` does`);
+  }
+  const auths = (config as { auths?: unknown } | null)?.auths;
+  const entries = auths !== null && typeof auths === "object" ? Object.entries(auths as Record<string, unknown>) : [];
+  const keyHost = (key: string): string => key.replace(/^https?:\/\//, "").replace(/\/(v1|v2)?\/?$/, "");
+  const entry = entries.find(([key]) => keyHost(key) === host)?.[1] as Record<string, unknown> | undefined;
+  if (!entry || typeof entry !== "object") {
+    throw new Error(
+      `${what}: \`.dockerconfigjson\` has no \`auths\` entry for ${host}\n  fix: add the registry ${host} to the Secret, or remove the secretRef if the registry needs no credentials`,
+    );
+  }
+  if (typeof entry.username === "string" && typeof entry.password === "string")
+    return { username: entry.username, password: entry.password };
+  if (typeof entry.auth === "string") {
+    const pair = Buffer.from(entry.auth, "base64").toString("utf8");
+    const colon = pair.indexOf(":");
+    if (colon > 0) return { username: pair.slice(0, colon), password: pair.slice(colon + 1) };
+  }
+  throw new Error(
+    `${what}: the \`.dockerconfigjson\` entry for ${host} has neither \`username\`/\`password\` nor \`auth\` (base64 of user:password)\n  fix: write it as \`kubectl create secret docker-registry\` does`,
+  );
 }

@@ -34,6 +34,8 @@ export interface ToolComponent {
   readonly generate?: "kubernetes-provider-schema";
   /** Data files copied from a Go module into the component's folder (e.g. kwok's stage configs). */
   readonly assets?: { readonly module: string; readonly files: readonly string[]; readonly into: string };
+  /** Needed only by ferry's own tests (`ferry toolchain install` builds it; `ferry demo` and runs never ask for it). */
+  readonly testsOnly?: boolean;
 }
 
 export const PULUMI_VERSION = "3.184.0";
@@ -42,6 +44,7 @@ export const KUBERNETES_VERSION = "1.34.4";
 export const ETCD_VERSION = "3.6.16";
 export const KWOK_VERSION = "0.8.0";
 export const HELM_VERSION = "3.19.0";
+export const REGISTRY_VERSION = "3.1.2";
 
 const k8sVersionFlags = (pkg: string): string[] => {
   const [major, minor] = KUBERNETES_VERSION.split(".");
@@ -120,6 +123,21 @@ export const COMPONENTS: readonly ToolComponent[] = [
       },
     ],
     ldflags: [`-X helm.sh/helm/v3/internal/version.version=v${HELM_VERSION}`],
+  },
+  {
+    // The CNCF Distribution registry: tests serve OCI Helm charts from it on loopback.
+    name: "registry",
+    version: REGISTRY_VERSION,
+    module: "registry",
+    binaries: [
+      {
+        name: "registry",
+        goPackage: ".",
+        probe: { args: ["--version"], expect: `github.com/distribution/distribution/v3 v${REGISTRY_VERSION}` },
+      },
+    ],
+    ldflags: [`-X github.com/distribution/distribution/v3/version.version=v${REGISTRY_VERSION}`],
+    testsOnly: true,
   },
   {
     name: "kubernetes",

@@ -348,23 +348,97 @@ describe("parseHelmRelease: Flux sources and git refs", () => {
     assert.deepEqual(spec.chart, { type: "git", url: "ssh://git@example.com/charts", ref: { kind: "auto", ref: "v1.4.0" }, path: "web" });
   });
 
-  it("reads an OCIRepository's semver, then its tag, else the latest tag, and refuses a digest", () => {
-    const chartOf = (ref: Record<string, unknown> | undefined): unknown =>
+  it("reads an OCIRepository's digest, then semver, then tag (a chart version), and refuses a tag helm cannot select", () => {
+    const chartOf = (ref: Record<string, unknown> | undefined, extra: Record<string, unknown> = {}): unknown =>
       parseHelmRelease(
         helmRelease("helm.toolkit.fluxcd.io/v2", "web", "apps", { chartRef: { kind: "OCIRepository", name: "podinfo" } }),
         at,
-        [source("OCIRepository", "podinfo", "apps", { url: "oci://ghcr.io/stefanprodan/charts/podinfo/", ...(ref ? { ref } : {}) })],
+        [
+          source("OCIRepository", "podinfo", "apps", {
+            url: "oci://ghcr.io/stefanprodan/charts/podinfo/",
+            ...(ref ? { ref } : {}),
+            ...extra,
+          }),
+        ],
       ).chart;
-    assert.deepEqual(chartOf({ tag: "6.5.0", semver: "6.x" }), {
-      type: "oci",
-      url: "oci://ghcr.io/stefanprodan/charts/podinfo",
-      version: "6.x",
-    });
-    assert.deepEqual(chartOf({ tag: "6.5.0" }), { type: "oci", url: "oci://ghcr.io/stefanprodan/charts/podinfo", version: "6.5.0" });
-    assert.deepEqual(chartOf(undefined), { type: "oci", url: "oci://ghcr.io/stefanprodan/charts/podinfo", version: "latest" });
+    const url = "oci://ghcr.io/stefanprodan/charts/podinfo";
+    const digest = `sha256:${"a".repeat(64)}`;
+    assert.deepEqual(chartOf({ tag: "6.5.0", semver: "6.x" }), { type: "oci", url, version: "6.x" });
+    assert.deepEqual(chartOf({ tag: "6.5.0" }), { type: "oci", url, version: "6.5.0" });
+    assert.deepEqual(chartOf({ tag: "1.0.0_build.1" }), { type: "oci", url, version: "1.0.0+build.1" }, "helm writes + as _ in tags");
+    assert.deepEqual(chartOf({ digest, semver: "6.x" }), { type: "oci", url: `${url}@${digest}` });
+    assert.deepEqual(
+      chartOf(
+        { tag: "6.5.0" },
+        { insecure: true, layerSelector: { mediaType: "application/vnd.cncf.helm.chart.content.v1.tar+gzip", operation: "copy" } },
+      ),
+      { type: "oci", url, version: "6.5.0", insecure: true },
+    );
     throwsManifestError(
-      () => chartOf({ digest: "sha256:abc" }),
-      /^clusters\/dev\/apps\.yaml:3 \(document 1\): HelmRelease\/apps\/web: OCIRepository\/apps\/podinfo: `spec\.ref\.digest` is not supported: ferry cannot pass a digest to helm\n {2}fix: pin the chart with `spec\.ref\.tag` or `spec\.ref\.semver` instead$/,
+      () => chartOf(undefined),
+      /^clusters\/dev\/apps\.yaml:3 \(document 1\): HelmRelease\/apps\/web: OCIRepository\/apps\/podinfo: `spec\.ref` is not set, so Flux would take the `latest` tag, which is not a chart version; .*\n {2}fix: pin the chart with `spec\.ref\.tag: <chart version>`/,
+    );
+    throwsManifestError(() => chartOf({ tag: "main" }), /`spec\.ref\.tag` is "main", which is not a chart version/);
+    throwsManifestError(() => chartOf({ digest: "sha256:abc" }), /`spec\.ref\.digest` is "sha256:abc", not a sha256 digest/);
+    throwsManifestError(
+      () => chartOf({ tag: "1.0.0" }, { layerSelector: { mediaType: "application/vnd.cncf.flux.content.v1.tar+gzip" } }),
+      /`spec\.layerSelector\.mediaType` is "application\/vnd\.cncf\.flux\.content\.v1\.tar\+gzip"; it must be application\/vnd\.cncf\.helm\.chart\.content\.v1\.tar\+gzip/,
+    );
+    throwsManifestError(
+      () => chartOf({ tag: "1.0.0" }, { verify: { provider: "cosign" } }),
+      /`spec\.verify` is not supported: ferry does not verify OCI signatures/,
+    );
+    throwsManifestError(() => chartOf({ tag: "1.0.0" }, { provider: "aws" }), /`spec\.provider` is "aws"; it must be generic/);
+    throwsManifestError(() => chartOf({ semver: "1.x", semverFilter: ".*-rc.*" }), /`spec\.ref\.semverFilter` is not supported/);
+    throwsManifestError(() => chartOf({ tag: "1.0.0" }, { serviceAccountName: "puller" }), /`spec\.serviceAccountName` is not supported/);
+    throwsManifestError(() => chartOf({ tag: "1.0.0" }, { certSecretRef: { name: "ca" } }), /`spec\.certSecretRef` is not supported/);
+    throwsManifestError(
+      () =>
+        parseHelmRelease(
+          helmRelease("helm.toolkit.fluxcd.io/v2", "web", "apps", { chartRef: { kind: "OCIRepository", name: "podinfo" } }),
+          at,
+          [source("OCIRepository", "podinfo", "apps", { url: "https://ghcr.io/charts/podinfo", ref: { tag: "1.0.0" } })],
+        ),
+      /`spec\.url` is "https:\/\/ghcr\.io\/charts\/podinfo", not an oci:\/\/ URL/,
+    );
+  });
+
+  it("reads a HelmRepository of type oci with insecure (plain HTTP), and refuses what it cannot honour by name", () => {
+    const chartOf = (spec: Record<string, unknown>): unknown =>
+      parseHelmRelease(
+        helmRelease("helm.toolkit.fluxcd.io/v2", "web", "apps", {
+          chart: { spec: { chart: "webapp", version: "1.0.0", sourceRef: { kind: "HelmRepository", name: "registry" } } },
+        }),
+        at,
+        [source("HelmRepository", "registry", "apps", spec)],
+      ).chart;
+    assert.deepEqual(chartOf({ type: "oci", url: "oci://127.0.0.1:5000/charts/", insecure: true }), {
+      type: "oci",
+      url: "oci://127.0.0.1:5000/charts/webapp",
+      version: "1.0.0",
+      insecure: true,
+    });
+    assert.deepEqual(chartOf({ type: "oci", url: "oci://ghcr.io/charts", insecure: false, passCredentials: false }), {
+      type: "oci",
+      url: "oci://ghcr.io/charts/webapp",
+      version: "1.0.0",
+    });
+    // Flux reads `insecure` for OCI only; an http(s) repository's URL says how to reach it.
+    assert.deepEqual(chartOf({ url: "http://charts.example.com", insecure: true }), {
+      type: "helm-repository",
+      url: "http://charts.example.com",
+      chart: "webapp",
+      version: "1.0.0",
+    });
+    throwsManifestError(
+      () => chartOf({ type: "oci", url: "https://ghcr.io/charts" }),
+      /`spec\.url` is "https:\/\/ghcr\.io\/charts", but `type: oci` needs an oci:\/\/ URL/,
+    );
+    throwsManifestError(() => chartOf({ type: "git", url: "https://x" }), /`spec\.type` is "git"; it must be default or oci/);
+    throwsManifestError(() => chartOf({ url: "https://x", passCredentials: true }), /`spec\.passCredentials` is not supported/);
+    throwsManifestError(
+      () => chartOf({ type: "oci", url: "oci://x/y", provider: "azure" }),
+      /`spec\.provider` is "azure"; it must be generic/,
     );
   });
 
@@ -523,6 +597,7 @@ describe("chart sources from untrusted content", () => {
     });
     const oci = source("OCIRepository", "podinfo", "apps", {
       url: "oci://ghcr.io/org/podinfo",
+      ref: { tag: "6.5.0" },
       secretRef: { name: "ghcr", namespace: "other" },
     });
     const fromOci = parseHelmRelease(

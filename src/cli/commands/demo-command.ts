@@ -7,6 +7,7 @@ import { ferryRoot, stateDir } from "../../lib/paths";
 import { initConfigRepo } from "../../source/config-repo-fixture";
 import { resolveSyncSettings } from "../../reconcile/stack-settings";
 import { runStack, syncBinaries } from "../../reconcile/run-stack";
+import { COMPONENTS } from "../../toolchain/components";
 import { defaultToolchainOptions, ensureToolchain } from "../../toolchain/install";
 import { EXIT, styler } from "../output";
 import { printResult, stderrProgress } from "./sync-command";
@@ -27,7 +28,8 @@ export function demoCommand(): Command {
       const env = { ...process.env, FERRY_STATE_DIR: home };
 
       say("Toolchain (built from Go modules on the first run, cached afterwards)");
-      const toolchain = await ensureToolchain(defaultToolchainOptions());
+      const only = COMPONENTS.filter((c) => !c.testsOnly).map((c) => c.name);
+      const toolchain = await ensureToolchain(defaultToolchainOptions({ only }));
       const kubectl = toolchain.bin("kubectl");
 
       say("Starting a local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)");

@@ -1,0 +1,96 @@
+// End to end: HelmReleases whose charts come from a real OCI registry on loopback (the toolchain's
+// CNCF Distribution, plain HTTP, basic auth): one through a HelmRepository of type oci, one through
+// an OCIRepository and `spec.chartRef`.
+import assert from "node:assert/strict";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { ConfigRepo } from "../helpers/config-repo";
+import { useE2E } from "../helpers/e2e";
+import { OciRegistry, startOciRegistry } from "../helpers/oci-registry";
+
+interface ConfigMap {
+  metadata: { labels?: Record<string, string> };
+  data?: Record<string, string>;
+}
+
+const USER = "ferry-puller";
+const PASSWORD = "oci-pa55word-never-printed";
+
+describe("OCI charts", () => {
+  const env = useE2E();
+  let registry: OciRegistry;
+  let repo: ConfigRepo;
+  const sync = () => env().sync({ repo: repo.dir, path: "clusters/dev" });
+
+  before(async () => {
+    const e = env();
+    registry = await startOciRegistry(e.toolchain.bin("registry"), e.toolchain.bin("helm"), { username: USER, password: PASSWORD });
+    for (const version of ["1.0.0", "1.1.0", "2.0.0"]) await registry.push({ name: "webapp", version });
+    repo = await ConfigRepo.create(path.join(e.dir, "config-repo"), "oci", {
+      REGISTRY: registry.host,
+      REGISTRY_USER: USER,
+      REGISTRY_PASSWORD: PASSWORD,
+      REGISTRY_AUTH: Buffer.from(`${USER}:${PASSWORD}`).toString("base64"),
+    });
+  });
+  after(async () => registry?.close());
+
+  it("renders a chart from a HelmRepository of type oci and one from an OCIRepository with chartRef, with the sources' logins", async () => {
+    const e = env();
+    await repo.commitStep("step1", "Charts from an OCI registry");
+    const { code, result, stderr } = await sync();
+    assert.equal(code, 0, `${result.message}\n${stderr}`);
+    assert.doesNotMatch(JSON.stringify(result) + stderr, new RegExp(PASSWORD), "the registry password is never printed");
+
+    const a = await e.getJson<ConfigMap>("configmap", "web-webapp", "-n", "oci-a");
+    assert.equal(a.data?.greeting, "from a HelmRepository of type oci");
+    assert.equal(a.metadata.labels?.["helm.sh/chart"], "webapp-1.0.0", "the version the HelmRelease pins");
+    const b = await e.getJson<ConfigMap>("configmap", "web-webapp", "-n", "oci-b");
+    assert.equal(b.data?.greeting, "from an OCIRepository");
+    assert.equal(b.metadata.labels?.["helm.sh/chart"], "webapp-1.1.0", "the newest version in the OCIRepository's semver range");
+    assert.ok(await e.exists("deployment", "web-webapp", "-n", "oci-b"));
+  });
+
+  it("refuses by name what it cannot honour: a tag that is not a chart version, a registry without insecure on plain HTTP", async () => {
+    repo.edit({
+      "clusters/dev/latest.yaml": [
+        "apiVersion: source.toolkit.fluxcd.io/v1",
+        "kind: OCIRepository",
+        "metadata: {name: latest, namespace: oci-b}",
+        `spec: {url: "oci://${registry.host}/charts/webapp", insecure: true, ref: {tag: latest}}`,
+        "---",
+        "apiVersion: helm.toolkit.fluxcd.io/v2",
+        "kind: HelmRelease",
+        "metadata: {name: latest, namespace: oci-b}",
+        "spec: {chartRef: {kind: OCIRepository, name: latest}}",
+        "",
+      ].join("\n"),
+    });
+    await repo.commitAll("A chart by the latest tag");
+    let run = await sync();
+    assert.notEqual(run.code, 0);
+    assert.match(run.result.message ?? "", /OCIRepository\/oci-b\/latest: `spec\.ref\.tag` is "latest", which is not a chart version/);
+
+    // Without `insecure: true` helm speaks https to the plain-HTTP registry, and fails.
+    repo.edit({
+      "clusters/dev/latest.yaml": [
+        "apiVersion: source.toolkit.fluxcd.io/v1",
+        "kind: OCIRepository",
+        "metadata: {name: latest, namespace: oci-b}",
+        `spec: {url: "oci://${registry.host}/charts/webapp", ref: {tag: 1.0.0}}`,
+        "---",
+        "apiVersion: helm.toolkit.fluxcd.io/v2",
+        "kind: HelmRelease",
+        "metadata: {name: latest, namespace: oci-b}",
+        "spec: {chartRef: {kind: OCIRepository, name: latest}}",
+        "",
+      ].join("\n"),
+    });
+    await repo.commitAll("Not insecure");
+    run = await sync();
+    assert.notEqual(run.code, 0);
+    assert.match(`${run.result.message}\n${run.stderr}`, /HelmRelease\/oci-b\/latest[\s\S]*HTTP response to HTTPS client/);
+    // The releases that were there stay.
+    assert.ok(await env().exists("configmap", "web-webapp", "-n", "oci-a"));
+  });
+});
