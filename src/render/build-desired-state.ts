@@ -253,14 +253,26 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
         throw new Error(`${name}: postBuild.substituteFrom is not supported by ferry yet; put the variables in postBuild.substitute`);
       }
       const root = await kustomizationRoot(spec, flux.sources, loaded, options.repoUrl, tools, { git, sensitive, policy });
-      const text = hasKustomization(root, spec.path)
-        ? await confinedKustomizeBuild(root, spec.path, allowRemoteBases, tools)
-        : readManifestTexts(root, spec.path)
-            .map((f) => f.text)
-            .join("\n---\n");
       // Substitution applies to the YAML before anything is sorted, Flux objects included.
-      const substituted = Object.keys(spec.substitute).length > 0 ? substituteVariables(text, spec.substitute) : text;
-      const yielded = parseRendered(substituted, spec.location, errors, name).map((o) =>
+      const substitute = (text: string): string =>
+        Object.keys(spec.substitute).length > 0 ? substituteVariables(text, spec.substitute) : text;
+      let parsed: SourceObject[];
+      if (hasKustomization(root, spec.path)) {
+        parsed = parseRendered(
+          substitute(await confinedKustomizeBuild(root, spec.path, allowRemoteBases, tools)),
+          spec.location,
+          errors,
+          name,
+        );
+      } else {
+        // Plain files keep their own file and line when they are the config repo's.
+        parsed = readManifestTexts(root, spec.path).flatMap((f) =>
+          root === loaded.checkout
+            ? parseFile(substitute(f.text), f.path, errors)
+            : parseRendered(substitute(f.text), spec.location, errors, name),
+        );
+      }
+      const yielded = parsed.map((o) =>
         // kustomize-controller puts every namespaced object in targetNamespace: the Flux objects it yields too.
         spec.targetNamespace && isFluxObject(o.object) ? withNamespace(o, spec.targetNamespace) : o,
       );
@@ -633,6 +645,13 @@ function parseRendered(text: string, location: SourceLocation, errors: ManifestE
   }
   // Rendered objects are reported at the line of what rendered them.
   return parsed.objects.map((p) => ({ object: p.object, location, prune: true }));
+}
+
+/** The objects of one file of the config repo, at their own file and line. */
+function parseFile(text: string, file: string, errors: ManifestError[]): SourceObject[] {
+  const parsed = parseManifests(text, file);
+  errors.push(...parsed.errors);
+  return parsed.objects.map((p) => ({ object: p.object, location: p.location, prune: true }));
 }
 
 function ordered<
