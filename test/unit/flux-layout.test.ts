@@ -164,6 +164,45 @@ describe("buildDesiredState: Flux objects wherever they are found", () => {
     );
   });
 
+  it("confines a Kustomization's path to its own source's checkout", async () => {
+    const repo = tempDir();
+    const other = tempDir();
+    writeFiles(repo, {
+      "c/sources.yaml":
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {name: team, namespace: flux-system}\n" +
+        "spec: {url: https://git.example.com/team.git}\n",
+      "c/team.yaml": kustomization("team", "  path: ./deploy\n  prune: true\n  sourceRef: {kind: GitRepository, name: team}\n"),
+      "c/secret.yaml": configMap("config-repo-only"),
+    });
+    fs.mkdirSync(path.join(other, "deploy"));
+    fs.symlinkSync(path.join(repo, "c/secret.yaml"), path.join(other, "deploy/stolen.yaml"));
+    const tools = new FakeRenderTools();
+    tools.gitCheckouts["https://git.example.com/team.git"] = other;
+    const message = await buildError(buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), tools));
+    assert.match(message, /deploy\/stolen\.yaml.*outside the checkout/);
+  });
+
+  it("carries suspend from a Kustomization to the HelmReleases it yields, and refuses settings on the bootstrap Kustomization", async () => {
+    const repo = tempDir();
+    writeFiles(repo, {
+      "c/source.yaml": helmRepository("charts", "flux-system"),
+      "c/apps.yaml": kustomization("apps", "  path: ./apps\n  prune: true\n  suspend: true\n"),
+      "apps/app.yaml": helmRelease(
+        "app",
+        "flux-system",
+        "  chart: {spec: {chart: app, sourceRef: {kind: HelmRepository, name: charts}}}\n",
+      ),
+    });
+    const state = await buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), new FakeRenderTools({ app: chartConfigMap }));
+    assert.equal(state.units.find((u) => unitKey(u) === "HelmRelease/flux-system/app")?.objects[0]?.suspended, true);
+
+    writeFiles(repo, { "c/flux-system.yaml": kustomization("flux-system", "  path: ./c\n  prune: true\n  targetNamespace: x\n") });
+    const message = await buildError(
+      buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), new FakeRenderTools({ app: chartConfigMap })),
+    );
+    assert.match(message, /Kustomization\/flux-system\/flux-system builds c, the cluster folder ferry syncs.*spec\.targetNamespace/);
+  });
+
   it("reads the config repo itself for a GitRepository at the config repo's URL", async () => {
     const repo = tempDir();
     writeFiles(repo, {
