@@ -31,8 +31,8 @@ export interface ManifestFile {
   readonly objects: readonly SourceObject[];
 }
 
-/** What produced a group of objects: a manifest file, a HelmRelease, a Kustomize folder or a Flux Kustomization. */
-export type UnitKind = "ManifestFile" | "HelmRelease" | "Kustomize" | "Kustomization";
+/** What produced a group of objects: a manifest file, a HelmRelease, a Kustomize folder, a Flux Kustomization or a chart folder. */
+export type UnitKind = "ManifestFile" | "HelmRelease" | "Kustomize" | "Kustomization" | "HelmChart";
 
 /** The namespace a unit puts its namespaced objects in. */
 export interface NamespacePolicy {

@@ -41,7 +41,10 @@ export interface FluxKustomizationSpec {
   readonly substitute: Readonly<Record<string, string>>;
   /** `postBuild.substituteFrom`, in order; inline `substitute` values win over these. */
   readonly substituteFrom: readonly SubstituteRef[];
-  /** The source the path is read from; undefined when the Kustomization names none. */
+  /**
+   * The source the path is read from (`kind` as written: GitRepository, OCIRepository, Bucket...);
+   * undefined when the Kustomization names none (then the config repo).
+   */
   readonly sourceRef?: { readonly kind: string; readonly name: string; readonly namespace: string };
   readonly suspend: boolean;
   readonly dependsOn: readonly { readonly name: string; readonly namespace: string }[];
@@ -106,6 +109,10 @@ const kustomizationSchema = z.object({
     commonMetadata: unsupported("set labels and annotations in a kustomization.yaml in the folder"),
     decryption: unsupported("ferry cannot decrypt SOPS files; keep Secrets out of Git or decrypt them before ferry reads the repository"),
     kubeConfig: unsupported("ferry applies to its own cluster only; run a ferry stack for the other cluster"),
+    serviceAccountName: unsupported(
+      "remove spec.serviceAccountName, or run this folder as its own ferry stack whose kubeconfig is that service account's",
+      "ferry cannot apply a Kustomization as another service account (impersonation) yet, and will not apply it with its own rights instead",
+    ),
 
     path: specPathSchema,
     prune: optionalBoolean,

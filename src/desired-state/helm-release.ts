@@ -111,7 +111,7 @@ export interface HelmReleaseSpec {
 const FLUX_V1_API_VERSIONS = new Set(["flux.weave.works/v1beta1", "helm.fluxcd.io/v1"]);
 const FLUX_V2_API_VERSIONS = new Set(["helm.toolkit.fluxcd.io/v2", "helm.toolkit.fluxcd.io/v2beta1", "helm.toolkit.fluxcd.io/v2beta2"]);
 const FLUX_SOURCE_GROUP = "source.toolkit.fluxcd.io";
-const FLUX_SOURCE_KINDS = new Set(["HelmRepository", "GitRepository", "OCIRepository"]);
+const FLUX_SOURCE_KINDS = new Set(["HelmRepository", "GitRepository", "OCIRepository", "Bucket"]);
 const DEFAULT_VALUES_KEY = "values.yaml";
 /** helm-operator's default when a git chart names no ref (its `--git-default-ref`). */
 const FLUX_V1_DEFAULT_GIT_REF: GitRef = { kind: "branch", branch: "master" };
@@ -124,7 +124,7 @@ export function isHelmRelease(obj: KubeObject): boolean {
   return obj.kind === "HelmRelease" && (FLUX_V1_API_VERSIONS.has(obj.apiVersion) || FLUX_V2_API_VERSIONS.has(obj.apiVersion));
 }
 
-/** Whether an object is a Flux source (HelmRepository, GitRepository, OCIRepository) that HelmReleases can point at. */
+/** Whether an object is a Flux source (HelmRepository, GitRepository, OCIRepository, Bucket) that HelmReleases and Kustomizations can point at. */
 export function isFluxSource(obj: KubeObject): boolean {
   return splitApiVersion(obj.apiVersion).group === FLUX_SOURCE_GROUP && FLUX_SOURCE_KINDS.has(obj.kind);
 }
@@ -534,14 +534,30 @@ const gitRepositorySchema = z.object({
 });
 
 function gitRepositoryChart(repo: KubeObject, chart: string, context: ObjectContext, release: ObjectContext): ChartSource {
-  const { spec } = parseObject(gitRepositorySchema, repo, context);
   const chartPath = repoRelativePath(chart);
   if (chartPath === undefined)
     throw fieldError(release, ["spec", "chart", "spec", "chart"], `"${chart}" leaves the repository`, CHART_PATH_HINT);
+  const git = gitRepositorySpec(repo, context);
+  // Flux ignores the chart version for charts from git: the ref decides.
+  return { type: "git", url: git.url, ref: git.ref, path: chartPath, ...(git.secretRef ? { secretRef: git.secretRef } : {}) };
+}
+
+/** A GitRepository's URL, ref (source-controller's precedence and default) and credentials' Secret. */
+export interface GitRepositorySpec {
+  readonly url: string;
+  readonly ref: GitRef;
+  readonly secretRef?: SourceSecretRef;
+}
+
+/**
+ * Reads a Flux GitRepository (what a HelmRelease's chart or a Kustomization's path comes from).
+ * Pure; throws a ManifestError reported as `context` names it, for a missing URL or a local one.
+ */
+export function gitRepositorySpec(repo: KubeObject, context: ObjectContext): GitRepositorySpec {
+  const { spec } = parseObject(gitRepositorySchema, repo, context);
   const local = remoteGitUrlProblem(spec.url);
   if (local !== undefined) throw fieldError(context, ["spec", "url"], local, REMOTE_GIT_URL_HINT);
-  // Flux ignores the chart version for charts from git: the ref decides.
-  return { type: "git", url: spec.url, ref: spec.ref, path: chartPath, ...sourceSecretRef(repo, spec.secretRef) };
+  return { url: spec.url, ref: spec.ref, ...sourceSecretRef(repo, spec.secretRef) };
 }
 
 /** The media type of a Helm chart's layer in an OCI artifact (what `helm push` writes). */

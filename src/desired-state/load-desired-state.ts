@@ -23,14 +23,18 @@ export interface LoadedFolder {
   readonly files: readonly ManifestFile[];
   /** Folders holding a kustomization.yaml, relative to the checkout root: built with Kustomize. */
   readonly kustomizeDirs: readonly string[];
+  /** Folders holding a Chart.yaml (and no kustomization), relative to the checkout root: Helm charts, not manifests. */
+  readonly chartDirs: readonly string[];
 }
 
 const MANIFEST = /\.ya?ml$/i;
 const KUSTOMIZATION_FILES = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+const CHART_FILE = "Chart.yaml";
 
 /**
  * Reads a cluster folder of a checkout: every `*.yaml`/`*.yml` below it, recursively, except below
- * folders that hold a kustomization.yaml (those are built with Kustomize). This module is the only
+ * folders that hold a kustomization.yaml (those are built with Kustomize) or a Chart.yaml (charts,
+ * rendered with Helm). This module is the only
  * one that reads the config repo's files. Throws {@link DesiredStateError} listing every problem, or
  * {@link GuardError} for a folder that is missing or outside the checkout.
  */
@@ -48,9 +52,10 @@ export function loadConfigFolder(options: LoadOptions): LoadedFolder {
 
   const errors: ManifestError[] = [];
   const kustomizeDirs: string[] = [];
-  const files = readManifests(checkout, listManifests(checkout, folder, errors, kustomizeDirs), errors);
+  const chartDirs: string[] = [];
+  const files = readManifests(checkout, listManifests(checkout, folder, errors, kustomizeDirs, chartDirs), errors);
   if (errors.length > 0) throw new DesiredStateError(errors);
-  return { checkout, path: rel, files, kustomizeDirs };
+  return { checkout, path: rel, files, kustomizeDirs, chartDirs };
 }
 
 /** Parses manifest files (absolute paths inside the checkout) into objects; problems go to `errors`. */
@@ -74,10 +79,15 @@ export function readManifestTexts(checkout: string, relDir: string): { path: str
   const dir = resolveInCheckout(checkout, relDir, "folder");
   const errors: ManifestError[] = [];
   const nested: string[] = [];
-  const list = listManifests(checkout, dir, errors, nested);
+  const charts: string[] = [];
+  const list = listManifests(checkout, dir, errors, nested, charts);
   if (errors.length > 0) throw new DesiredStateError(errors);
   if (nested.length > 0)
     throw new Error(`${relDir}: nested kustomization folders (${nested.join(", ")}) need a kustomization.yaml at ${relDir}`);
+  if (charts.length > 0)
+    throw new Error(
+      `${relDir}: chart folders (${charts.join(", ")}) are not manifests; render them with a HelmRelease, or keep them outside the Kustomization's path`,
+    );
   return list.map((f) => ({ path: toRelative(checkout, f), text: fs.readFileSync(f, "utf8") }));
 }
 
@@ -185,14 +195,20 @@ function assertInside(checkout: string, real: string, shown: string): void {
 }
 
 /**
- * Manifest files below a folder, sorted; dot-files and dot-folders (.git, .github) are skipped, and
- * folders holding a kustomization file are recorded in `kustomizeDirs` instead of walked.
+ * Manifest files below a folder, sorted; dot-files and dot-folders (.git, .github) are skipped,
+ * folders holding a kustomization file are recorded in `kustomizeDirs` and folders holding a
+ * Chart.yaml in `chartDirs` instead of walked.
  */
-function listManifests(checkout: string, folder: string, errors: ManifestError[], kustomizeDirs: string[]): string[] {
+function listManifests(checkout: string, folder: string, errors: ManifestError[], kustomizeDirs: string[], chartDirs: string[]): string[] {
   const out: string[] = [];
   const walk = (dir: string): void => {
     if (holdsKustomization(dir)) {
       kustomizeDirs.push(toRelative(checkout, dir) || ".");
+      return;
+    }
+    // A chart's templates are not manifests (Argo CD and Flux both treat such a folder as a chart).
+    if (fs.existsSync(path.join(dir, CHART_FILE))) {
+      chartDirs.push(toRelative(checkout, dir) || ".");
       return;
     }
     for (const entry of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {

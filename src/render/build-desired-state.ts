@@ -1,10 +1,19 @@
+import * as path from "node:path";
 import { applyIgnoreRules, findDuplicates } from "../desired-state/object-rules";
 import { orderByDependsOn } from "../desired-state/dependency-order";
-import { DesiredState, RenderedUnit, SourceObject, unitKey } from "../desired-state/desired-state";
+import { DesiredState, NamespacePolicy, RenderedUnit, SourceObject, unitKey } from "../desired-state/desired-state";
 import { GroupKind, identifyUnits, kindsToDiscover } from "../desired-state/identify";
 import { isFluxKustomization, parseFluxKustomization, FluxKustomizationSpec } from "../desired-state/flux-kustomization";
 import { GitRef } from "../desired-state/git-ref";
-import { HelmReleaseSpec, isFluxSource, isHelmRelease, parseHelmRelease, ValuesRef } from "../desired-state/helm-release";
+import {
+  GitRepositorySpec,
+  gitRepositorySpec,
+  HelmReleaseSpec,
+  isFluxSource,
+  isHelmRelease,
+  parseHelmRelease,
+  ValuesRef,
+} from "../desired-state/helm-release";
 import { ConfinementError } from "../desired-state/confinement";
 import {
   assertChartConfined,
@@ -15,13 +24,14 @@ import {
   readManifestTexts,
   resolveInCheckout,
 } from "../desired-state/load-desired-state";
-import { DesiredStateError, GuardError, ManifestError, SourceLocation } from "../desired-state/manifest-error";
+import { DesiredStateError, formatLocation, GuardError, ManifestError, SourceLocation } from "../desired-state/manifest-error";
 import { DEFAULT_NAMESPACE, identify, KubeObject, Scope } from "../desired-state/object-id";
 import { parseManifests } from "../desired-state/parse-manifests";
 import { helmReleaseWalls, kustomizationWalls } from "../desired-state/namespace-walls";
 import { maskQuoted, redactor, secretObjectForms, sensitiveForms } from "../desired-state/sensitive-values";
 import { redactCredentials } from "../desired-state/outbound-policy";
 import { SourcePolicy, sourcePolicy } from "../desired-state/source-policy";
+import { isConfigRepoUrl } from "../source/credentials";
 import { substituteVariables } from "./envsubst";
 import { mergeValues, parseValuesText, setValueAtPath } from "./helm-values";
 import { OutboundRefusedError } from "./outbound";
@@ -85,13 +95,63 @@ export interface BuildOptions {
   readonly defaultNamespace?: string;
   /** What the repo's content may reach. Default: {@link sourcePolicy}() (the walls up). */
   readonly policy?: SourcePolicy;
+  /**
+   * The config repo's URL as configured. A Flux GitRepository at this URL, like the bootstrap
+   * `GitRepository/flux-system/flux-system`, is the config repo itself: read from the checkout synced.
+   */
+  readonly repoUrl?: string;
+}
+
+/**
+ * Where a Flux object was found: the Flux Kustomizations that yielded it, outermost first, and what
+ * they impose on what it yields, as kustomize-controller would (what an unpruned or suspended
+ * Kustomization applies stays as it is, and so do the objects it makes in turn).
+ */
+interface Origin {
+  /** `namespace/name` of each Kustomization on the way. */
+  readonly chain: readonly string[];
+  readonly prune: boolean;
+  readonly suspend: boolean;
+  /** `namespace/name` of the Kustomizations that those on the way wait for. */
+  readonly dependsOn: readonly string[];
+}
+
+/** The cluster folder itself (its files, its Kustomize folders): nothing imposed. */
+const CLUSTER_FOLDER: Origin = { chain: [], prune: true, suspend: false, dependsOn: [] };
+
+/** A Flux object ferry interprets, where it was found. */
+interface FluxFound {
+  readonly obj: KubeObject;
+  readonly location: SourceLocation;
+  readonly origin: Origin;
+}
+
+/** The Flux objects of a desired state, collected from whatever yields objects (files, Kustomize, Flux Kustomizations). */
+class FluxObjects {
+  readonly helmReleases: FluxFound[] = [];
+  readonly kustomizations: FluxFound[] = [];
+  readonly sources: KubeObject[] = [];
+
+  /** Takes the Flux objects out of what a unit yields (as kustomize-controller and helm-controller see them); returns the others. */
+  sort(objects: readonly SourceObject[], origin: Origin): SourceObject[] {
+    const rest: SourceObject[] = [];
+    for (const o of objects) {
+      if (isHelmRelease(o.object)) this.helmReleases.push({ obj: o.object, location: o.location, origin });
+      else if (isFluxKustomization(o.object)) this.kustomizations.push({ obj: o.object, location: o.location, origin });
+      else if (isFluxSource(o.object)) this.sources.push(o.object);
+      else rest.push(o);
+    }
+    return rest;
+  }
 }
 
 /**
  * Renders a loaded cluster folder into the desired state: plain manifests as they are, HelmReleases
- * through `helm template`, Kustomize folders and Flux Kustomizations through Kustomize. Every
- * problem of every unit is collected; any problem aborts with a {@link DesiredStateError} before
- * anything is applied.
+ * through `helm template`, Kustomize folders and Flux Kustomizations through Kustomize, chart folders
+ * as Argo CD renders a Helm application. What any of them yields is sorted again, recursively: a
+ * HelmRelease or Kustomization inside a Kustomize build or a Kustomization's path is rendered or
+ * followed as Flux would. Every problem of every unit is collected; any problem aborts with a
+ * {@link DesiredStateError} before anything is applied.
  */
 export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools, options: BuildOptions = {}): Promise<DesiredState> {
   const errors: ManifestError[] = [];
@@ -99,24 +159,22 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
   // Strings that reveal Secret data: no error, preview or result may show them.
   const sensitive = new Set<string>();
   const units: RenderedUnit[] = [];
+  // Every object applied as it is, namespaced where its unit puts it: where valuesFrom and secretRefs look first.
   const plain: SourceObject[] = [];
-  const byDefault = { namespace: options.defaultNamespace || DEFAULT_NAMESPACE, override: false };
-  const helmReleases: { obj: KubeObject; location: SourceLocation }[] = [];
-  const kustomizations: { obj: KubeObject; location: SourceLocation }[] = [];
-  const sources: KubeObject[] = [];
-  const { allowRemoteBases } = options.policy ?? sourcePolicy();
+  const git: PlainObjects = { objects: plain, namespace: options.defaultNamespace || DEFAULT_NAMESPACE };
+  const byDefault = { namespace: git.namespace, override: false };
+  const flux = new FluxObjects();
+  const { allowRemoteBases } = policy;
+  /** The objects a unit applies as they are (its Flux objects taken out); they also join `plain`. */
+  const applied = (objects: readonly SourceObject[], origin: Origin, namespace: NamespacePolicy): SourceObject[] => {
+    const kept = applyIgnoreRules(flux.sort(objects, origin));
+    plain.push(...(namespace.override ? kept.map((o) => withNamespace(o, namespace.namespace)) : kept));
+    return kept;
+  };
 
   // 1. Sort what Git declares: objects to apply, and Flux objects that ferry interprets.
   for (const file of loaded.files) {
-    const objects: SourceObject[] = [];
-    for (const o of file.objects) {
-      if (isHelmRelease(o.object)) helmReleases.push({ obj: o.object, location: o.location });
-      else if (isFluxKustomization(o.object)) kustomizations.push({ obj: o.object, location: o.location });
-      else if (isFluxSource(o.object)) sources.push(o.object);
-      else objects.push(o);
-    }
-    const kept = applyIgnoreRules(objects);
-    plain.push(...kept);
+    const kept = applied(file.objects, CLUSTER_FOLDER, byDefault);
     if (kept.length > 0)
       units.push({
         kind: "ManifestFile",
@@ -128,13 +186,20 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
       });
   }
 
-  // 2. Kustomize folders inside the cluster folder.
+  // 2. Kustomize folders inside the cluster folder; what they yield is sorted the same way.
   for (const dir of loaded.kustomizeDirs) {
     const location = { file: `${dir}/kustomization.yaml`, line: 1 };
     try {
       const text = await confinedKustomizeBuild(loaded.checkout, dir, allowRemoteBases, tools);
       const objects = parseRendered(text, location, errors, `Kustomize folder ${dir}`);
-      units.push({ kind: "Kustomize", name: dir, location, objects: applyIgnoreRules(objects), dependsOn: [], namespace: byDefault });
+      units.push({
+        kind: "Kustomize",
+        name: dir,
+        location,
+        objects: applied(objects, CLUSTER_FOLDER, byDefault),
+        dependsOn: [],
+        namespace: byDefault,
+      });
     } catch (err) {
       if (err instanceof ConfinementError) errors.push(new ManifestError(location, `Kustomize folder ${dir}: ${err.message}`));
       else
@@ -148,75 +213,199 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
     }
   }
 
-  // 3. Flux Kustomizations, in dependsOn order.
-  const kSpecs: FluxKustomizationSpec[] = [];
-  for (const k of kustomizations) {
-    try {
-      const spec = parseFluxKustomization(k.obj, k.location);
-      const refused = kustomizationWalls(spec, policy);
-      if (refused.length > 0) errors.push(...refused);
-      else kSpecs.push(spec);
-    } catch (err) {
-      errors.push(asManifestError(err, k.location));
+  // 3. Flux Kustomizations, followed wherever they are found: one whose path yields more
+  //    Kustomizations is followed into them, once its source is known (a GitRepository may come from
+  //    another Kustomization's output).
+  const kustomizations = new Map<string, { spec: FluxKustomizationSpec; origin: Origin; unit?: RenderedUnit }>();
+  const pending: { spec: FluxKustomizationSpec; origin: Origin }[] = [];
+  const rootKeys = new Set<string>();
+  let admitted = 0;
+  for (;;) {
+    while (admitted < flux.kustomizations.length) {
+      const found = flux.kustomizations[admitted++]!;
+      const spec = admitKustomization(found, policy, errors);
+      if (!spec) continue;
+      const key = `${spec.namespace}/${spec.name}`;
+      if (isClusterFolder(spec, loaded, flux.sources, options.repoUrl)) {
+        // The bootstrap Kustomization (`flux-system`, path: this cluster folder): ferry syncs that folder itself.
+        const refused = rootFields(spec);
+        if (refused) errors.push(new ManifestError(spec.location, refused, "move these settings into the Kustomizations the folder holds"));
+        rootKeys.add(key);
+      } else if (kustomizations.has(key)) {
+        errors.push(
+          new ManifestError(
+            spec.location,
+            `Kustomization/${key} is defined twice (also at ${formatLocation(kustomizations.get(key)!.spec.location)})`,
+            "keep one definition, or rename one of them",
+          ),
+        );
+      } else {
+        kustomizations.set(key, { spec, origin: found.origin });
+        pending.push({ spec, origin: found.origin });
+      }
     }
-  }
-  for (const spec of ordered(kSpecs, "Kustomization", errors)) {
-    const name = `Kustomization/${spec.namespace}/${spec.name}`;
+    const next = pending.findIndex((p) => kustomizationSource(p.spec, flux.sources).kind !== "missing");
+    if (next < 0) break;
+    const [item] = pending.splice(next, 1);
+    const { spec, origin } = item!;
+    const key = `${spec.namespace}/${spec.name}`;
+    const name = `Kustomization/${key}`;
     try {
       if (spec.substituteFrom.length > 0) {
         throw new Error(`${name}: postBuild.substituteFrom is not supported by ferry yet; put the variables in postBuild.substitute`);
       }
-      const text = hasKustomization(loaded.checkout, spec.path)
-        ? await confinedKustomizeBuild(loaded.checkout, spec.path, allowRemoteBases, tools)
-        : readManifestTexts(loaded.checkout, spec.path)
-            .map((f) => f.text)
-            .join("\n---\n");
-      const substituted = Object.keys(spec.substitute).length > 0 ? substituteVariables(text, spec.substitute) : text;
-      const objects = applyIgnoreRules(parseRendered(substituted, spec.location, errors, name)).map((o) => ({
-        ...o,
-        prune: o.prune && spec.prune,
-        suspended: spec.suspend,
-      }));
-      units.push({
+      const root = await kustomizationRoot(spec, flux.sources, loaded, options.repoUrl, tools, { git, sensitive, policy });
+      // Substitution applies to the YAML before anything is sorted, Flux objects included.
+      const substitute = (text: string): string =>
+        Object.keys(spec.substitute).length > 0 ? substituteVariables(text, spec.substitute) : text;
+      let parsed: SourceObject[];
+      if (hasKustomization(root, spec.path)) {
+        parsed = parseRendered(
+          substitute(await confinedKustomizeBuild(root, spec.path, allowRemoteBases, tools)),
+          spec.location,
+          errors,
+          name,
+        );
+      } else {
+        // Plain files keep their own file and line when they are the config repo's.
+        parsed = readManifestTexts(root, spec.path).flatMap((f) =>
+          root === loaded.checkout
+            ? parseFile(substitute(f.text), f.path, errors)
+            : parseRendered(substitute(f.text), spec.location, errors, name),
+        );
+      }
+      const yielded = parsed.map((o) =>
+        // kustomize-controller puts every namespaced object in targetNamespace: the Flux objects it yields too.
+        spec.targetNamespace && isFluxObject(o.object) ? withNamespace(o, spec.targetNamespace) : o,
+      );
+      const inside: Origin = {
+        chain: [...origin.chain, key],
+        prune: origin.prune && spec.prune,
+        suspend: origin.suspend || spec.suspend,
+        dependsOn: [...origin.dependsOn, ...spec.dependsOn.map((d) => `${d.namespace}/${d.name}`)],
+      };
+      const namespace = spec.targetNamespace ? { namespace: spec.targetNamespace, override: true } : byDefault;
+      const objects = applied(yielded, inside, namespace).map((o) => ({ ...o, prune: o.prune && inside.prune, suspended: inside.suspend }));
+      kustomizations.get(key)!.unit = {
         kind: "Kustomization",
-        name: `${spec.namespace}/${spec.name}`,
+        name: key,
         location: spec.location,
         objects,
-        dependsOn: spec.dependsOn.map((d) => unitKey({ kind: "Kustomization", name: `${d.namespace}/${d.name}` })),
-        namespace: spec.targetNamespace ? { namespace: spec.targetNamespace, override: true } : byDefault,
-      });
+        dependsOn: [],
+        namespace,
+      };
     } catch (err) {
       errors.push(asManifestError(err, spec.location, name));
     }
   }
+  for (const { spec } of pending) {
+    const ref = spec.sourceRef!;
+    errors.push(
+      new ManifestError(
+        spec.location,
+        `Kustomization/${spec.namespace}/${spec.name}: spec.sourceRef names ${ref.kind}/${ref.namespace}/${ref.name}, which is not in the repository`,
+        `add the ${ref.kind} "${ref.name}" (namespace ${ref.namespace}) to the repository: ferry reads Flux sources from Git, not from the cluster`,
+      ),
+    );
+  }
 
-  // 4. HelmReleases, in dependsOn order, rendered with the values of Git (or the live cluster).
+  // 4. HelmReleases, wherever they were found, with the sources of the whole desired state.
   const hSpecs: HelmReleaseSpec[] = [];
-  for (const h of helmReleases) {
+  const hOrigins = new Map<string, Origin>();
+  for (const h of flux.helmReleases) {
     try {
-      const spec = parseHelmRelease(h.obj, h.location, sources);
+      const spec = parseHelmRelease(h.obj, h.location, flux.sources);
       const refused = helmReleaseWalls(spec, policy);
       if (refused.length > 0) errors.push(...refused);
-      else hSpecs.push(spec);
+      else {
+        hSpecs.push(spec);
+        if (!hOrigins.has(`${spec.namespace}/${spec.name}`)) hOrigins.set(`${spec.namespace}/${spec.name}`, h.origin);
+      }
     } catch (err) {
       errors.push(asManifestError(err, h.location));
     }
   }
-  for (const spec of ordered(hSpecs, "HelmRelease", errors)) {
-    const name = `HelmRelease/${spec.namespace}/${spec.name}`;
+
+  // What waits for what: a Kustomization's dependsOn waits for everything the other one yields
+  // (its HelmReleases and Kustomizations too), and what a Kustomization yields waits with it.
+  const waits = dependencyKeys(
+    [...kustomizations.values()].map(({ spec, origin }) => ({
+      key: unitKey({ kind: "Kustomization", name: `${spec.namespace}/${spec.name}` }),
+      chain: origin.chain,
+    })),
+    hSpecs.map((spec) => ({
+      key: unitKey({ kind: "HelmRelease", name: `${spec.namespace}/${spec.name}` }),
+      chain: hOrigins.get(`${spec.namespace}/${spec.name}`)!.chain,
+    })),
+  );
+  const kSpecs = [...kustomizations.values()].map(({ spec }) => ({
+    ...spec,
+    // The bootstrap Kustomization is the cluster folder: waiting for it is waiting for nothing.
+    dependsOn: spec.dependsOn.filter((d) => !rootKeys.has(`${d.namespace}/${d.name}`)),
+  }));
+  for (const spec of ordered(kSpecs, "Kustomization", errors)) {
+    const key = `${spec.namespace}/${spec.name}`;
+    const { unit, origin } = kustomizations.get(key)!;
+    if (!unit) continue;
+    const own = unitKey({ kind: "Kustomization", name: key });
+    const deps = [...origin.dependsOn, ...spec.dependsOn.map((d) => `${d.namespace}/${d.name}`)];
+    units.push({ ...unit, dependsOn: waits(own, [...origin.chain, key], deps, []) });
+  }
+
+  // 5. Chart folders inside the cluster folder: a chart a HelmRelease renders is that release's;
+  //    any other is rendered as Argo CD renders a Helm application (release = folder name, its values.yaml).
+  for (const dir of loaded.chartDirs) {
+    if (hSpecs.some((spec) => rendersChartFolder(spec, dir, options.repoUrl))) continue;
+    const location = { file: `${dir === "." ? "" : `${dir}/`}Chart.yaml`, line: 1 };
+    const name = `chart folder ${dir}`;
     try {
-      const git = { objects: plain, namespace: byDefault.namespace };
-      const rendered = await renderHelmRelease(spec, loaded, git, tools, errors, sensitive, options.policy ?? sourcePolicy());
+      const chartDir = resolveInCheckout(loaded.checkout, dir, "folder");
+      assertChartConfined(loaded.checkout, chartDir);
+      const text = await tools.helmTemplate({
+        unit: `HelmChart/${dir}`,
+        releaseName: path.basename(chartDir),
+        namespace: byDefault.namespace,
+        chart: chartDir,
+        values: {},
+        includeCRDs: true,
+      });
+      units.push({
+        kind: "HelmChart",
+        name: dir,
+        location,
+        objects: applyIgnoreRules(parseRendered(text, location, errors, name)),
+        dependsOn: [],
+        // helm install puts namespaced objects that name no namespace in the release namespace.
+        namespace: byDefault,
+      });
+    } catch (err) {
+      errors.push(asManifestError(err, location, name));
+    }
+  }
+
+  // 6. HelmReleases, in dependsOn order, rendered with the values of Git (or the live cluster).
+  for (const spec of ordered(hSpecs, "HelmRelease", errors)) {
+    const key = `${spec.namespace}/${spec.name}`;
+    const name = `HelmRelease/${key}`;
+    const origin = hOrigins.get(key) ?? CLUSTER_FOLDER;
+    try {
+      const rendered = await renderHelmRelease(spec, loaded, git, tools, errors, sensitive, policy, options.repoUrl);
       units.push({
         kind: "HelmRelease",
-        name: `${spec.namespace}/${spec.name}`,
+        name: key,
         location: spec.location,
         objects: applyIgnoreRules(rendered.objects).map((o) => ({
           ...o,
-          suspended: spec.suspend,
+          prune: o.prune && origin.prune,
+          suspended: spec.suspend || origin.suspend,
           ...(rendered.sensitive ? { sensitive: true } : {}),
         })),
-        dependsOn: spec.dependsOn.map((d) => unitKey({ kind: "HelmRelease", name: `${d.namespace}/${d.name}` })),
+        dependsOn: waits(
+          unitKey({ kind: "HelmRelease", name: key }),
+          origin.chain,
+          origin.dependsOn,
+          spec.dependsOn.map((d) => unitKey({ kind: "HelmRelease", name: `${d.namespace}/${d.name}` })),
+        ),
         // helm install puts namespaced objects that name no namespace in the release namespace.
         namespace: { namespace: spec.targetNamespace, override: false },
       });
@@ -225,7 +414,7 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
     }
   }
 
-  // 5. Identities, resolved once for the whole desired state (the live cluster tells the scope of
+  // 7. Identities, resolved once for the whole desired state (the live cluster tells the scope of
   //    kinds no CRD here declares); then the guards: one definition per object, no accidental empty state.
   //    Secret objects' data joins the sensitive strings; no error shows any of them.
   if (errors.length > 0) throw redactedError(errors, sensitive);
@@ -278,6 +467,7 @@ async function renderHelmRelease(
   errors: ManifestError[],
   sensitive: Set<string>,
   policy: SourcePolicy,
+  repoUrl?: string,
 ): Promise<{ objects: SourceObject[]; sensitive: boolean }> {
   const name = `HelmRelease/${spec.namespace}/${spec.name}`;
   // The chart source's credentials: only what its own secretRef names (Git first, else the cluster).
@@ -310,7 +500,11 @@ async function renderHelmRelease(
       version = spec.chart.version;
       break;
     case "git": {
-      const root = spec.chart.url ? await tools.checkoutGit(spec.chart.url, spec.chart.ref, { unit: name, auth }) : loaded.checkout;
+      // A chart of the config repo (its URL, or the bootstrap GitRepository) is read from the commit synced.
+      const root =
+        spec.chart.url && !readsConfigRepoChart(spec, repoUrl)
+          ? await tools.checkoutGit(spec.chart.url, spec.chart.ref, { unit: name, auth })
+          : loaded.checkout;
       chartDir = resolveInCheckout(root, spec.chart.path, "folder");
       assertChartConfined(root, chartDir);
       chart = chartDir;
@@ -457,6 +651,13 @@ function parseRendered(text: string, location: SourceLocation, errors: ManifestE
   return parsed.objects.map((p) => ({ object: p.object, location, prune: true }));
 }
 
+/** The objects of one file of the config repo, at their own file and line. */
+function parseFile(text: string, file: string, errors: ManifestError[]): SourceObject[] {
+  const parsed = parseManifests(text, file);
+  errors.push(...parsed.errors);
+  return parsed.objects.map((p) => ({ object: p.object, location: p.location, prune: true }));
+}
+
 function ordered<
   T extends { name: string; namespace: string; dependsOn: readonly { name: string; namespace: string }[]; location: SourceLocation },
 >(items: readonly T[], kind: string, errors: ManifestError[]): T[] {
@@ -477,4 +678,194 @@ function asManifestError(err: unknown, location: SourceLocation, name?: string):
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** Whether an object is one ferry interprets rather than applies (a HelmRelease, Flux Kustomization or Flux source). */
+function isFluxObject(obj: KubeObject): boolean {
+  return isHelmRelease(obj) || isFluxKustomization(obj) || isFluxSource(obj);
+}
+
+function withNamespace(o: SourceObject, namespace: string): SourceObject {
+  return { ...o, object: { ...o.object, metadata: { ...o.object.metadata, namespace } } };
+}
+
+/** The GitRepository `flux bootstrap` writes (`flux-system/flux-system`): the repository Flux syncs from, ferry's config repo. */
+function isBootstrapSource(ref: { readonly kind: string; readonly name: string; readonly namespace: string }): boolean {
+  return ref.kind === "GitRepository" && ref.name === BOOTSTRAP_NAME && ref.namespace === BOOTSTRAP_NAME;
+}
+const BOOTSTRAP_NAME = "flux-system";
+
+/**
+ * Reads a Flux Kustomization found anywhere, or records why not: its walls, its source's kind, and a
+ * cycle (a Kustomization that its own path yields, through any others).
+ */
+function admitKustomization(found: FluxFound, policy: SourcePolicy, errors: ManifestError[]): FluxKustomizationSpec | undefined {
+  let spec: FluxKustomizationSpec;
+  try {
+    spec = parseFluxKustomization(found.obj, found.location);
+  } catch (err) {
+    errors.push(asManifestError(err, found.location));
+    return undefined;
+  }
+  const refused = kustomizationWalls(spec, policy);
+  if (refused.length > 0) {
+    errors.push(...refused);
+    return undefined;
+  }
+  const key = `${spec.namespace}/${spec.name}`;
+  if (spec.sourceRef && spec.sourceRef.kind !== "GitRepository") {
+    errors.push(
+      new ManifestError(
+        spec.location,
+        `Kustomization/${key}: spec.sourceRef kind ${spec.sourceRef.kind} is not supported by ferry yet: it reads a Kustomization's path from a GitRepository (or the config repo) only`,
+        "point spec.sourceRef at a GitRepository, or move the manifests into the config repo",
+      ),
+    );
+    return undefined;
+  }
+  const at = found.origin.chain.indexOf(key);
+  if (at >= 0) {
+    const cycle = [...found.origin.chain.slice(at), key].map((k) => `Kustomization/${k}`).join(" -> ");
+    errors.push(
+      new ManifestError(
+        spec.location,
+        `Kustomization cycle: ${cycle} (each one's path yields the next)`,
+        "change the path of one of these Kustomizations so the chain has an end",
+      ),
+    );
+    return undefined;
+  }
+  return spec;
+}
+
+/** The source a Kustomization's path is read from: the config repo, another GitRepository, or one not found (yet). */
+function kustomizationSource(
+  spec: FluxKustomizationSpec,
+  sources: readonly KubeObject[],
+): { readonly kind: "config" } | { readonly kind: "git"; readonly repo: KubeObject } | { readonly kind: "missing" } {
+  const ref = spec.sourceRef;
+  // No sourceRef (Flux requires one; ferry's own tradition) or the bootstrap source: the config repo.
+  if (!ref || isBootstrapSource(ref)) return { kind: "config" };
+  const repo = sources.find(
+    (s) => s.kind === ref.kind && s.metadata.name === ref.name && (s.metadata.namespace || "default") === ref.namespace,
+  );
+  return repo ? { kind: "git", repo } : { kind: "missing" };
+}
+
+function gitRepositoryOf(spec: FluxKustomizationSpec, repo: KubeObject): GitRepositorySpec {
+  const what = `Kustomization/${spec.namespace}/${spec.name}: GitRepository/${repo.metadata.namespace || "default"}/${repo.metadata.name}`;
+  return gitRepositorySpec(repo, { what, location: spec.location });
+}
+
+/** Whether a Kustomization's path is read from the config repo (no sourceRef, the bootstrap source, or a GitRepository at its URL). */
+function readsConfigRepo(spec: FluxKustomizationSpec, sources: readonly KubeObject[], repoUrl: string | undefined): boolean {
+  const source = kustomizationSource(spec, sources);
+  if (source.kind !== "git") return source.kind === "config";
+  try {
+    return repoUrl !== undefined && isConfigRepoUrl(gitRepositoryOf(spec, source.repo).url, repoUrl);
+  } catch {
+    return false; // reported when it is built
+  }
+}
+
+/** Whether a Kustomization builds the very cluster folder ferry syncs (the bootstrap `flux-system` one). */
+function isClusterFolder(
+  spec: FluxKustomizationSpec,
+  loaded: LoadedFolder,
+  sources: readonly KubeObject[],
+  repoUrl: string | undefined,
+): boolean {
+  return spec.path === (loaded.path || ".") && readsConfigRepo(spec, sources, repoUrl);
+}
+
+/** What a Kustomization of the cluster folder itself sets that ferry, syncing the folder directly, would not apply: refused. */
+function rootFields(spec: FluxKustomizationSpec): string | undefined {
+  const fields = [
+    ...(spec.targetNamespace !== undefined ? ["spec.targetNamespace"] : []),
+    ...(Object.keys(spec.substitute).length > 0 ? ["spec.postBuild.substitute"] : []),
+    ...(spec.substituteFrom.length > 0 ? ["spec.postBuild.substituteFrom"] : []),
+    ...(spec.suspend ? ["spec.suspend"] : []),
+  ];
+  if (fields.length === 0) return undefined;
+  return (
+    `Kustomization/${spec.namespace}/${spec.name} builds ${spec.path}, the cluster folder ferry syncs: ferry applies that folder itself ` +
+    `and cannot apply ${fields.join(", ")} to it`
+  );
+}
+
+/** What a build reads and records while it follows a Kustomization's source. */
+interface SourceContext {
+  readonly git: PlainObjects;
+  readonly sensitive: Set<string>;
+  readonly policy: SourcePolicy;
+}
+
+/**
+ * The folder a Kustomization's path is relative to: the config repo's checkout, or a checkout of the
+ * GitRepository it names (its own URL and ref, with only its own secretRef's credentials); every path
+ * it reads stays inside that checkout.
+ */
+async function kustomizationRoot(
+  spec: FluxKustomizationSpec,
+  sources: readonly KubeObject[],
+  loaded: LoadedFolder,
+  repoUrl: string | undefined,
+  tools: RenderTools,
+  context: SourceContext,
+): Promise<string> {
+  const source = kustomizationSource(spec, sources);
+  if (source.kind !== "git") return loaded.checkout;
+  const repo = gitRepositoryOf(spec, source.repo);
+  if (repoUrl !== undefined && isConfigRepoUrl(repo.url, repoUrl)) return loaded.checkout;
+  const name = `Kustomization/${spec.namespace}/${spec.name}`;
+  const auth = await sourceCredentials(
+    repo.secretRef,
+    name,
+    {
+      declared: (namespace, secret) => declaredObject(context.git, "Secret", namespace, secret),
+      live: (namespace, secret) => tools.readLive("Secret", namespace, secret),
+    },
+    context.policy,
+  );
+  for (const v of [auth?.password, auth?.identity]) if (v) for (const f of sensitiveForms(v)) context.sensitive.add(f);
+  return tools.checkoutGit(repo.url, repo.ref, { unit: name, ...(auth ? { auth } : {}) });
+}
+
+/**
+ * What waits for what, from where each Kustomization and HelmRelease was found (`chain`: the
+ * Kustomizations that yielded it). Returns the dependsOn of one unit: the Kustomizations it (or one
+ * on its way) waits for, each with everything it yields, and `extra`; never itself, what it is inside
+ * of, or what it yields.
+ */
+function dependencyKeys(
+  kustomizations: readonly { key: string; chain: readonly string[] }[],
+  helmReleases: readonly { key: string; chain: readonly string[] }[],
+): (own: string, chain: readonly string[], waitsFor: readonly string[], extra: readonly string[]) => string[] {
+  const yields = new Map<string, string[]>();
+  for (const u of [...kustomizations, ...helmReleases]) {
+    for (const k of u.chain) yields.set(k, [...(yields.get(k) ?? []), u.key]);
+  }
+  return (own, chain, waitsFor, extra) => {
+    const self = chain.at(-1);
+    const excluded = new Set([
+      own,
+      ...chain.map((k) => unitKey({ kind: "Kustomization", name: k })),
+      ...(self !== undefined && own === unitKey({ kind: "Kustomization", name: self }) ? (yields.get(self) ?? []) : []),
+    ]);
+    const keys = [...waitsFor.flatMap((k) => [unitKey({ kind: "Kustomization", name: k }), ...(yields.get(k) ?? [])]), ...extra];
+    return [...new Set(keys)].filter((k) => !excluded.has(k));
+  };
+}
+
+/** Whether a HelmRelease renders the chart folder `dir` of the config repo (then the folder is that release's chart, not a unit of its own). */
+function rendersChartFolder(spec: HelmReleaseSpec, dir: string, repoUrl: string | undefined): boolean {
+  if (spec.chart.type !== "git" || spec.chart.path !== dir) return false;
+  return readsConfigRepoChart(spec, repoUrl);
+}
+
+/** Whether a HelmRelease's chart comes from the config repo (no URL, the bootstrap GitRepository, or one at the config repo's URL). */
+function readsConfigRepoChart(spec: HelmReleaseSpec, repoUrl: string | undefined): boolean {
+  if (spec.chart.type !== "git") return false;
+  if (spec.chart.url === undefined || (spec.sourceRef && isBootstrapSource(spec.sourceRef))) return true;
+  return repoUrl !== undefined && isConfigRepoUrl(spec.chart.url, repoUrl);
 }

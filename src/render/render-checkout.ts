@@ -25,5 +25,6 @@ export async function renderCheckout(options: RenderCheckoutOptions): Promise<De
     // As kubectl and the Pulumi provider do: an object that names no namespace goes to the context's.
     defaultNamespace: contextNamespace(options),
     policy: options.policy,
+    repoUrl: options.repoUrl,
   });
 }

@@ -7,6 +7,8 @@ import { KubeObject, Scope } from "../../src/desired-state/object-id";
 export class FakeRenderTools implements RenderTools {
   readonly helmRequests: HelmTemplateRequest[] = [];
   readonly gitRequests: { readonly url: string; readonly ref: GitRef; readonly request?: GitCheckoutRequest }[] = [];
+  /** Folders standing for checkouts of other git repositories, by URL; no git otherwise. */
+  readonly gitCheckouts: Record<string, string> = {};
   /** Answers URL fetches (externalSourceRef) when set; no network otherwise. */
   fetcher?: (url: string, unit: string) => Promise<string>;
   constructor(
@@ -39,6 +41,8 @@ export class FakeRenderTools implements RenderTools {
   }
   checkoutGit(url: string, ref: GitRef, request?: GitCheckoutRequest): Promise<string> {
     this.gitRequests.push({ url, ref, request });
+    const dir = this.gitCheckouts[url];
+    if (dir !== undefined) return Promise.resolve(dir);
     return Promise.reject(new Error(`no git in unit tests (${url} at ${describeGitRef(ref)})`));
   }
 }

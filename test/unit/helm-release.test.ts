@@ -53,11 +53,11 @@ describe("isHelmRelease and isFluxSource", () => {
     assert.equal(isHelmRelease({ apiVersion: "helm.toolkit.fluxcd.io/v2", kind: "HelmChart", metadata: { name: "a" } }), false);
   });
 
-  it("recognises HelmRepository, GitRepository and OCIRepository sources of any version", () => {
+  it("recognises HelmRepository, GitRepository, OCIRepository and Bucket sources of any version", () => {
     assert.equal(isFluxSource(podinfoRepo), true);
     assert.equal(isFluxSource({ ...podinfoRepo, apiVersion: "source.toolkit.fluxcd.io/v1beta2", kind: "OCIRepository" }), true);
     assert.equal(isFluxSource({ ...podinfoRepo, kind: "GitRepository" }), true);
-    assert.equal(isFluxSource({ ...podinfoRepo, kind: "Bucket" }), false);
+    assert.equal(isFluxSource({ ...podinfoRepo, kind: "Bucket" }), true);
     assert.equal(isFluxSource({ ...podinfoRepo, apiVersion: "example.com/v1" }), false);
   });
 });

@@ -1,0 +1,82 @@
+// End to end: the standard Flux v2 layout (bootstrap folder, Kustomizations two levels deep, a
+// HelmRelease from a HelmRepository another Kustomization declares), a Kustomization reading a
+// second git repository, and a chart folder, in one sync.
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { ferryRoot } from "../../src/lib/paths";
+import { ChartRepo, startChartRepo } from "../helpers/chart-repo";
+import { ConfigRepo } from "../helpers/config-repo";
+import { useE2E } from "../helpers/e2e";
+import { RecordingServer, startGitHttpServer } from "../helpers/git-http-server";
+
+interface K8sObject {
+  metadata: { name: string; namespace?: string };
+  data?: Record<string, string>;
+}
+
+describe("Flux v2 layout", () => {
+  const env = useE2E();
+  let charts: ChartRepo;
+  let gitServer: RecordingServer;
+
+  before(async () => {
+    charts = await startChartRepo(env().toolchain.bin("helm"), [{ name: "webapp", version: "1.2.0" }]);
+    gitServer = await startGitHttpServer(path.join(env().dir, "git"));
+  });
+  after(async () => {
+    await charts?.close();
+    await gitServer?.close();
+  });
+
+  it("renders HelmReleases and follows Kustomizations wherever they are, and a sourceRef to another repository", async () => {
+    const e = env();
+    // The team's repository, served over git's smart HTTP on loopback.
+    const team = await ConfigRepo.create(path.join(e.dir, "git", "team"), "flux-layout");
+    await team
+      .edit({
+        "deploy/namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n",
+        "deploy/config.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: team-config}\ndata: {from: the team repository}\n",
+      })
+      .commitAll("The team's manifests");
+
+    const repo = await ConfigRepo.create(path.join(e.dir, "config-repo"), "flux-layout", {
+      CHART_REPO: charts.url,
+      TEAM_REPO: `${gitServer.url}/team`,
+    });
+    await repo.commitStep("step1", "Flux v2 layout");
+    // A chart folder in the cluster folder, as an Argo CD Helm application holds it.
+    fs.cpSync(path.join(ferryRoot(), "test", "fixtures", "charts", "webapp"), path.join(repo.dir, "clusters", "dev", "guestbook"), {
+      recursive: true,
+    });
+    await repo.commitAll("A chart folder");
+
+    const sync = () => e.sync({ repo: repo.dir, path: "clusters/dev", extra: ["--allow-cross-namespace-refs"] });
+    const first = await sync();
+    assert.equal(first.code, 0, `${first.result.message}\n${first.stderr}`);
+
+    // The HelmRelease two levels down (Kustomization -> Kustomize overlay -> base), patched by the
+    // overlay, rendered from the HelmRepository the infrastructure Kustomization declares.
+    const web = await e.getJson<K8sObject>("configmap", "webapp-webapp", "-n", "web");
+    assert.equal(web.data?.greeting, "hello from dev");
+    assert.ok(charts.requests.some((r) => r.includes("webapp-1.2.0.tgz")));
+    // The Kustomization one level further down applied its objects.
+    assert.equal((await e.getJson<K8sObject>("configmap", "platform-settings", "-n", "web")).data?.tier, "infrastructure");
+    // The sourceRef'd repository was cloned and its path applied, in the targetNamespace.
+    assert.equal((await e.getJson<K8sObject>("configmap", "team-config", "-n", "team")).data?.from, "the team repository");
+    assert.ok(gitServer.requests.some((r) => r.path.startsWith("/team/info/refs")));
+    // The chart folder: release named after the folder, in the default namespace.
+    assert.equal((await e.getJson<K8sObject>("configmap", "guestbook-webapp", "-n", "default")).data?.greeting, "hello from the chart");
+    // The bootstrap objects: gotk-components applied as manifests; Flux's own objects never applied.
+    assert.ok(await e.exists("namespace", "flux-system"));
+    const applied = first.result.objects.map((o) => o.object.split("/")[0]);
+    for (const kind of ["HelmRelease", "Kustomization", "HelmRepository", "GitRepository"]) assert.ok(!applied.includes(kind), kind);
+
+    // Converged: a second sync changes nothing.
+    const second = await sync();
+    assert.equal(second.code, 0, second.result.message);
+    const { created = 0, updated = 0, deleted = 0, replaced = 0 } = second.result.changes ?? {};
+    assert.deepEqual({ created, updated, deleted, replaced }, { created: 0, updated: 0, deleted: 0, replaced: 0 });
+  });
+});
