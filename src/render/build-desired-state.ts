@@ -24,7 +24,9 @@ import { redactCredentials } from "../desired-state/outbound-policy";
 import { SourcePolicy, sourcePolicy } from "../desired-state/source-policy";
 import { substituteVariables } from "./envsubst";
 import { mergeValues, parseValuesText, setValueAtPath } from "./helm-values";
+import { applyOverlay, OverlayRequest } from "./kustomize-overlay";
 import { OutboundRefusedError } from "./outbound";
+import { SubstituteLookup, substitutionVariables } from "./substitute-from";
 import { SourceAuth, sourceCredentials } from "./source-credentials";
 
 /** A `helm template` to run. */
@@ -59,6 +61,8 @@ export interface RenderTools {
   helmTemplate(request: HelmTemplateRequest): Promise<string>;
   /** Builds a Kustomize folder: the YAML text of its objects. */
   kustomizeBuild(absDir: string): Promise<string>;
+  /** Builds rendered objects with what Flux adds (patches, images, components...) in a folder of ferry's own: the YAML of the result. */
+  kustomizeOverlay(request: OverlayRequest): Promise<string>;
   /** A live ConfigMap or Secret (valuesFrom that Git does not declare); undefined when absent. */
   readLive(kind: "ConfigMap" | "Secret", namespace: string, name: string): Promise<KubeObject | undefined>;
   /** The text at a URL (Flux v1 externalSourceRef) that `unit` names. */
@@ -161,19 +165,22 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
   for (const spec of ordered(kSpecs, "Kustomization", errors)) {
     const name = `Kustomization/${spec.namespace}/${spec.name}`;
     try {
-      if (spec.substituteFrom.length > 0) {
-        throw new Error(`${name}: postBuild.substituteFrom is not supported by ferry yet; put the variables in postBuild.substitute`);
-      }
-      const text = hasKustomization(loaded.checkout, spec.path)
+      const built = hasKustomization(loaded.checkout, spec.path)
         ? await confinedKustomizeBuild(loaded.checkout, spec.path, allowRemoteBases, tools)
         : readManifestTexts(loaded.checkout, spec.path)
             .map((f) => f.text)
             .join("\n---\n");
-      const substituted = Object.keys(spec.substitute).length > 0 ? substituteVariables(text, spec.substitute) : text;
-      const objects = applyIgnoreRules(parseRendered(substituted, spec.location, errors, name)).map((o) => ({
+      // What Flux adds to the build (patches, images, components...), then postBuild substitution.
+      const folder = { checkout: loaded.checkout, dir: spec.path, allowRemoteBases };
+      const text = await applyOverlay({ unit: name, base: built, overlay: spec.overlay }, folder, (r) => tools.kustomizeOverlay(r));
+      const git = { objects: plain, namespace: byDefault.namespace };
+      const { vars, fromSecret } = await substitutionVariables(name, spec.substituteFrom, spec.substitute, lookupIn(git, tools), sensitive);
+      const substituted = Object.keys(vars).length > 0 ? substituteVariables(text, vars) : text;
+      const objects = applyIgnoreRules(parseRendered(substituted, spec.location, errors, name, fromSecret)).map((o) => ({
         ...o,
         prune: o.prune && spec.prune,
         suspended: spec.suspend,
+        ...(fromSecret ? { sensitive: true } : {}),
       }));
       units.push({
         kind: "Kustomization",
@@ -413,6 +420,11 @@ async function valuesText(
     }
   }
   return undefined;
+}
+
+/** Where postBuild.substituteFrom reads: the folder's plain manifests first, else the cluster. */
+function lookupIn(git: PlainObjects, tools: RenderTools): SubstituteLookup {
+  return { declared: (kind, ns, name) => declaredObject(git, kind, ns, name), live: (kind, ns, name) => tools.readLive(kind, ns, name) };
 }
 
 /** A ConfigMap or Secret the folder's plain manifests declare. */

@@ -14,6 +14,7 @@ import { credentialsFor, isConfigRepoUrl } from "../source/credentials";
 import { checkoutGitRef, GitAuth } from "../source/git-source";
 import { GitCheckoutRequest, HelmTemplateRequest, RenderTools } from "./build-desired-state";
 import { ClusterDiscovery } from "./cluster-discovery";
+import { OVERLAY_BASE_FILE, overlayKustomization, OverlayRequest } from "./kustomize-overlay";
 import { OutboundGuard, OutboundRefusedError } from "./outbound";
 import { SourceAuth } from "./source-credentials";
 
@@ -86,6 +87,26 @@ export function localRenderTools(options: RenderToolsOptions): RenderTools {
       );
       if (out.code !== 0) throw new Error(out.stderr.trim().replace(/^error: /, ""));
       return out.stdout;
+    },
+    async kustomizeOverlay(request: OverlayRequest): Promise<string> {
+      // A folder of ferry's own, private: the base may hold values read from Secrets. Components
+      // (already confined to the checkout) are named relative to it, as Kustomize requires.
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ferry-overlay-"));
+      try {
+        fs.writeFileSync(path.join(dir, OVERLAY_BASE_FILE), request.base, { mode: 0o600 });
+        const components = request.overlay.components.map((c) => path.relative(dir, c));
+        fs.writeFileSync(path.join(dir, "kustomization.yaml"), overlayKustomization(request.overlay, components), { mode: 0o600 });
+        const out = await runRender(
+          "kustomize build",
+          options.kubectl,
+          ["kustomize", "--load-restrictor", "LoadRestrictionsRootOnly", dir],
+          { timeoutMs: 120_000 },
+        );
+        if (out.code !== 0) throw new Error(out.stderr.trim().replace(/^error: /, "").split(dir).join("<overlay>"));
+        return out.stdout;
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
     },
     async readLive(kind, namespace, name): Promise<KubeObject | undefined> {
       const out = await run(
