@@ -53,7 +53,8 @@ export function auditFields(value: unknown, rules: FieldRules, context: ObjectCo
         "check its spelling; ferry refuses fields it does not know rather than ignore them",
       );
     }
-    if (rule.rule === "refused" && isSet(v) && !(rule.allowed?.(v) ?? false)) throw fieldError(context, field, `is not supported: ${rule.why}`, rule.hint);
+    if (rule.rule === "refused" && isSet(v) && !(rule.allowed?.(v) ?? false))
+      throw fieldError(context, field, `is not supported: ${rule.why}`, rule.hint);
     if (rule.rule === "fields") auditFields(v, rule.fields, context, field);
   }
 }

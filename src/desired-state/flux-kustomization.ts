@@ -167,10 +167,7 @@ const KUSTOMIZATION_FIELDS: FieldRules = {
   nameSuffix: SUPPORTED,
   commonMetadata: fields(META),
   postBuild: fields({ substitute: SUPPORTED, substituteFrom: SUPPORTED }),
-  decryption: refused(
-    "ferry cannot decrypt SOPS files",
-    "keep Secrets out of Git or decrypt them before ferry reads the repository",
-  ),
+  decryption: refused("ferry cannot decrypt SOPS files", "keep Secrets out of Git or decrypt them before ferry reads the repository"),
   kubeConfig: refused("ferry applies to its own cluster only", "run a ferry stack for the other cluster"),
   serviceAccountName: refused(
     "ferry cannot apply this Kustomization as another service account yet",

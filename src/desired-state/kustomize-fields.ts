@@ -1,6 +1,14 @@
 import * as yaml from "js-yaml";
 import { z } from "zod";
-import { addProblem, optionalBoolean, optionalList, optionalMapping, optionalString, requiredMapping, requiredString } from "./manifest-schema";
+import {
+  addProblem,
+  optionalBoolean,
+  optionalList,
+  optionalMapping,
+  optionalString,
+  requiredMapping,
+  requiredString,
+} from "./manifest-schema";
 import { isMapping } from "./yaml-data";
 
 /** Which objects a patch applies to, as Kustomize selects them (`name` and `kind` may be regular expressions). */
@@ -85,7 +93,12 @@ export const patchesSchema = optionalList(z.object({ patch: requiredString, targ
 /** `patchesStrategicMerge` (Flux v1beta2 / helm v2beta1): whole objects, each a strategic-merge patch. */
 export const patchesStrategicMergeSchema = optionalList(
   z.unknown().superRefine((v, ctx) => {
-    if (!isMapping(v)) addProblem(ctx, "must be a mapping (an object to merge)", "write each entry as the object to patch, with apiVersion, kind and metadata.name");
+    if (!isMapping(v))
+      addProblem(
+        ctx,
+        "must be a mapping (an object to merge)",
+        "write each entry as the object to patch, with apiVersion, kind and metadata.name",
+      );
   }),
 ).transform((list) => list.map((p): KustomizePatch => ({ patch: yaml.dump(p, { noRefs: true }) })));
 

@@ -24,9 +24,10 @@ import { redactCredentials } from "../desired-state/outbound-policy";
 import { SourcePolicy, sourcePolicy } from "../desired-state/source-policy";
 import { substituteVariables } from "./envsubst";
 import { mergeValues, parseValuesText, setValueAtPath } from "./helm-values";
-import { applyOverlay, OverlayRequest } from "./kustomize-overlay";
+import { applyOverlay, OverlayRequest, postRender } from "./kustomize-overlay";
 import { OutboundRefusedError } from "./outbound";
 import { SubstituteLookup, substitutionVariables } from "./substitute-from";
+import { valuesFilesLayer } from "./values-files";
 import { SourceAuth, sourceCredentials } from "./source-credentials";
 
 /** A `helm template` to run. */
@@ -303,6 +304,7 @@ async function renderHelmRelease(
   let repo: string | undefined;
   let version: string | undefined;
   let chartDir: string | undefined;
+  let filesLayer: Record<string, unknown> = {};
   switch (spec.chart.type) {
     case "helm-repository":
       chart = spec.chart.chart;
@@ -318,13 +320,15 @@ async function renderHelmRelease(
       chartDir = resolveInCheckout(root, spec.chart.path, "folder");
       assertChartConfined(root, chartDir);
       chart = chartDir;
+      filesLayer = valuesFilesLayer(spec, root, chartDir);
       break;
     }
   }
 
   // Values: valuesFrom in order, inline values last.
   const layers: Record<string, unknown>[] = [];
-  let merged: Record<string, unknown> = {};
+  // chart.spec.valuesFiles replace the chart's values.yaml: the bottom layer.
+  let merged: Record<string, unknown> = filesLayer;
   let secretValues = false;
   for (const ref of spec.valuesFrom) {
     const text = await valuesText(ref, spec, git, tools, chartDir);
@@ -365,6 +369,7 @@ async function renderHelmRelease(
       { cause: err },
     );
   }
+  text = await postRender(name, text, spec.postRenderers, secretValues, (r) => tools.kustomizeOverlay(r));
   const rendered = parseRendered(text, spec.location, errors, name, secretValues);
   return { objects: rendered, sensitive: secretValues };
 }

@@ -86,3 +86,30 @@ export async function applyOverlay(
   if (isEmptyOverlay(request.overlay)) return request.base;
   return run({ ...request, overlay: confinedOverlay(request.overlay, folder) });
 }
+
+/**
+ * A HelmRelease's post-renderers run over Helm's output in order, as helm-controller chains them.
+ * With values from a Secret, Kustomize's own message is withheld (it may quote the objects).
+ */
+export async function postRender(
+  unit: string,
+  rendered: string,
+  overlays: readonly KustomizeOverlay[],
+  secretValues: boolean,
+  run: (request: OverlayRequest) => Promise<string>,
+): Promise<string> {
+  let text = rendered;
+  for (const [i, overlay] of overlays.entries()) {
+    try {
+      text = await applyOverlay({ unit, base: text, overlay }, undefined, run);
+    } catch (err) {
+      const why = secretValues
+        ? "Kustomize's message is withheld because this release's values come from a Secret"
+        : err instanceof Error
+          ? err.message
+          : String(err);
+      throw new Error(`${unit}: spec.postRenderers[${i}] failed: ${why}; check its patches' targets and paths`, { cause: err });
+    }
+  }
+  return text;
+}

@@ -102,7 +102,14 @@ export function localRenderTools(options: RenderToolsOptions): RenderTools {
           ["kustomize", "--load-restrictor", "LoadRestrictionsRootOnly", dir],
           { timeoutMs: 120_000 },
         );
-        if (out.code !== 0) throw new Error(out.stderr.trim().replace(/^error: /, "").split(dir).join("<overlay>"));
+        if (out.code !== 0)
+          throw new Error(
+            out.stderr
+              .trim()
+              .replace(/^error: /, "")
+              .split(dir)
+              .join("<overlay>"),
+          );
         return out.stdout;
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });

@@ -30,7 +30,9 @@ export class FakeRenderTools implements RenderTools {
   }
   kustomizeOverlay(request: OverlayRequest): Promise<string> {
     this.overlayRequests.push(request);
-    return this.overlayBuilder ? this.overlayBuilder(request) : Promise.reject(new Error(`no kustomize overlay in unit tests (${request.unit})`));
+    return this.overlayBuilder
+      ? this.overlayBuilder(request)
+      : Promise.reject(new Error(`no kustomize overlay in unit tests (${request.unit})`));
   }
   readLive(kind: "ConfigMap" | "Secret", namespace: string, name: string): Promise<KubeObject | undefined> {
     return Promise.resolve(this.live.find((o) => o.kind === kind && o.metadata.namespace === namespace && o.metadata.name === name));
