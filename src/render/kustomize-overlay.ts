@@ -68,7 +68,8 @@ export function confinedOverlay(overlay: KustomizeOverlay, folder: OverlayFolder
     try {
       abs = resolveInCheckout(folder.checkout, rel, "folder");
     } catch (err) {
-      if (overlay.ignoreMissingComponents && !(err instanceof GuardError)) continue;
+      // Only a folder that does not exist is skipped; one that leaves the checkout never is.
+      if (overlay.ignoreMissingComponents && !(err instanceof GuardError) && /does not exist/.test(String(err))) continue;
       throw new Error(`component "${c}": ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
     assertKustomizationConfined(folder.checkout, abs, folder.allowRemoteBases);
