@@ -89,9 +89,10 @@ export function localRenderTools(options: RenderToolsOptions): RenderTools {
       return out.stdout;
     },
     async kustomizeOverlay(request: OverlayRequest): Promise<string> {
-      // A folder of ferry's own, private: the base may hold values read from Secrets. Components
-      // (already confined to the checkout) are named relative to it, as Kustomize requires.
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ferry-overlay-"));
+      // A folder of ferry's own, private, in memory where the system has one (/dev/shm): the base may
+      // hold values read from Secrets. Components (already confined to the checkout) are named
+      // relative to it, as Kustomize requires.
+      const dir = fs.mkdtempSync(path.join(overlayParent(), "ferry-overlay-"));
       try {
         fs.writeFileSync(path.join(dir, OVERLAY_BASE_FILE), request.base, { mode: 0o600 });
         const components = request.overlay.components.map((c) => path.relative(dir, c));
@@ -157,6 +158,16 @@ export function localRenderTools(options: RenderToolsOptions): RenderTools {
       return dir;
     },
   };
+}
+
+/** Where overlay folders go: a RAM-backed folder when the system has one, so Secret data never reaches a disk. */
+function overlayParent(): string {
+  try {
+    fs.accessSync("/dev/shm", fs.constants.W_OK);
+    return "/dev/shm";
+  } catch {
+    return os.tmpdir();
+  }
 }
 
 /** Runs a render tool with its output capped (INPUT_LIMITS.maxRenderedBytes), read as it arrives. */
