@@ -1,5 +1,15 @@
 import * as path from "node:path";
 import { z } from "zod";
+import { auditFields, fields, FieldRules, meaningless, refused, SUPPORTED } from "./field-audit";
+import {
+  commonMetadataSchema,
+  componentsSchema,
+  imagesSchema,
+  KustomizeOverlay,
+  patchesJson6902Schema,
+  patchesSchema,
+  patchesStrategicMergeSchema,
+} from "./kustomize-fields";
 import { SourceLocation } from "./manifest-error";
 import {
   addProblem,
@@ -13,7 +23,6 @@ import {
   requiredMapping,
   requiredOneOf,
   requiredString,
-  unsupported,
 } from "./manifest-schema";
 import { KubeObject } from "./object-id";
 import { defineKey, isMapping } from "./yaml-data";
@@ -48,6 +57,8 @@ export interface FluxKustomizationSpec {
   readonly sourceRef?: { readonly kind: string; readonly name: string; readonly namespace: string };
   readonly suspend: boolean;
   readonly dependsOn: readonly { readonly name: string; readonly namespace: string }[];
+  /** What Flux adds to the build of the path: patches, images, components, name prefix/suffix, common metadata. */
+  readonly overlay: KustomizeOverlay;
   readonly location: SourceLocation;
 }
 
@@ -58,7 +69,6 @@ const API_VERSIONS = new Set([
 ]);
 /** kustomize-controller's `varsubRegex`: `[:alpha:]` and `[:digit:]` are ASCII in Go's RE2. */
 const VARIABLE_NAME = /^[_a-zA-Z][_a-zA-Z0-9]*$/;
-const PATCHES_HINT = "move the patches into a kustomization.yaml in the folder";
 
 /**
  * `spec.postBuild.substitute`: variable names as Flux accepts them, string values (a number must be
@@ -98,21 +108,16 @@ const specPathSchema = optionalString.transform((raw = "", ctx): string => {
 
 const kustomizationSchema = z.object({
   spec: requiredMapping({
-    // Fields that change what Flux applies and that ferry does not implement: refused rather than ignored.
-    patches: unsupported(PATCHES_HINT),
-    patchesStrategicMerge: unsupported(PATCHES_HINT),
-    patchesJson6902: unsupported(PATCHES_HINT),
-    images: unsupported("set the images in a kustomization.yaml in the folder"),
-    components: unsupported("list the components in a kustomization.yaml in the folder"),
-    namePrefix: unsupported("set namePrefix in a kustomization.yaml in the folder"),
-    nameSuffix: unsupported("set nameSuffix in a kustomization.yaml in the folder"),
-    commonMetadata: unsupported("set labels and annotations in a kustomization.yaml in the folder"),
-    decryption: unsupported("ferry cannot decrypt SOPS files; keep Secrets out of Git or decrypt them before ferry reads the repository"),
-    kubeConfig: unsupported("ferry applies to its own cluster only; run a ferry stack for the other cluster"),
-    serviceAccountName: unsupported(
-      "remove spec.serviceAccountName, or run this folder as its own ferry stack whose kubeconfig is that service account's",
-      "ferry cannot apply a Kustomization as another service account (impersonation) yet, and will not apply it with its own rights instead",
-    ),
+    // What kustomize-controller adds to the kustomization it builds (see render/kustomize-overlay).
+    patches: patchesSchema,
+    patchesStrategicMerge: patchesStrategicMergeSchema,
+    patchesJson6902: patchesJson6902Schema,
+    images: imagesSchema,
+    components: componentsSchema,
+    ignoreMissingComponents: optionalBoolean,
+    namePrefix: optionalString,
+    nameSuffix: optionalString,
+    commonMetadata: commonMetadataSchema,
 
     path: specPathSchema,
     prune: optionalBoolean,
@@ -129,12 +134,69 @@ const kustomizationSchema = z.object({
   }),
 });
 
+const SCHEDULE = "ferry syncs on its own schedule (the stack's interval, webhooks, `ferry sync`)";
+const READINESS = "ferry waits for the objects it applies with its own readiness rules and deadlines";
+const META = { labels: SUPPORTED, annotations: SUPPORTED };
+
+/**
+ * Every field of kustomize.toolkit.fluxcd.io v1 (and v1beta1/v1beta2) KustomizationSpec: read,
+ * accepted as meaningless for ferry (with why), or refused by name.
+ */
+const KUSTOMIZATION_FIELDS: FieldRules = {
+  interval: meaningless(SCHEDULE),
+  retryInterval: meaningless(SCHEDULE),
+  path: SUPPORTED,
+  prune: SUPPORTED,
+  sourceRef: SUPPORTED,
+  dependsOn: SUPPORTED,
+  targetNamespace: SUPPORTED,
+  suspend: SUPPORTED,
+  timeout: meaningless(READINESS),
+  wait: meaningless(READINESS),
+  healthChecks: meaningless(READINESS),
+  // Pulumi's Kubernetes provider replaces an object whose immutable fields change, which is what force asks.
+  force: meaningless("ferry replaces an object when an immutable field changes"),
+  healthCheckExprs: refused(
+    "ferry computes readiness with its own (kstatus) rules and cannot evaluate CEL health checks",
+    "remove spec.healthCheckExprs",
+  ),
+  patches: SUPPORTED,
+  patchesStrategicMerge: SUPPORTED,
+  patchesJson6902: SUPPORTED,
+  images: SUPPORTED,
+  components: SUPPORTED,
+  ignoreMissingComponents: SUPPORTED,
+  namePrefix: SUPPORTED,
+  nameSuffix: SUPPORTED,
+  commonMetadata: fields(META),
+  postBuild: fields({ substitute: SUPPORTED, substituteFrom: SUPPORTED }),
+  decryption: refused("ferry cannot decrypt SOPS files", "keep Secrets out of Git or decrypt them before ferry reads the repository"),
+  kubeConfig: refused("ferry applies to its own cluster only", "run a ferry stack for the other cluster"),
+  serviceAccountName: refused(
+    "ferry cannot apply this Kustomization as another service account yet",
+    "remove spec.serviceAccountName, or apply this folder from a stack whose credentials have only the rights it needs",
+  ),
+  deletionPolicy: refused(
+    "ferry deletes a removed Kustomization's objects exactly when `prune` is true (Flux's MirrorPrune)",
+    "remove spec.deletionPolicy or set it to MirrorPrune, and use `prune`",
+    (v) => v === "MirrorPrune",
+  ),
+  // v1beta1: Flux v1beta2 and later ignore it too (validation is server-side dry-run, always).
+  validation: meaningless("the API server validates every object ferry applies"),
+};
+
 const HINTS: Readonly<Record<string, string>> = {
   spec: "add a spec with at least `path` and `prune`",
   "spec.postBuild.substituteFrom[]": "each substituteFrom entry is `{kind: ConfigMap|Secret, name, optional?}`",
   "spec.postBuild.substituteFrom[].*": "each substituteFrom entry is `{kind: ConfigMap|Secret, name, optional?}`",
   "spec.sourceRef.*": "name the source: `sourceRef: {kind: GitRepository, name, namespace?}`",
   "spec.dependsOn[]": "each dependsOn entry is `{name, namespace?}`",
+  "spec.patches[]": "each patch is `{patch: <strategic merge or JSON 6902 patch text>, target?: {kind, name, ...}}`",
+  "spec.patches[].*": "each patch is `{patch: <strategic merge or JSON 6902 patch text>, target?: {kind, name, ...}}`",
+  "spec.patchesJson6902[]": "each entry is `{target: {kind, name, ...}, patch: [{op, path, value}]}`",
+  "spec.patchesJson6902[].*": "each entry is `{target: {kind, name, ...}, patch: [{op, path, value}]}`",
+  "spec.images[]": "each image is `{name, newName?, newTag?, digest?}`",
+  "spec.images[].*": "each image is `{name, newName?, newTag?, digest?}`",
   "spec.dependsOn[].name": "name the Kustomization this one waits for",
 };
 
@@ -166,6 +228,7 @@ export function parseFluxKustomization(obj: KubeObject, location: SourceLocation
       `use one of ${[...API_VERSIONS].join(", ")}`,
     );
   }
+  auditFields(obj.spec, KUSTOMIZATION_FIELDS, context, ["spec"]);
   const { spec } = parseObject(kustomizationSchema, obj, context);
   return {
     apiVersion: obj.apiVersion,
@@ -186,6 +249,16 @@ export function parseFluxKustomization(obj: KubeObject, location: SourceLocation
       : {}),
     suspend: spec.suspend ?? false,
     dependsOn: spec.dependsOn.map((dep) => ({ name: dep.name, namespace: dep.namespace ?? namespace })),
+    overlay: {
+      // Kustomize applies patchesStrategicMerge before the other patches; all match names before namePrefix/nameSuffix.
+      patches: [...spec.patchesStrategicMerge, ...spec.patchesJson6902, ...spec.patches],
+      images: spec.images,
+      components: spec.components,
+      ignoreMissingComponents: spec.ignoreMissingComponents ?? false,
+      ...(spec.namePrefix !== undefined ? { namePrefix: spec.namePrefix } : {}),
+      ...(spec.nameSuffix !== undefined ? { nameSuffix: spec.nameSuffix } : {}),
+      ...(spec.commonMetadata ? { commonMetadata: spec.commonMetadata } : {}),
+    },
     location,
   };
 }

@@ -1,7 +1,10 @@
 import { createHash } from "node:crypto";
 import * as path from "node:path";
 import { z } from "zod";
+import { auditFields } from "./field-audit";
 import { GitRef } from "./git-ref";
+import { commonMetadataSchema, HELM_RELEASE_V2_FIELDS, postRenderersSchema } from "./helm-release-fields";
+import { EMPTY_OVERLAY, KustomizeOverlay } from "./kustomize-fields";
 import { SourceLocation } from "./manifest-error";
 import {
   addProblem,
@@ -103,6 +106,11 @@ export interface HelmReleaseSpec {
   readonly values: Record<string, unknown>;
   readonly valuesFrom: readonly ValuesRef[];
   readonly skipCRDs: boolean;
+  /** Flux v2 `postRenderers` (then `commonMetadata`): Kustomize overlays applied to Helm's output, in order. */
+  readonly postRenderers: readonly KustomizeOverlay[];
+  /** Flux v2 `chart.spec.valuesFiles`: files of the chart (git charts only) that replace its values.yaml, merged in order. */
+  readonly valuesFiles: readonly string[];
+  readonly ignoreMissingValuesFiles: boolean;
   readonly suspend: boolean;
   readonly dependsOn: readonly { readonly name: string; readonly namespace: string }[];
   readonly location: SourceLocation;
@@ -296,6 +304,9 @@ function fluxV1Spec(obj: KubeObject, common: Common, context: ObjectContext): He
     values: spec.values,
     valuesFrom,
     skipCRDs: spec.skipCRDs ?? false,
+    postRenderers: [],
+    valuesFiles: [],
+    ignoreMissingValuesFiles: false,
     suspend: false,
     dependsOn: [],
   };
@@ -308,18 +319,19 @@ const SOURCE_REF_HINT =
 const CHART_REF_HINT = "point `spec.chartRef` at an OCIRepository, or use `spec.chart.spec.sourceRef`";
 const V2_VALUES_FROM_HINT = "each valuesFrom entry is `{kind: ConfigMap|Secret, name, valuesKey?, targetPath?, optional?}`";
 const VALUES_FILES_HINT = "move those values into `spec.values` or a ConfigMap in `spec.valuesFrom`";
+const VALUES_FILES_ARCHIVE =
+  "reads files inside the chart archive of a Helm or OCI repository, which ferry does not unpack; only charts from a GitRepository can use it";
 
 const fluxV2Schema = z.object({
   spec: requiredMapping({
-    postRenderers: unsupported(
-      "apply those changes in the chart values, or drop spec.postRenderers",
-      "ferry renders charts without post-renderers",
-    ),
-    kubeConfig: unsupported("remove spec.kubeConfig and run a ferry stack for the other cluster", "ferry applies to its own cluster only"),
+    // Fields that only tune helm-controller, and those ferry refuses, are in HELM_RELEASE_V2_FIELDS.
+    postRenderers: postRenderersSchema,
+    commonMetadata: commonMetadataSchema,
     chart: optionalMapping({
       spec: requiredMapping({
-        valuesFiles: unsupported(VALUES_FILES_HINT, "ferry does not replace a chart's values.yaml"),
-        valuesFile: unsupported(VALUES_FILES_HINT, "ferry does not replace a chart's values.yaml"),
+        valuesFiles: optionalList(requiredString),
+        valuesFile: optionalString,
+        ignoreMissingValuesFiles: optionalBoolean,
         chart: requiredString,
         version: optionalString,
         sourceRef: requiredMapping({
@@ -365,6 +377,7 @@ const V2_HINTS: Readonly<Record<string, string>> = {
 
 function fluxV2Spec(obj: KubeObject, common: Common, sources: readonly KubeObject[], context: ObjectContext): HelmReleaseSpec {
   const { name, namespace } = common;
+  auditFields(obj.spec, HELM_RELEASE_V2_FIELDS, context, ["spec"]);
   const { spec } = parseObject(fluxV2Schema, obj, context);
 
   let chart: ChartSource;
@@ -399,6 +412,20 @@ function fluxV2Spec(obj: KubeObject, common: Common, sources: readonly KubeObjec
     spec.releaseName ?? (spec.targetNamespace !== undefined ? `${spec.targetNamespace}-${name}` : name),
   );
   const skipCRDs = (spec.install?.skipCRDs ?? false) || spec.install?.crds === "Skip" || (spec.skipCRDs ?? false);
+  // source-controller: the deprecated valuesFile comes first, then valuesFiles.
+  const template = spec.chart?.spec;
+  const valuesFiles = [...(template?.valuesFile !== undefined ? [template.valuesFile] : []), ...(template?.valuesFiles ?? [])];
+  if (valuesFiles.length > 0 && chart.type !== "git") {
+    throw fieldError(
+      context,
+      ["spec", "chart", "spec", template?.valuesFiles.length ? "valuesFiles" : "valuesFile"],
+      VALUES_FILES_ARCHIVE,
+      VALUES_FILES_HINT,
+    );
+  }
+  const postRenderers: KustomizeOverlay[] = [...spec.postRenderers];
+  // helm-controller applies commonMetadata after the post-renderers the release lists.
+  if (spec.commonMetadata) postRenderers.push({ ...EMPTY_OVERLAY, commonMetadata: spec.commonMetadata });
 
   return {
     ...common,
@@ -416,6 +443,9 @@ function fluxV2Spec(obj: KubeObject, common: Common, sources: readonly KubeObjec
       ...(ref.targetPath !== undefined ? { targetPath: ref.targetPath } : {}),
     })),
     skipCRDs,
+    postRenderers,
+    valuesFiles,
+    ignoreMissingValuesFiles: template?.ignoreMissingValuesFiles ?? false,
     suspend: spec.suspend ?? false,
     dependsOn: spec.dependsOn.map((dep) => ({ name: dep.name, namespace: dep.namespace ?? namespace })),
   };

@@ -32,10 +32,14 @@ import { maskQuoted, redactor, secretObjectForms, sensitiveForms } from "../desi
 import { redactCredentials } from "../desired-state/outbound-policy";
 import { SourcePolicy, sourcePolicy } from "../desired-state/source-policy";
 import { isConfigRepoUrl } from "../source/credentials";
+import { isEmptyOverlay } from "../desired-state/kustomize-fields";
 import { substituteVariables } from "./envsubst";
 import { mergeValues, parseValuesText, setValueAtPath } from "./helm-values";
+import { applyOverlay, OverlayRequest, postRender } from "./kustomize-overlay";
 import { OutboundRefusedError } from "./outbound";
 import { ociRegistryHost, SourceAuth, sourceCredentials } from "./source-credentials";
+import { SubstituteLookup, substitutionVariables } from "./substitute-from";
+import { valuesFilesLayer } from "./values-files";
 
 /** A `helm template` to run. */
 export interface HelmTemplateRequest {
@@ -71,6 +75,8 @@ export interface RenderTools {
   helmTemplate(request: HelmTemplateRequest): Promise<string>;
   /** Builds a Kustomize folder: the YAML text of its objects. */
   kustomizeBuild(absDir: string): Promise<string>;
+  /** Builds rendered objects with what Flux adds (patches, images, components...) in a folder of ferry's own: the YAML of the result. */
+  kustomizeOverlay(request: OverlayRequest): Promise<string>;
   /** A live ConfigMap or Secret (valuesFrom that Git does not declare); undefined when absent. */
   readLive(kind: "ConfigMap" | "Secret", namespace: string, name: string): Promise<KubeObject | undefined>;
   /** The text at a URL (Flux v1 externalSourceRef) that `unit` names. */
@@ -251,27 +257,27 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
     const key = `${spec.namespace}/${spec.name}`;
     const name = `Kustomization/${key}`;
     try {
-      if (spec.substituteFrom.length > 0) {
-        throw new Error(`${name}: postBuild.substituteFrom is not supported by ferry yet; put the variables in postBuild.substitute`);
-      }
       const root = await kustomizationRoot(spec, flux.sources, loaded, options.repoUrl, tools, { git, sensitive, policy });
+      const { vars, fromSecret } = await substitutionVariables(name, spec.substituteFrom, spec.substitute, lookupIn(git, tools), sensitive);
       // Substitution applies to the YAML before anything is sorted, Flux objects included.
-      const substitute = (text: string): string =>
-        Object.keys(spec.substitute).length > 0 ? substituteVariables(text, spec.substitute) : text;
+      const substitute = (text: string): string => (Object.keys(vars).length > 0 ? substituteVariables(text, vars) : text);
       let parsed: SourceObject[];
-      if (hasKustomization(root, spec.path)) {
-        parsed = parseRendered(
-          substitute(await confinedKustomizeBuild(root, spec.path, allowRemoteBases, tools)),
-          spec.location,
-          errors,
-          name,
-        );
+      if (hasKustomization(root, spec.path) || !isEmptyOverlay(spec.overlay)) {
+        const built = hasKustomization(root, spec.path)
+          ? await confinedKustomizeBuild(root, spec.path, allowRemoteBases, tools)
+          : readManifestTexts(root, spec.path)
+              .map((f) => f.text)
+              .join("\n---\n");
+        // What Flux adds to the build (patches, images, components...), then postBuild substitution.
+        const folder = { checkout: root, dir: spec.path, allowRemoteBases };
+        const text = await applyOverlay({ unit: name, base: built, overlay: spec.overlay }, folder, (r) => tools.kustomizeOverlay(r));
+        parsed = parseRendered(substitute(text), spec.location, errors, name, fromSecret);
       } else {
         // Plain files keep their own file and line when they are the config repo's.
         parsed = readManifestTexts(root, spec.path).flatMap((f) =>
-          root === loaded.checkout
+          root === loaded.checkout && !fromSecret
             ? parseFile(substitute(f.text), f.path, errors)
-            : parseRendered(substitute(f.text), spec.location, errors, name),
+            : parseRendered(substitute(f.text), spec.location, errors, name, fromSecret),
         );
       }
       const yielded = parsed.map((o) =>
@@ -285,7 +291,12 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
         dependsOn: [...origin.dependsOn, ...spec.dependsOn.map((d) => `${d.namespace}/${d.name}`)],
       };
       const namespace = spec.targetNamespace ? { namespace: spec.targetNamespace, override: true } : byDefault;
-      const objects = applied(yielded, inside, namespace).map((o) => ({ ...o, prune: o.prune && inside.prune, suspended: inside.suspend }));
+      const objects = applied(yielded, inside, namespace).map((o) => ({
+        ...o,
+        prune: o.prune && inside.prune,
+        suspended: inside.suspend,
+        ...(fromSecret ? { sensitive: true } : {}),
+      }));
       kustomizations.get(key)!.unit = {
         kind: "Kustomization",
         name: key,
@@ -489,6 +500,7 @@ async function renderHelmRelease(
   let repo: string | undefined;
   let version: string | undefined;
   let chartDir: string | undefined;
+  let filesLayer: Record<string, unknown> = {};
   switch (spec.chart.type) {
     case "helm-repository":
       chart = spec.chart.chart;
@@ -508,13 +520,15 @@ async function renderHelmRelease(
       chartDir = resolveInCheckout(root, spec.chart.path, "folder");
       assertChartConfined(root, chartDir);
       chart = chartDir;
+      filesLayer = valuesFilesLayer(spec, root, chartDir);
       break;
     }
   }
 
   // Values: valuesFrom in order, inline values last.
   const layers: Record<string, unknown>[] = [];
-  let merged: Record<string, unknown> = {};
+  // chart.spec.valuesFiles replace the chart's values.yaml: the bottom layer.
+  let merged: Record<string, unknown> = filesLayer;
   let secretValues = false;
   for (const ref of spec.valuesFrom) {
     const text = await valuesText(ref, spec, git, tools, chartDir);
@@ -556,6 +570,7 @@ async function renderHelmRelease(
       { cause: err },
     );
   }
+  text = await postRender(name, text, spec.postRenderers, secretValues, (r) => tools.kustomizeOverlay(r));
   const rendered = parseRendered(text, spec.location, errors, name, secretValues);
   return { objects: rendered, sensitive: secretValues };
 }
@@ -611,6 +626,11 @@ async function valuesText(
     }
   }
   return undefined;
+}
+
+/** Where postBuild.substituteFrom reads: the folder's plain manifests first, else the cluster. */
+function lookupIn(git: PlainObjects, tools: RenderTools): SubstituteLookup {
+  return { declared: (kind, ns, name) => declaredObject(git, kind, ns, name), live: (kind, ns, name) => tools.readLive(kind, ns, name) };
 }
 
 /** A ConfigMap or Secret the folder's plain manifests declare. */

@@ -15,6 +15,7 @@ import { credentialsFor, isConfigRepoUrl } from "../source/credentials";
 import { checkoutGitRef, GitAuth } from "../source/git-source";
 import { GitCheckoutRequest, HelmTemplateRequest, RenderTools } from "./build-desired-state";
 import { ClusterDiscovery } from "./cluster-discovery";
+import { OVERLAY_BASE_FILE, overlayKustomization, OverlayRequest } from "./kustomize-overlay";
 import { OutboundGuard, OutboundRefusedError } from "./outbound";
 import { SourceAuth } from "./source-credentials";
 
@@ -95,6 +96,34 @@ export function localRenderTools(options: RenderToolsOptions): RenderTools {
       if (out.code !== 0) throw new Error(out.stderr.trim().replace(/^error: /, ""));
       return out.stdout;
     },
+    async kustomizeOverlay(request: OverlayRequest): Promise<string> {
+      // A folder of ferry's own, private, in memory where the system has one (/dev/shm): the base may
+      // hold values read from Secrets. Components (already confined to the checkout) are named
+      // relative to it, as Kustomize requires.
+      const dir = fs.mkdtempSync(path.join(overlayParent(), "ferry-overlay-"));
+      try {
+        fs.writeFileSync(path.join(dir, OVERLAY_BASE_FILE), request.base, { mode: 0o600 });
+        const components = request.overlay.components.map((c) => path.relative(dir, c));
+        fs.writeFileSync(path.join(dir, "kustomization.yaml"), overlayKustomization(request.overlay, components), { mode: 0o600 });
+        const out = await runRender(
+          "kustomize build",
+          options.kubectl,
+          ["kustomize", "--load-restrictor", "LoadRestrictionsRootOnly", dir],
+          { timeoutMs: 120_000 },
+        );
+        if (out.code !== 0)
+          throw new Error(
+            out.stderr
+              .trim()
+              .replace(/^error: /, "")
+              .split(dir)
+              .join("<overlay>"),
+          );
+        return out.stdout;
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    },
     async readLive(kind, namespace, name): Promise<KubeObject | undefined> {
       const out = await run(
         options.kubectl,
@@ -137,6 +166,16 @@ export function localRenderTools(options: RenderToolsOptions): RenderTools {
       return dir;
     },
   };
+}
+
+/** Where overlay folders go: a RAM-backed folder when the system has one, so Secret data never reaches a disk. */
+function overlayParent(): string {
+  try {
+    fs.accessSync("/dev/shm", fs.constants.W_OK);
+    return "/dev/shm";
+  } catch {
+    return os.tmpdir();
+  }
 }
 
 /** Runs a render tool with its output capped (INPUT_LIMITS.maxRenderedBytes), read as it arrives. */

@@ -110,6 +110,47 @@ describe("HelmRelease", () => {
     assert.ok((result.changes?.updated ?? 0) >= 3);
   });
 
+  it("applies a HelmRelease's postRenderers and commonMetadata to the chart's objects", async () => {
+    const e = env();
+    const other = await ConfigRepo.create(path.join(e.dir, "post-render-config"), "helm");
+    await other
+      .edit({
+        "c/source.yaml": `apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata: {name: charts, namespace: default}\nspec: {url: "${charts.url}"}\n`,
+        // The corpus' shape: a post-renderer deleting an object of the chart, and a JSON 6902 patch.
+        "c/release.yaml": [
+          "apiVersion: helm.toolkit.fluxcd.io/v2",
+          "kind: HelmRelease",
+          "metadata: {name: post, namespace: default}",
+          "spec:",
+          "  interval: 50m",
+          "  install: {remediation: {retries: 3}}",
+          "  chart: {spec: {chart: webapp, version: 1.0.0, sourceRef: {kind: HelmRepository, name: charts}}}",
+          "  commonMetadata: {labels: {team: platform}}",
+          "  postRenderers:",
+          "    - kustomize:",
+          "        patches:",
+          "          - patch: |",
+          "              $patch: delete",
+          "              apiVersion: v1",
+          "              kind: Service",
+          "              metadata: {name: post-webapp, namespace: default}",
+          "          - target: {kind: Deployment}",
+          "            patch: |",
+          "              - op: replace",
+          "                path: /spec/replicas",
+          "                value: 4",
+          "",
+        ].join("\n"),
+      })
+      .commitAll("A release with post-renderers");
+    const { code, result } = await e.sync({ repo: other.dir, path: "c", stack: "post-render" });
+    assert.equal(code, 0, result.message);
+    const deploy = await e.getJson<K8sObject>("deployment", "post-webapp", "-n", "default");
+    assert.equal(deploy.spec?.replicas, 4);
+    assert.equal(deploy.metadata.labels?.team, "platform");
+    assert.equal(await e.exists("service", "post-webapp", "-n", "default"), false);
+  });
+
   it("renders a chart from another git repository, cloned at the ref", async () => {
     const e = env();
     const chartsRepo = await ConfigRepo.create(path.join(e.dir, "charts-git"), "helm");

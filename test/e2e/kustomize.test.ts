@@ -78,6 +78,77 @@ describe("Kustomize and Flux Kustomizations", () => {
     assert.equal((await e.getJson<K8sObject>("configmap", "hello", "-n", "apps")).data?.message, "hello from git");
   });
 
+  it("applies a Flux Kustomization's patches, images, components, namePrefix, commonMetadata and substituteFrom", async () => {
+    const e = env();
+    const repo = await ConfigRepo.create(path.join(e.dir, "fields-repo"), "kustomize");
+    await repo
+      .edit({
+        // The shape of the Flux example's infrastructure.yaml: an inline JSON 6902 patch with a target.
+        "c/k.yaml": [
+          "apiVersion: kustomize.toolkit.fluxcd.io/v1",
+          "kind: Kustomization",
+          "metadata: {name: web, namespace: flux-system}",
+          "spec:",
+          "  interval: 1h",
+          "  retryInterval: 1m",
+          "  timeout: 5m",
+          "  wait: true",
+          "  path: ./web",
+          "  prune: true",
+          "  namePrefix: prod-",
+          "  commonMetadata: {labels: {team: web}}",
+          "  images: [{name: registry.local/web, newTag: '2.0'}]",
+          "  components: [../components/settings]",
+          "  patches:",
+          "    - patch: |",
+          "        - op: replace",
+          "          path: /spec/replicas",
+          "          value: 2",
+          "      target: {kind: Deployment, name: web}",
+          "  postBuild:",
+          "    substituteFrom: [{kind: ConfigMap, name: web-vars}]",
+          "",
+        ].join("\n"),
+        "c/vars.yaml":
+          "apiVersion: v1\nkind: Namespace\nmetadata: {name: flux-system}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: web-vars, namespace: flux-system}\ndata: {env: production}\n",
+        "web/deploy.yaml": [
+          "apiVersion: apps/v1",
+          "kind: Deployment",
+          "metadata: {name: web, namespace: default}",
+          "spec:",
+          "  replicas: 1",
+          "  selector: {matchLabels: {app: web}}",
+          "  template:",
+          "    metadata: {labels: {app: web}}",
+          "    spec: {containers: [{name: web, image: 'registry.local/web:1.0'}]}",
+          "",
+        ].join("\n"),
+        "web/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web-settings, namespace: default}\ndata: {env: '${env}'}\n",
+        "components/settings/kustomization.yaml": [
+          "apiVersion: kustomize.config.k8s.io/v1alpha1",
+          "kind: Component",
+          "patches:",
+          "  - patch: |",
+          "      apiVersion: v1",
+          "      kind: ConfigMap",
+          "      metadata: {name: web-settings, namespace: default}",
+          "      data: {component: 'on'}",
+          "",
+        ].join("\n"),
+      })
+      .commitAll("A Kustomization with patches, images and a component");
+    const { code, result } = await e.sync({ repo: repo.dir, path: "c", stack: "fields" });
+    assert.equal(code, 0, result.message);
+    const deploy = await e.getJson<
+      K8sObject & { metadata: { labels?: Record<string, string> }; spec: { template: { spec: { containers: { image: string }[] } } } }
+    >("deployment", "prod-web", "-n", "default");
+    assert.equal(deploy.spec.replicas, 2);
+    assert.equal(deploy.spec.template.spec.containers[0]?.image, "registry.local/web:2.0");
+    assert.equal(deploy.metadata.labels?.team, "web");
+    const cm = await e.getJson<K8sObject>("configmap", "prod-web-settings", "-n", "default");
+    assert.deepEqual(cm.data, { env: "production", component: "on" });
+  });
+
   it("leaves the objects of a suspended Kustomization as they are", async () => {
     const e = env();
     const repo = await ConfigRepo.create(path.join(e.dir, "suspend-repo"), "kustomize");

@@ -2,10 +2,14 @@ import { GitCheckoutRequest, HelmTemplateRequest, RenderTools } from "../../src/
 import { describeGitRef, GitRef } from "../../src/desired-state/git-ref";
 import { GroupKind } from "../../src/desired-state/identify";
 import { KubeObject, Scope } from "../../src/desired-state/object-id";
+import { OverlayRequest } from "../../src/render/kustomize-overlay";
 
 /** Render tools for unit tests: answers from tables, records what was asked. */
 export class FakeRenderTools implements RenderTools {
   readonly helmRequests: HelmTemplateRequest[] = [];
+  readonly overlayRequests: OverlayRequest[] = [];
+  /** Answers overlay builds when set (e.g. the real kubectl); otherwise they fail. */
+  overlayBuilder?: (request: OverlayRequest) => Promise<string>;
   readonly gitRequests: { readonly url: string; readonly ref: GitRef; readonly request?: GitCheckoutRequest }[] = [];
   /** Folders standing for checkouts of other git repositories, by URL; no git otherwise. */
   readonly gitCheckouts: Record<string, string> = {};
@@ -25,6 +29,12 @@ export class FakeRenderTools implements RenderTools {
   kustomizeBuild(absDir: string): Promise<string> {
     const key = Object.keys(this.kustomize).find((k) => absDir.endsWith(k));
     return key ? Promise.resolve(this.kustomize[key]!) : Promise.reject(new Error(`no kustomization for ${absDir}`));
+  }
+  kustomizeOverlay(request: OverlayRequest): Promise<string> {
+    this.overlayRequests.push(request);
+    return this.overlayBuilder
+      ? this.overlayBuilder(request)
+      : Promise.reject(new Error(`no kustomize overlay in unit tests (${request.unit})`));
   }
   readLive(kind: "ConfigMap" | "Secret", namespace: string, name: string): Promise<KubeObject | undefined> {
     return Promise.resolve(this.live.find((o) => o.kind === kind && o.metadata.namespace === namespace && o.metadata.name === name));

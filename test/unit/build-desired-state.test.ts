@@ -99,16 +99,36 @@ describe("buildDesiredState", () => {
     assert.equal(allowed.units.length, 0);
   });
 
-  it("refuses postBuild.substituteFrom, which ferry does not read yet", async () => {
+  it("substitutes postBuild.substituteFrom variables (Git first, then the cluster; substitute wins) and masks Secret values", async () => {
     const repo = tempDir();
+    const kustomization = (from: string) =>
+      "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: apps, namespace: flux-system}\nspec:\n  path: ./apps\n  prune: true\n  postBuild:\n" +
+      `    substitute: {region: inline}\n    substituteFrom: ${from}\n`;
     writeFiles(repo, {
-      "c/k.yaml":
-        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: apps, namespace: flux-system}\nspec:\n  path: ./apps\n  prune: true\n  postBuild:\n    substituteFrom: [{kind: ConfigMap, name: vars}]\n",
-      "apps/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: default}\n",
+      "c/k.yaml": kustomization(
+        "[{kind: ConfigMap, name: vars}, {kind: Secret, name: creds}, {kind: ConfigMap, name: gone, optional: true}]",
+      ),
+      "c/vars.yaml":
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: vars, namespace: flux-system}\ndata: {cluster: prod, region: from-cm, token: from-cm}\n",
+      "apps/cm.yaml":
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: default}\ndata: {cluster: '${cluster}', region: '${region}', token: '${token}'}\n",
     });
+    const live = {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "creds", namespace: "flux-system" },
+      data: { token: Buffer.from("s3cr3t-token\n").toString("base64") },
+    };
+    const state = await buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), new FakeRenderTools({}, [live]));
+    const unit = state.units.find((u) => u.kind === "Kustomization")!;
+    assert.deepEqual(unit.objects[0]?.object.data, { cluster: "prod", region: "inline", token: "s3cr3t-token" });
+    assert.equal(unit.objects[0]?.sensitive, true);
+    assert.ok(state.sensitive?.includes("s3cr3t-token"));
+
+    writeFiles(repo, { "c/k.yaml": kustomization("[{kind: Secret, name: absent}]") });
     await assert.rejects(
       buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), new FakeRenderTools()),
-      /substituteFrom is not supported/,
+      /Kustomization\/flux-system\/apps: Secret\/flux-system\/absent \(postBuild\.substituteFrom\) is neither in the repository nor in the cluster; add it, or mark the entry `optional: true`/,
     );
   });
 });

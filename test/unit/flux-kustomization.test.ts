@@ -69,8 +69,93 @@ describe("parseFluxKustomization", () => {
         { name: "infra", namespace: "flux-system" },
         { name: "crds", namespace: "platform" },
       ],
+      overlay: { patches: [], images: [], components: [], ignoreMissingComponents: false },
       location: at,
     });
+  });
+
+  it("reads patches, patchesStrategicMerge, patchesJson6902, images, components, namePrefix/Suffix and commonMetadata", () => {
+    const spec = parseFluxKustomization(
+      kustomization(
+        {
+          patches: [
+            {
+              patch: "- op: replace\n  path: /spec/acme/server\n  value: https://x\n",
+              target: { kind: "ClusterIssuer", name: "letsencrypt" },
+            },
+            { patch: "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {replicas: 2}\n" },
+          ],
+          patchesStrategicMerge: [{ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "c" }, data: { a: "b" } }],
+          patchesJson6902: [{ target: { version: "v1", kind: "Service", name: "s" }, patch: [{ op: "remove", path: "/spec/ports/0" }] }],
+          images: [
+            { name: "nginx", newTag: "1.27" },
+            { name: "app", newName: "registry.local/app", digest: "sha256:abc" },
+          ],
+          components: ["../components/monitoring"],
+          ignoreMissingComponents: true,
+          namePrefix: "prod-",
+          nameSuffix: "-v1",
+          commonMetadata: { labels: { team: "a" }, annotations: { owner: "b" } },
+        },
+        "kustomize.toolkit.fluxcd.io/v1beta2",
+      ),
+      at,
+    );
+    assert.deepEqual(spec.overlay, {
+      patches: [
+        { patch: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: b\n" },
+        { patch: "- op: remove\n  path: /spec/ports/0\n", target: { version: "v1", kind: "Service", name: "s" } },
+        { patch: "- op: replace\n  path: /spec/acme/server\n  value: https://x\n", target: { kind: "ClusterIssuer", name: "letsencrypt" } },
+        { patch: "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {replicas: 2}\n" },
+      ],
+      images: [
+        { name: "nginx", newTag: "1.27" },
+        { name: "app", newName: "registry.local/app", digest: "sha256:abc" },
+      ],
+      components: ["../components/monitoring"],
+      ignoreMissingComponents: true,
+      namePrefix: "prod-",
+      nameSuffix: "-v1",
+      commonMetadata: { labels: { team: "a" }, annotations: { owner: "b" } },
+    });
+  });
+
+  it("accepts fields that only tune kustomize-controller, and refuses by name those ferry cannot honour or does not know", () => {
+    const k = parseFluxKustomization(
+      kustomization({
+        interval: "10m",
+        retryInterval: "1m",
+        timeout: "5m",
+        wait: true,
+        force: false,
+        healthChecks: [{ kind: "Deployment", name: "web" }],
+        validation: "client",
+        deletionPolicy: "MirrorPrune",
+      }),
+      at,
+    );
+    assert.equal(k.path, ".");
+    const refusals: [Record<string, unknown>, RegExp][] = [
+      [
+        { serviceAccountName: "apps" },
+        /`spec\.serviceAccountName` is not supported: ferry cannot apply this Kustomization as another service account/,
+      ],
+      [{ kubeConfig: { secretRef: { name: "x" } } }, /`spec\.kubeConfig` is not supported: ferry applies to its own cluster only/],
+      [{ healthCheckExprs: [{ apiVersion: "v1", kind: "X", current: "true" }] }, /`spec\.healthCheckExprs` is not supported/],
+      [
+        { deletionPolicy: "Orphan" },
+        /`spec\.deletionPolicy` is not supported[^]*fix: remove spec\.deletionPolicy or set it to MirrorPrune/,
+      ],
+      [{ pruen: true }, /`spec\.pruen` is not a field ferry knows for this kind\n {2}fix: check its spelling/],
+      [{ commonMetadata: { label: { a: "b" } } }, /`spec\.commonMetadata\.label` is not a field ferry knows/],
+      [
+        { components: ["https://github.com/x/y//c"] },
+        /`spec\.components\[0\]` "https:\/\/github\.com\/x\/y\/\/c" is not a folder of the repository/,
+      ],
+      [{ patches: [{ target: { kind: "X" } }] }, /`spec\.patches\[0\]\.patch` is missing/],
+      [{ patchesJson6902: [{ patch: [{ op: "add", path: "/a", value: 1 }] }] }, /`spec\.patchesJson6902\[0\]\.target` is missing/],
+    ];
+    for (const [spec, message] of refusals) throwsManifestError(() => parseFluxKustomization(kustomization(spec), at), message);
   });
 
   it("defaults prune and suspend to false, the path to the repository root, the namespace to default", () => {
@@ -111,10 +196,6 @@ describe("parseFluxKustomization", () => {
       () => parseFluxKustomization(kustomization({ postBuild: { substitute: { "my-var": "x" } } }), at),
       /variable name "my-var"/,
     );
-    throwsManifestError(
-      () => parseFluxKustomization(kustomization({ patches: [{ patch: "x" }] }), at),
-      /`spec\.patches` is not supported by ferry/,
-    );
     // An empty list is as good as none.
     assert.equal(parseFluxKustomization(kustomization({ patches: [] }), at).path, ".");
   });
@@ -136,7 +217,7 @@ describe("parseFluxKustomization: messages name the field and say how to fix it"
     );
     throwsManifestError(
       () => parseFluxKustomization(kustomization({ decryption: { provider: "sops" } }), at),
-      /`spec\.decryption` is not supported by ferry\n {2}fix: ferry cannot decrypt SOPS files/,
+      /`spec\.decryption` is not supported: ferry cannot decrypt SOPS files\n {2}fix: keep Secrets out of Git/,
     );
   });
 

@@ -231,7 +231,7 @@ describe("buildDesiredState: Flux objects wherever they are found", () => {
     const message = await buildError(buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), new FakeRenderTools()));
     assert.match(message, /c\/oci\.yaml:1.*Kustomization\/flux-system\/oci: spec\.sourceRef kind OCIRepository is not supported/);
     assert.match(message, /c\/missing\.yaml:1.*GitRepository\/flux-system\/nowhere, which is not in the repository/);
-    assert.match(message, /c\/sa\.yaml.*spec\.serviceAccountName.*impersonation/);
+    assert.match(message, /c\/sa\.yaml.*spec\.serviceAccountName. is not supported.*another service account/);
   });
 });
 

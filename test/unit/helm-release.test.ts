@@ -299,8 +299,8 @@ describe("parseHelmRelease", () => {
       /`spec\.valuesFrom\[0\]\.kind` is "Bucket"; it must be ConfigMap or Secret/,
     );
     throwsManifestError(
-      () => v2("web", "apps", { postRenderers: [{ kustomize: {} }] }),
-      /`spec\.postRenderers` is not supported: ferry renders charts without post-renderers/,
+      () => v2("web", "apps", { postRenderers: [{ kustomize: { patches: [{ target: { kind: "X" } }] } }] }),
+      /`spec\.postRenderers\[0\]\.kustomize\.patches\[0\]\.patch` is missing/,
     );
     throwsManifestError(() => v2("web", "apps", { chart: undefined }), /has neither `spec\.chart` nor `spec\.chartRef`/);
     throwsManifestError(
@@ -507,13 +507,89 @@ describe("parseHelmRelease: messages name the field and say how to fix it", () =
       () =>
         v2("web", "apps", {
           chart: {
-            spec: { chart: "podinfo", valuesFiles: ["values-prod.yaml"], sourceRef: { kind: "HelmRepository", name: "podinfo" } },
+            spec: {
+              chart: "podinfo",
+              valuesFiles: ["values-prod.yaml"],
+              sourceRef: { kind: "HelmRepository", name: "podinfo", namespace: "flux-system" },
+            },
           },
         }),
-      /`spec\.chart\.spec\.valuesFiles` is not supported: ferry does not replace a chart's values\.yaml/,
+      /`spec\.chart\.spec\.valuesFiles` reads files inside the chart archive of a Helm or OCI repository/,
     );
+    const refusals: [Record<string, unknown>, RegExp][] = [
+      [
+        { serviceAccountName: "deployer" },
+        /`spec\.serviceAccountName` is not supported: ferry cannot apply this release as another service account/,
+      ],
+      [{ test: { enable: true } }, /`spec\.test\.enable` is not supported: ferry does not run Helm tests/],
+      [{ install: { createNamespace: true } }, /`spec\.install\.createNamespace` is not supported[^]*fix: declare the Namespace/],
+      [{ upgrade: { preserveValues: true } }, /`spec\.upgrade\.preserveValues` is not supported/],
+      [{ install: { disableHooks: true } }, /`spec\.install\.disableHooks` is not supported/],
+      [{ driftDetection: { mode: "enabled", ignore: [{ paths: ["/spec/replicas"] }] } }, /`spec\.driftDetection\.ignore` is not supported/],
+      [{ upgrade: { disableSchemaValidation: true } }, /`spec\.upgrade\.disableSchemaValidation` is not supported/],
+      [{ valuesFilez: ["x"] }, /`spec\.valuesFilez` is not a field ferry knows for this kind\n {2}fix: check its spelling/],
+      [{ install: { remediaton: { retries: 3 } } }, /`spec\.install\.remediaton` is not a field ferry knows/],
+    ];
+    for (const [spec, message] of refusals) throwsManifestError(() => v2("web", "apps", spec), message);
     // Empty is as good as unset.
     assert.equal(v2("web", "apps", { postRenderers: [], kubeConfig: null }).name, "web");
+  });
+
+  it("accepts the fields that only tune helm-controller, as the Flux example repositories set them", () => {
+    const spec = v2("web", "apps", {
+      interval: "50m",
+      timeout: "5m",
+      maxHistory: 3,
+      storageNamespace: "flux-system",
+      persistentClient: true,
+      install: { remediation: { retries: 3 }, crds: "CreateReplace", disableWait: false },
+      upgrade: { remediation: { retries: 3, remediateLastFailure: true }, cleanupOnFail: true, force: true, crds: "CreateReplace" },
+      test: { enable: false },
+      rollback: { recreate: true },
+      uninstall: { keepHistory: false },
+      driftDetection: { mode: "enabled" },
+    });
+    assert.equal(spec.skipCRDs, false);
+  });
+
+  it("reads postRenderers (then commonMetadata) as Kustomize overlays in order", () => {
+    const spec = v2("web", "apps", {
+      postRenderers: [
+        {
+          kustomize: {
+            patches: [{ patch: "$patch: delete\napiVersion: v1\nkind: Service\nmetadata: {name: web}\n" }],
+            images: [{ name: "nginx", newTag: "1.27" }],
+          },
+        },
+        {
+          kustomize: {
+            patchesJson6902: [{ target: { kind: "Deployment", name: "web" }, patch: [{ op: "add", path: "/spec/paused", value: true }] }],
+          },
+        },
+      ],
+      commonMetadata: { labels: { team: "a" } },
+    });
+    assert.deepEqual(spec.postRenderers, [
+      {
+        patches: [{ patch: "$patch: delete\napiVersion: v1\nkind: Service\nmetadata: {name: web}\n" }],
+        images: [{ name: "nginx", newTag: "1.27" }],
+        components: [],
+        ignoreMissingComponents: false,
+      },
+      {
+        patches: [{ patch: "- op: add\n  path: /spec/paused\n  value: true\n", target: { kind: "Deployment", name: "web" } }],
+        images: [],
+        components: [],
+        ignoreMissingComponents: false,
+      },
+      {
+        patches: [],
+        images: [],
+        components: [],
+        ignoreMissingComponents: false,
+        commonMetadata: { labels: { team: "a" }, annotations: {} },
+      },
+    ]);
   });
 
   it("checks install.crds and the choice between chart and chartRef", () => {
