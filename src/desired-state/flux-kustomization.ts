@@ -15,6 +15,7 @@ import {
   requiredString,
   unsupported,
 } from "./manifest-schema";
+import { DEFAULT_HEALTH_TIMEOUT_MS, HealthPolicy, parseGoDuration } from "./health-policy";
 import { KubeObject } from "./object-id";
 import { defineKey, isMapping } from "./yaml-data";
 
@@ -45,6 +46,8 @@ export interface FluxKustomizationSpec {
   readonly sourceRef?: { readonly kind: string; readonly name: string; readonly namespace: string };
   readonly suspend: boolean;
   readonly dependsOn: readonly { readonly name: string; readonly namespace: string }[];
+  /** `wait`, `healthChecks` and `timeout`: undefined when the Kustomization waits for nothing. */
+  readonly health?: HealthPolicy;
   readonly location: SourceLocation;
 }
 
@@ -119,6 +122,14 @@ const kustomizationSchema = z.object({
     sourceRef: optionalMapping({ kind: requiredString, name: requiredString, namespace: optionalString }),
     suspend: optionalBoolean,
     dependsOn: optionalList(z.object({ name: requiredString, namespace: optionalString })),
+    wait: optionalBoolean,
+    healthChecks: optionalList(
+      z.object({ apiVersion: optionalString, kind: requiredString, name: requiredString, namespace: optionalString }),
+    ),
+    timeout: optionalString.transform((raw, ctx): number | undefined => {
+      if (raw === undefined) return undefined;
+      return parseGoDuration(raw) ?? addProblem(ctx, `"${raw}" is not a duration`, "write it as Go does: 30s, 5m, 1h30m");
+    }),
   }),
 });
 
@@ -129,6 +140,8 @@ const HINTS: Readonly<Record<string, string>> = {
   "spec.sourceRef.*": "name the source: `sourceRef: {kind: GitRepository, name, namespace?}`",
   "spec.dependsOn[]": "each dependsOn entry is `{name, namespace?}`",
   "spec.dependsOn[].name": "name the Kustomization this one waits for",
+  "spec.healthChecks[]": "each healthChecks entry is `{apiVersion, kind, name, namespace}`",
+  "spec.healthChecks[].*": "each healthChecks entry is `{apiVersion, kind, name, namespace}`",
 };
 
 /** Whether an object is a Flux v2 Kustomization (not a `kustomize.config.k8s.io` kustomization.yaml). */
@@ -179,6 +192,9 @@ export function parseFluxKustomization(obj: KubeObject, location: SourceLocation
       : {}),
     suspend: spec.suspend ?? false,
     dependsOn: spec.dependsOn.map((dep) => ({ name: dep.name, namespace: dep.namespace ?? namespace })),
+    ...(spec.wait || spec.healthChecks.length > 0
+      ? { health: { wait: spec.wait ?? false, checks: spec.healthChecks, timeoutMs: spec.timeout ?? DEFAULT_HEALTH_TIMEOUT_MS } }
+      : {}),
     location,
   };
 }

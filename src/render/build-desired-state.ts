@@ -181,6 +181,7 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
         location: spec.location,
         objects,
         dependsOn: spec.dependsOn.map((d) => unitKey({ kind: "Kustomization", name: `${d.namespace}/${d.name}` })),
+        ...(spec.health ? { health: spec.health } : {}),
         namespace: spec.targetNamespace ? { namespace: spec.targetNamespace, override: true } : byDefault,
       });
     } catch (err) {
