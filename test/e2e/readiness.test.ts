@@ -42,6 +42,13 @@ describe("readiness", { timeout: 300_000 }, () => {
     assert.equal(reported.get("PersistentVolumeClaim/readiness/data")?.reason, "NotBound");
   });
 
+  it("converges: a second sync changes nothing, the provider's skipAwait annotation on the live objects included", async () => {
+    const { code, result, stderr } = await sync();
+    assert.equal(code, 0, `${result.message}\n${stderr.slice(-3000)}`);
+    assert.deepEqual(result.objects, []);
+    assert.equal(result.changes?.updated, 0, JSON.stringify(result.changes));
+  });
+
   it("fails a run whose Kustomization waits (`wait: true`, `timeout: 20s`) for a Deployment that never becomes available, keeping it applied", async () => {
     await repo.commitStep("step2", "a Kustomization that waits for a Deployment that cannot run");
     const { code, result, stderr, startedAt, endedAt } = await sync();
