@@ -1,17 +1,19 @@
 import * as pulumi from "@pulumi/pulumi";
 import { KubeObject, ObjectId, pulumiType, resourceName } from "../src/desired-state/object-id";
+import { SKIP_AWAIT_ANNOTATION } from "../src/desired-state/provider-annotations";
 
 /**
- * Kinds whose readiness depends on something the desired state does not hold — a provisioner that
- * binds the claim (or a first consumer, WaitForFirstConsumer), a controller that publishes the
- * Ingress's address — so the provider's await would hold a run for its whole timeout and fail it.
- * They are applied without awaiting, as Flux and Argo CD apply them.
+ * The kinds the provider still awaits: a CRD must be Established before the objects of its kinds can
+ * be applied in the same update (Flux waits for it too). Every other object is applied without the
+ * provider's await (a Deployment's rollout, a Service's endpoints, a PVC's binding, an Ingress's
+ * address would each hold a run up to 10 minutes): readiness is ferry's own, read after the apply
+ * (src/reconcile/readiness.ts) and waited for only by the units that ask (`wait`, `healthChecks`).
  */
-const NO_AWAIT = new Set(["/PersistentVolumeClaim", "networking.k8s.io/Ingress"]);
+const AWAITED = new Set(["apiextensions.k8s.io/CustomResourceDefinition"]);
 
 /** The object with the provider's `pulumi.com/skipAwait` annotation. */
 function skipAwait(object: KubeObject): Record<string, unknown> {
-  return { ...object, metadata: { ...object.metadata, annotations: { ...object.metadata.annotations, "pulumi.com/skipAwait": "true" } } };
+  return { ...object, metadata: { ...object.metadata, annotations: { ...object.metadata.annotations, [SKIP_AWAIT_ANNOTATION]: "true" } } };
 }
 
 /** A Kubernetes object of any kind, addressed by a type token of the Kubernetes provider. */
@@ -26,7 +28,7 @@ class KubeObjectResource extends pulumi.CustomResource {}
  * stack's state holds it encrypted.
  */
 export function kubeObject(id: ObjectId, object: KubeObject, opts: pulumi.CustomResourceOptions, sensitive = false): pulumi.CustomResource {
-  const props: Record<string, unknown> = NO_AWAIT.has(`${id.group}/${id.kind}`) ? skipAwait(object) : { ...object };
+  const props: Record<string, unknown> = AWAITED.has(`${id.group}/${id.kind}`) ? { ...object } : skipAwait(object);
   const secretKeys =
     id.group === "" && id.kind === "Secret"
       ? ["data", "stringData"]

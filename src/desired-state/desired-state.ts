@@ -1,3 +1,4 @@
+import { HealthPolicy } from "./health-policy";
 import { SourceLocation } from "./manifest-error";
 import { KubeObject, ObjectId } from "./object-id";
 
@@ -50,6 +51,8 @@ export interface DesiredUnit {
   readonly objects: readonly DesiredObject[];
   /** Keys ({@link unitKey}) of the units whose objects must be ready first. */
   readonly dependsOn: readonly string[];
+  /** What the run waits for after applying the unit (Flux `wait`, `healthChecks`); none: readiness is only reported. */
+  readonly health?: HealthPolicy;
 }
 
 /** A group of objects from one source, as rendered: identities not yet resolved. */

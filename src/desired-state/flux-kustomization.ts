@@ -24,6 +24,7 @@ import {
   requiredOneOf,
   requiredString,
 } from "./manifest-schema";
+import { DEFAULT_HEALTH_TIMEOUT_MS, HealthPolicy, parseGoDuration } from "./health-policy";
 import { KubeObject } from "./object-id";
 import { defineKey, isMapping } from "./yaml-data";
 
@@ -59,6 +60,8 @@ export interface FluxKustomizationSpec {
   readonly dependsOn: readonly { readonly name: string; readonly namespace: string }[];
   /** What Flux adds to the build of the path: patches, images, components, name prefix/suffix, common metadata. */
   readonly overlay: KustomizeOverlay;
+  /** `wait`, `healthChecks` and `timeout`: undefined when the Kustomization waits for nothing. */
+  readonly health?: HealthPolicy;
   readonly location: SourceLocation;
 }
 
@@ -131,11 +134,18 @@ const kustomizationSchema = z.object({
     sourceRef: optionalMapping({ kind: requiredString, name: requiredString, namespace: optionalString }),
     suspend: optionalBoolean,
     dependsOn: optionalList(z.object({ name: requiredString, namespace: optionalString })),
+    wait: optionalBoolean,
+    healthChecks: optionalList(
+      z.object({ apiVersion: optionalString, kind: requiredString, name: requiredString, namespace: optionalString }),
+    ),
+    timeout: optionalString.transform((raw, ctx): number | undefined => {
+      if (raw === undefined) return undefined;
+      return parseGoDuration(raw) ?? addProblem(ctx, `"${raw}" is not a duration`, "write it as Go does: 30s, 5m, 1h30m");
+    }),
   }),
 });
 
 const SCHEDULE = "ferry syncs on its own schedule (the stack's interval, webhooks, `ferry sync`)";
-const READINESS = "ferry waits for the objects it applies with its own readiness rules and deadlines";
 const META = { labels: SUPPORTED, annotations: SUPPORTED };
 
 /**
@@ -151,9 +161,10 @@ const KUSTOMIZATION_FIELDS: FieldRules = {
   dependsOn: SUPPORTED,
   targetNamespace: SUPPORTED,
   suspend: SUPPORTED,
-  timeout: meaningless(READINESS),
-  wait: meaningless(READINESS),
-  healthChecks: meaningless(READINESS),
+  // Read as the unit's health policy: the run waits for it after applying (reconcile/health.ts).
+  timeout: SUPPORTED,
+  wait: SUPPORTED,
+  healthChecks: SUPPORTED,
   // Pulumi's Kubernetes provider replaces an object whose immutable fields change, which is what force asks.
   force: meaningless("ferry replaces an object when an immutable field changes"),
   healthCheckExprs: refused(
@@ -198,6 +209,8 @@ const HINTS: Readonly<Record<string, string>> = {
   "spec.images[]": "each image is `{name, newName?, newTag?, digest?}`",
   "spec.images[].*": "each image is `{name, newName?, newTag?, digest?}`",
   "spec.dependsOn[].name": "name the Kustomization this one waits for",
+  "spec.healthChecks[]": "each healthChecks entry is `{apiVersion, kind, name, namespace}`",
+  "spec.healthChecks[].*": "each healthChecks entry is `{apiVersion, kind, name, namespace}`",
 };
 
 /** Whether an object is a Flux v2 Kustomization (not a `kustomize.config.k8s.io` kustomization.yaml). */
@@ -259,6 +272,9 @@ export function parseFluxKustomization(obj: KubeObject, location: SourceLocation
       ...(spec.nameSuffix !== undefined ? { nameSuffix: spec.nameSuffix } : {}),
       ...(spec.commonMetadata ? { commonMetadata: spec.commonMetadata } : {}),
     },
+    ...(spec.wait || spec.healthChecks.length > 0
+      ? { health: { wait: spec.wait ?? false, checks: spec.healthChecks, timeoutMs: spec.timeout ?? DEFAULT_HEALTH_TIMEOUT_MS } }
+      : {}),
     location,
   };
 }

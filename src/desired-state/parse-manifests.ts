@@ -1,6 +1,7 @@
 import * as yaml from "js-yaml";
 import { loadBoundedYaml, YamlLimitError } from "./bounded-yaml";
 import { INPUT_LIMITS, InputLimits } from "./input-limits";
+import { KUBERNETES_SCHEMA, nonFiniteNumberPath } from "./kubernetes-yaml";
 import { ManifestError, SourceLocation } from "./manifest-error";
 import { KubeObject } from "./object-id";
 import { splitYamlDocuments } from "./yaml-documents";
@@ -32,8 +33,8 @@ export function parseManifests(text: string, file: string, limits: InputLimits =
     const location: SourceLocation = { file, line: doc.firstLine + firstContentLine + 1, document };
     let value: unknown;
     try {
-      // CORE_SCHEMA: no timestamps, so `date: 2024-01-01` stays the string Kubernetes sees.
-      value = loadBoundedYaml(doc.content, { filename: file, schema: yaml.CORE_SCHEMA }, limits);
+      // As kubectl reads it (YAML 1.1: `0400` is octal); timestamps stay the strings Kubernetes sees.
+      value = loadBoundedYaml(doc.content, { filename: file, schema: KUBERNETES_SCHEMA }, limits);
     } catch (err) {
       if (err instanceof YamlLimitError) {
         errors.push(
@@ -54,6 +55,17 @@ export function parseManifests(text: string, file: string, limits: InputLimits =
       throw err;
     }
     if (value === null || value === undefined) continue;
+    const nonFinite = nonFiniteNumberPath(value);
+    if (nonFinite !== undefined) {
+      errors.push(
+        new ManifestError(
+          location,
+          `\`${nonFinite}\` is .inf or .nan, which JSON (and so the API server) cannot hold`,
+          'quote it if a string is meant (`".inf"`), or write a finite number',
+        ),
+      );
+      continue;
+    }
     if (!isRecord(value)) {
       errors.push(
         new ManifestError(location, "document is not a Kubernetes object (expected a mapping with apiVersion, kind and metadata)"),

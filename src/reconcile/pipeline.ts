@@ -3,6 +3,7 @@ import { DesiredStateError, GuardError } from "../desired-state/manifest-error";
 import { ProgramInput } from "../desired-state/program-input";
 import { Redactor, redactor } from "../desired-state/sensitive-values";
 import { resourceName } from "../desired-state/object-id";
+import { withoutProviderAnnotations } from "../desired-state/provider-annotations";
 import { Revision, SourceError } from "../source/git-source";
 import { adoptions } from "./adoption";
 import { changeOf, countChanges, hasChanges, isKubernetesObject, objectDisplayName } from "./change-summary";
@@ -13,13 +14,14 @@ import { decideRef, Pin } from "./pin";
 import { EngineError, EngineStep, LockedError, Ports, StackSnapshot } from "./ports";
 import { decidePrune } from "./prune-guard";
 import { runRedaction } from "./run-redaction";
+import { checkHealth, healthFailure, UnitReadiness } from "./health";
 import { FailureReason, ObjectStep, ReconcileResult } from "./reconcile-result";
 import { touchesStack } from "./touched-stacks";
 import { formatUpdateMessage } from "./update-message";
 
 /** What a run reports while it runs. */
 export interface Progress {
-  readonly phase: (phase: "lock" | "fetch" | "build" | "plan" | "apply" | "done", detail: string) => void;
+  readonly phase: (phase: "lock" | "fetch" | "build" | "plan" | "apply" | "health" | "done", detail: string) => void;
   readonly object: (step: ObjectStep) => void;
 }
 
@@ -84,13 +86,15 @@ interface RunState {
  *    and namespaces it needs — detect and preview instead run the engine's refreshing plan (which
  *    dry-runs the same way) and end there;
  * 7. apply: `pulumi up --refresh`, watched: an unforeseen delete of a declared object aborts it;
- * 8. record: the result, with what changed.
- * Each phase maps its failure to a reason; nothing is applied before phase 7.
+ * 8. health: each unit's readiness, read from the cluster (kstatus's rules); only the units that
+ *    ask (`wait`, `healthChecks`) are waited for, and one that is not ready in time fails the run;
+ * 9. record: the result, with what changed.
+ * Each phase maps its failure to a reason; nothing is applied before phase 7, nothing undone after it.
  */
 export async function reconcile(mode: Mode, ports: Ports, options: PipelineOptions): Promise<ReconcileResult> {
   const started = Date.now();
   const run: RunState = { objects: [], steps: [] };
-  // 8. Record: what a result shows never reveals Secret data (values read from Secrets, Secret
+  // 9. Record: what a result shows never reveals Secret data (values read from Secrets, Secret
   //    objects' data, anything a chart rendered from them).
   const result = (r: { succeeded: boolean; reason?: FailureReason; message?: string } & Partial<ReconcileResult>): ReconcileResult => {
     const hide = runRedaction(run.state, (id) => ports.engine.urnOf(id));
@@ -104,6 +108,7 @@ export async function reconcile(mode: Mode, ports: Ports, options: PipelineOptio
       ...r,
       ...(r.message !== undefined ? { message: hide.redact.text(r.message) } : {}),
       ...(r.planned ? { planned: hide.steps(r.planned) } : {}),
+      ...(r.units ? { units: hide.redact.data(r.units) } : {}),
     };
   };
   let release: (() => Promise<void>) | undefined;
@@ -122,8 +127,12 @@ export async function reconcile(mode: Mode, ports: Ports, options: PipelineOptio
     }
     if (!run.targets) await check(ports, options, run);
     const changes = await apply(mode, ports, options, run);
+    const units = await health(mode, ports, options, run);
     options.progress?.phase("done", "");
-    return result({ succeeded: true, changes });
+    if (units.some((u) => u.waited === "failed")) {
+      return result({ succeeded: false, reason: "HealthCheckFailed", message: healthFailure(units, run.state!), changes, units });
+    }
+    return result({ succeeded: true, changes, units });
   } catch (err) {
     if (err instanceof Stop) {
       // A failed run records nothing: the pin in force is still the state's.
@@ -281,7 +290,7 @@ function changedObjects(desired: readonly DesiredObject[], snapshot: StackSnapsh
   return desired.filter((o) => {
     const inputs = recorded.get(resourceName(o.id));
     // Secret data is encrypted in the state: always asked.
-    return !inputs || (o.id.group === "" && o.id.kind === "Secret") || !sameData(inputs, o.object);
+    return !inputs || (o.id.group === "" && o.id.kind === "Secret") || !sameData(withoutProviderAnnotations(inputs), o.object);
   });
 }
 
@@ -350,6 +359,26 @@ async function apply(mode: Mode, ports: Ports, options: PipelineOptions, run: Ru
     throw new Stop(err instanceof EngineError && err.locked ? "Locked" : "ApplyFailed", applyFailure(err, run, ports));
   }
   return countChanges(run.steps);
+}
+
+/**
+ * 8. Health: every unit's readiness, read from the cluster once; a full update or a rollback waits
+ * for the units that ask, each up to its timeout (a heal only reports). A failure to read is reported,
+ * never a reason to fail a run whose apply succeeded.
+ */
+async function health(mode: Mode, ports: Ports, options: PipelineOptions, run: RunState): Promise<UnitReadiness[]> {
+  const wait = (mode.kind === "apply" || mode.kind === "rollback") && run.state!.units.some((u) => u.health);
+  options.progress?.phase("health", wait ? "reading readiness; waiting for the units that ask" : "reading readiness");
+  try {
+    return await checkHealth(run.state!, ports.cluster, {
+      wait,
+      signal: options.signal,
+      onWait: (line) => options.progress?.phase("health", line),
+    });
+  } catch (err) {
+    options.progress?.phase("health", `cannot read readiness: ${errorText(err)}`);
+    return [];
+  }
 }
 
 /** Reports a step that changes a Kubernetes object, once per object. */

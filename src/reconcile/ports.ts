@@ -23,7 +23,15 @@ export interface Renderer {
   build(): Promise<DesiredState>;
 }
 
-/** What the live cluster serves: the checks the engine's own dry run skips. */
+/** Which object to read: its API version, kind, name and namespace (none when cluster-scoped). */
+export interface ObjectRef {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly name: string;
+  readonly namespace?: string;
+}
+
+/** What the live cluster serves: the checks the engine's own dry run skips, and the objects' live state. */
 export interface Cluster {
   /** Whether the cluster serves this kind at this API version. */
   serves(apiVersion: string, kind: string): Promise<boolean>;
@@ -31,6 +39,8 @@ export interface Cluster {
   hasNamespace(name: string): Promise<boolean>;
   /** A server-side apply of the object in a dry run (nothing is persisted): the API server's refusal, or undefined. */
   dryRun(object: KubeObject): Promise<string | undefined>;
+  /** The live object, status included, or undefined when it is not there. */
+  read(ref: ObjectRef): Promise<Readonly<Record<string, unknown>> | undefined>;
 }
 
 /** One Kubernetes object of the stack's state. */

@@ -1,6 +1,7 @@
 import { ChangeCounts, ObjectChange } from "./change-summary";
 import { Revision } from "../source/git-source";
 import { Pin } from "./pin";
+import { UnitReadiness } from "./health";
 import { EngineStep } from "./ports";
 
 /**
@@ -10,9 +11,12 @@ import { EngineStep } from "./ports";
  * - GuardRefused: a guard protected the cluster (an empty folder, too large a prune, a delete of an object Git declares);
  * - DryRunFailed: the API server refuses an object of the commit (file and line named); nothing was applied;
  * - ApplyFailed: the engine failed while applying, or the stack's state could not be read;
- * - Locked: another run holds the stack.
+ * - Locked: another run holds the stack;
+ * - HealthCheckFailed: a unit that asks to be waited for (`wait`, `healthChecks`) was not ready within
+ *   its timeout, or failed; everything was applied and stays so.
  */
-export type FailureReason = "SourceFailed" | "BuildFailed" | "GuardRefused" | "DryRunFailed" | "ApplyFailed" | "Locked";
+export type FailureReason =
+  "SourceFailed" | "BuildFailed" | "GuardRefused" | "DryRunFailed" | "ApplyFailed" | "Locked" | "HealthCheckFailed";
 
 /** One changed object of a run. */
 export interface ObjectStep {
@@ -41,4 +45,6 @@ export interface ReconcileResult {
   readonly planned?: readonly EngineStep[];
   /** Preview mode with a base: the change does not touch this stack, nothing was previewed. */
   readonly skipped?: boolean;
+  /** Runs that apply: each unit's readiness after the apply (kstatus's rules), and whether it was waited for. */
+  readonly units?: readonly UnitReadiness[];
 }

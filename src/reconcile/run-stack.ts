@@ -162,6 +162,16 @@ function liveCluster(access: ClusterAccess): Cluster {
         throw err;
       }
     },
+    async read(ref) {
+      api ??= kubeConfig(access).makeApiClient(k8s.KubernetesObjectApi);
+      try {
+        const metadata = ref.namespace !== undefined ? { name: ref.name, namespace: ref.namespace } : { name: ref.name };
+        return (await api.read({ apiVersion: ref.apiVersion, kind: ref.kind, metadata })) as unknown as Record<string, unknown>;
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }
+    },
     async hasNamespace(name) {
       core ??= kubeConfig(access).makeApiClient(k8s.CoreV1Api);
       try {

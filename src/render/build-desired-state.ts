@@ -303,6 +303,7 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
         location: spec.location,
         objects,
         dependsOn: [],
+        ...(spec.health ? { health: spec.health } : {}),
         namespace,
       };
     } catch (err) {

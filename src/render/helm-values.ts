@@ -1,5 +1,6 @@
 import * as yaml from "js-yaml";
 import { loadBoundedYaml, YamlLimitError } from "../desired-state/bounded-yaml";
+import { KUBERNETES_SCHEMA } from "../desired-state/kubernetes-yaml";
 import { INPUT_LIMITS, InputLimits } from "../desired-state/input-limits";
 import { cloneData, defineKey, isMapping } from "../desired-state/yaml-data";
 
@@ -187,8 +188,7 @@ export function parseValuesText(text: string, where: string, limits: InputLimits
 }
 
 /**
- * Helm reads values with go-yaml into plain data: timestamps stay strings and `<<` merge keys work.
- * js-yaml's default schema would turn `2024-01-01` into a Date, so values use the core schema plus
- * merge keys (js-yaml exports its types at runtime; @types/js-yaml does not declare them).
+ * Helm reads values with go-yaml v2 (sigs.k8s.io/yaml) into plain data: YAML 1.1 scalars (`0755` is
+ * octal, `on` is true), timestamps stay strings and `<<` merge keys work.
  */
-const VALUES_SCHEMA = yaml.CORE_SCHEMA.extend({ implicit: [(yaml as unknown as { types: { merge: yaml.Type } }).types.merge] });
+const VALUES_SCHEMA = KUBERNETES_SCHEMA;

@@ -4,6 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as tls from "node:tls";
 import * as yaml from "js-yaml";
+import { KUBERNETES_SCHEMA } from "../desired-state/kubernetes-yaml";
 import { GitRef } from "../desired-state/git-ref";
 import { formatBytes, INPUT_LIMITS } from "../desired-state/input-limits";
 import { KubeObject } from "../desired-state/object-id";
@@ -77,7 +78,8 @@ export function localRenderTools(options: RenderToolsOptions): RenderTools {
         else args.push("--ca-file", systemCaFile(options.cacheDir));
       }
       if (request.includeCRDs) args.push("--include-crds");
-      const input = yaml.dump(request.values, { noRefs: true });
+      // Helm reads these as YAML 1.1: the schema quotes strings such as "on" or "0755" so they stay strings.
+      const input = yaml.dump(request.values, { noRefs: true, schema: KUBERNETES_SCHEMA });
       const out = await runRender("helm template", options.helm, args, { env: helmEnv, timeoutMs: 300_000, input });
       if (out.code !== 0) throw new Error(out.stderr.trim().replace(/^Error: /, "") || `helm exited with ${out.code}`);
       return out.stdout;

@@ -22,7 +22,7 @@ describe("buildDesiredState", () => {
     writeFiles(repo, {
       "c/source.yaml": repoSource,
       "c/values.yaml":
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: base, namespace: apps}\ndata:\n  values.yaml: |\n    a: from-git\n    b: from-git\n    nested: {x: 1, y: 1}\n",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: base, namespace: apps}\ndata:\n  values.yaml: |\n    a: from-git\n    b: from-git\n    nested: {x: 1, z: 1}\n",
       "c/release.yaml": release(
         "app",
         chartRef +
@@ -31,7 +31,7 @@ describe("buildDesiredState", () => {
           "    - {kind: Secret, name: live}\n" +
           "    - {kind: Secret, name: live, valuesKey: token, targetPath: auth.token}\n" +
           "    - {kind: ConfigMap, name: absent, optional: true}\n" +
-          "  values: {a: inline, nested: {y: 2}}\n",
+          "  values: {a: inline, nested: {z: 2}}\n",
       ),
     });
     const live = {
@@ -42,7 +42,7 @@ describe("buildDesiredState", () => {
     };
     const tools = new FakeRenderTools({ app: appChart }, [live]);
     const state = await buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), tools);
-    assert.deepEqual(tools.helmRequests[0]?.values, { a: "inline", b: "from-cluster", nested: { x: 1, y: 2 }, auth: { token: "t0k3n" } });
+    assert.deepEqual(tools.helmRequests[0]?.values, { a: "inline", b: "from-cluster", nested: { x: 1, z: 2 }, auth: { token: "t0k3n" } });
     assert.equal(tools.helmRequests[0]?.namespace, "apps");
     assert.equal(tools.helmRequests[0]?.includeCRDs, true);
     // The chart's object landed in the release namespace; the values ConfigMap is applied too.

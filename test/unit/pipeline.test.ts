@@ -7,7 +7,7 @@ import { identify, KubeObject, ObjectId } from "../../src/desired-state/object-i
 import { ProgramInput } from "../../src/desired-state/program-input";
 import { Mode } from "../../src/reconcile/mode";
 import { defaultPipelineOptions, reconcile } from "../../src/reconcile/pipeline";
-import { EngineError, EngineStep, LockedError, Ports, StackSnapshot } from "../../src/reconcile/ports";
+import { EngineError, EngineStep, LockedError, ObjectRef, Ports, StackSnapshot } from "../../src/reconcile/ports";
 import { objectUrn } from "../../src/reconcile/pulumi-stack";
 import { Revision, SourceError } from "../../src/source/git-source";
 
@@ -65,6 +65,7 @@ function fakePorts(over: {
   head?: string;
   changed?: string[];
   dryRun?: (o: KubeObject) => string | undefined;
+  live?: (ref: ObjectRef) => Record<string, unknown> | undefined;
 }) {
   const calls: string[] = [];
   const inputs: ProgramInput[] = [];
@@ -89,6 +90,7 @@ function fakePorts(over: {
     cluster: {
       serves: (apiVersion, kind) => Promise.resolve(over.serves ? over.serves(apiVersion, kind) : true),
       hasNamespace: (name) => Promise.resolve((over.namespaces ?? ["default"]).includes(name)),
+      read: (ref) => Promise.resolve(over.live ? over.live(ref) : { apiVersion: ref.apiVersion, kind: ref.kind }),
       dryRun: (o) => {
         calls.push(`dry-run ${o.kind}/${o.metadata.name}`);
         return Promise.resolve(over.dryRun?.(o));
@@ -146,6 +148,42 @@ describe("reconcile pipeline", () => {
     assert.deepEqual(r.changes, { created: 1, updated: 0, replaced: 0, deleted: 0, unchanged: 0 });
     assert.deepEqual(r.objects, [{ change: "created", object: "ConfigMap/default/app" }]);
     assert.equal(r.revision?.sha, HEAD);
+  });
+
+  it("reports each unit's readiness; a unit that asks to wait and is not ready in time fails the run as HealthCheckFailed, nothing undone", async () => {
+    const web = object({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "web" } });
+    const state: DesiredState = {
+      path: "clusters/dev",
+      units: [
+        {
+          kind: "Kustomization",
+          name: "flux-system/apps",
+          location: { file: "clusters/dev/apps.yaml", line: 1 },
+          objects: [web],
+          dependsOn: [],
+          health: { wait: true, checks: [], timeoutMs: 1 },
+        },
+      ],
+    };
+    const live = () => ({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "web" }, spec: { replicas: 1 }, status: {} });
+    const f = fakePorts({ state, live, applied: [step("create", web)] });
+    const r = await reconcile(apply, f.ports, options);
+    assert.equal(r.succeeded, false);
+    assert.equal(r.reason, "HealthCheckFailed");
+    assert.match(
+      r.message ?? "",
+      /Kustomization\/flux-system\/apps: health check was not ready[\s\S]*Deployment\/default\/web: InProgress \(LessReplicas\)/,
+    );
+    assert.deepEqual(r.changes, { created: 1, updated: 0, replaced: 0, deleted: 0, unchanged: 0 });
+    assert.equal(r.units?.[0]?.waited, "failed");
+    assert.ok(f.calls.includes("apply") && f.calls.at(-1) === "unlock");
+  });
+
+  it("reports readiness without waiting when no unit asks", async () => {
+    const f = fakePorts({ live: () => undefined });
+    const r = await reconcile(apply, f.ports, options);
+    assert.equal(r.succeeded, true, r.message);
+    assert.deepEqual(r.units, [{ unit: "ManifestFile/clusters/dev/app.yaml", health: "Ready", objects: [] }]);
   });
 
   it("asks the API server about the objects the update creates or changes only", async () => {

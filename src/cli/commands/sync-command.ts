@@ -81,9 +81,15 @@ export function printResult(result: ReconcileResult, json: boolean): void {
     process.stdout.write(
       `${out.green("✓")} ${result.stack} synced${rev}: ${formatCounts(result.changes!)} (${(result.durationMs / 1000).toFixed(1)}s)${pin}\n`,
     );
+    // Not ready is not a failure unless the unit asked to be waited for: said, not hidden.
+    for (const u of result.units ?? []) {
+      if (u.health === "Ready") continue;
+      const what = u.objects.map((o) => `${o.object} ${o.status}: ${o.message}`).join("; ");
+      process.stdout.write(`  ${u.health === "Failed" ? out.red("✗") : "…"} ${u.unit} ${u.health}: ${what}\n`);
+    }
   } else {
     // Source, build and guard failures stop before Pulumi runs: the cluster was not touched.
-    const untouched = result.reason === "ApplyFailed" ? "" : " (nothing was applied)";
+    const untouched = result.reason === "ApplyFailed" || result.reason === "HealthCheckFailed" ? "" : " (nothing was applied)";
     process.stdout.write(`${out.red("✗")} ${result.stack} ${result.reason}${rev}${untouched}:\n${result.message ?? ""}\n`);
   }
 }
