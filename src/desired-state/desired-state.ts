@@ -1,3 +1,4 @@
+import type { HelmHook } from "./helm-hooks";
 import { SourceLocation } from "./manifest-error";
 import { KubeObject, ObjectId } from "./object-id";
 
@@ -50,6 +51,8 @@ export interface DesiredUnit {
   readonly objects: readonly DesiredObject[];
   /** Keys ({@link unitKey}) of the units whose objects must be ready first. */
   readonly dependsOn: readonly string[];
+  /** A HelmRelease's install and upgrade hooks: run around the update, never managed objects. */
+  readonly hooks?: readonly HelmHook[];
 }
 
 /** A group of objects from one source, as rendered: identities not yet resolved. */

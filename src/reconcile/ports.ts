@@ -1,4 +1,5 @@
 import { DesiredState } from "../desired-state/desired-state";
+import { HelmHook } from "../desired-state/helm-hooks";
 import { KubeObject, ObjectId } from "../desired-state/object-id";
 import { ProgramInput } from "../desired-state/program-input";
 import { Revision } from "../source/git-source";
@@ -31,6 +32,11 @@ export interface Cluster {
   hasNamespace(name: string): Promise<boolean>;
   /** A server-side apply of the object in a dry run (nothing is persisted): the API server's refusal, or undefined. */
   dryRun(object: KubeObject): Promise<string | undefined>;
+  /**
+   * Runs a Helm hook as Helm does (delete policy, wait for a Job or Pod until `timeoutMs`): the
+   * failure, or undefined. See `helm-hook-runner.ts`.
+   */
+  runHook(hook: HelmHook, options: { readonly timeoutMs: number; readonly signal?: AbortSignal }): Promise<string | undefined>;
 }
 
 /** One Kubernetes object of the stack's state. */

@@ -4,6 +4,7 @@ import { DesiredState, RenderedUnit, SourceObject, unitKey } from "../desired-st
 import { GroupKind, identifyUnits, kindsToDiscover } from "../desired-state/identify";
 import { isFluxKustomization, parseFluxKustomization, FluxKustomizationSpec } from "../desired-state/flux-kustomization";
 import { GitRef } from "../desired-state/git-ref";
+import { HelmHook, splitHooks } from "../desired-state/helm-hooks";
 import { HelmReleaseSpec, isFluxSource, isHelmRelease, parseHelmRelease, ValuesRef } from "../desired-state/helm-release";
 import { ConfinementError } from "../desired-state/confinement";
 import {
@@ -41,6 +42,8 @@ export interface HelmTemplateRequest {
   /** Merged values. */
   readonly values: Record<string, unknown>;
   readonly includeCRDs: boolean;
+  /** For a folder chart: the checkout holding it, inside which its `file://` dependencies must stay. */
+  readonly chartRoot?: string;
   /** Credentials of the chart's HelmRepository or OCI source (its own `secretRef`), passed to helm as flags, never in a URL. */
   readonly auth?: { readonly username: string; readonly password: string };
 }
@@ -215,6 +218,7 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
           ...(rendered.sensitive ? { sensitive: true } : {}),
         })),
         dependsOn: spec.dependsOn.map((d) => unitKey({ kind: "HelmRelease", name: `${d.namespace}/${d.name}` })),
+        ...(rendered.hooks.length > 0 ? { hooks: rendered.hooks } : {}),
         // helm install puts namespaced objects that name no namespace in the release namespace.
         namespace: { namespace: spec.targetNamespace, override: false },
       });
@@ -276,7 +280,7 @@ async function renderHelmRelease(
   errors: ManifestError[],
   sensitive: Set<string>,
   policy: SourcePolicy,
-): Promise<{ objects: SourceObject[]; sensitive: boolean }> {
+): Promise<{ objects: SourceObject[]; hooks: HelmHook[]; sensitive: boolean }> {
   const name = `HelmRelease/${spec.namespace}/${spec.name}`;
   // The chart source's credentials: only what its own secretRef names (Git first, else the cluster).
   const auth = await sourceCredentials(
@@ -296,6 +300,7 @@ async function renderHelmRelease(
   let repo: string | undefined;
   let version: string | undefined;
   let chartDir: string | undefined;
+  let chartRoot: string | undefined;
   switch (spec.chart.type) {
     case "helm-repository":
       chart = spec.chart.chart;
@@ -311,6 +316,7 @@ async function renderHelmRelease(
       chartDir = resolveInCheckout(root, spec.chart.path, "folder");
       assertChartConfined(root, chartDir);
       chart = chartDir;
+      chartRoot = root;
       break;
     }
   }
@@ -347,6 +353,7 @@ async function renderHelmRelease(
       version,
       values,
       includeCRDs: !spec.skipCRDs,
+      ...(chartRoot ? { chartRoot } : {}),
       ...(basicAuth && spec.chart.type !== "git" ? { auth: basicAuth } : {}),
     });
   } catch (err) {
@@ -358,8 +365,10 @@ async function renderHelmRelease(
       { cause: err },
     );
   }
-  const rendered = parseRendered(text, spec.location, errors, name, secretValues);
-  return { objects: rendered, sensitive: secretValues };
+  // Hooks and tests are not managed objects (helm-controller's Helm keeps them out of the release).
+  const split = splitHooks(parseRendered(text, spec.location, errors, name, secretValues), spec.targetNamespace, spec.location, name);
+  for (const h of split.hooks) if (h.object.kind === "Secret") for (const s of secretObjectForms(h.object)) sensitive.add(s);
+  return { objects: split.objects, hooks: split.hooks, sensitive: secretValues };
 }
 
 /** A template's place in a helm error: `webapp/templates/configmap.yaml:3:12`. */

@@ -315,7 +315,12 @@ describe("what a run shows of Secret-derived values", () => {
         changedPaths: () => Promise.resolve([]),
       },
       renderer: { build: () => Promise.resolve(state) },
-      cluster: { serves: () => Promise.resolve(true), hasNamespace: () => Promise.resolve(true), dryRun: () => Promise.resolve(undefined) },
+      cluster: {
+        serves: () => Promise.resolve(true),
+        hasNamespace: () => Promise.resolve(true),
+        dryRun: () => Promise.resolve(undefined),
+        runHook: () => Promise.resolve(undefined),
+      },
       engine: {
         open: () => Promise.resolve({ objects: [], pendingCreates: 0 }),
         resolvePendingCreates: () => Promise.resolve({ objects: [], pendingCreates: 0 }),
