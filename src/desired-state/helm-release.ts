@@ -101,6 +101,11 @@ export interface HelmReleaseSpec {
   readonly values: Record<string, unknown>;
   readonly valuesFrom: readonly ValuesRef[];
   readonly skipCRDs: boolean;
+  /**
+   * Flux v2 `spec.upgrade.crds: CreateReplace`: the CRDs of the chart's crds/ folder are updated with
+   * the chart. Otherwise (Flux's default `Skip`, and `Create`) they are created once and left as they are.
+   */
+  readonly updateCRDs?: boolean;
   readonly suspend: boolean;
   readonly dependsOn: readonly { readonly name: string; readonly namespace: string }[];
   readonly location: SourceLocation;
@@ -341,6 +346,7 @@ const fluxV2Schema = z.object({
     ),
     values: dataMapping,
     install: optionalMapping({ crds: optionalOneOf(["Skip", "Create", "CreateReplace"]), skipCRDs: optionalBoolean }),
+    upgrade: optionalMapping({ crds: optionalOneOf(["Skip", "Create", "CreateReplace"]) }),
     skipCRDs: optionalBoolean,
     suspend: optionalBoolean,
     dependsOn: optionalList(z.object({ name: requiredString, namespace: optionalString })),
@@ -414,6 +420,7 @@ function fluxV2Spec(obj: KubeObject, common: Common, sources: readonly KubeObjec
       ...(ref.targetPath !== undefined ? { targetPath: ref.targetPath } : {}),
     })),
     skipCRDs,
+    updateCRDs: spec.upgrade?.crds === "CreateReplace",
     suspend: spec.suspend ?? false,
     dependsOn: spec.dependsOn.map((dep) => ({ name: dep.name, namespace: dep.namespace ?? namespace })),
   };

@@ -18,6 +18,8 @@ export interface HookApi {
   /** Deletes the object if it exists and waits until it is gone. */
   remove(object: KubeObject, signal?: AbortSignal): Promise<void>;
   create(object: KubeObject): Promise<void>;
+  /** Creates the Namespace unless it exists. */
+  ensureNamespace(namespace: KubeObject): Promise<void>;
   status(object: KubeObject): Promise<HookStatus>;
 }
 
@@ -27,6 +29,11 @@ export interface HookRunOptions {
   readonly timeoutMs: number;
   readonly pollMs?: number;
   readonly signal?: AbortSignal;
+  /**
+   * The Namespace Git declares for the hook: pre-install hooks run before the update that creates it,
+   * so it is created first when missing (the update's server-side apply then takes it over).
+   */
+  readonly namespace?: KubeObject;
 }
 
 /**
@@ -36,6 +43,7 @@ export interface HookRunOptions {
  */
 export async function runHelmHook(hook: HelmHook, api: HookApi, options: HookRunOptions): Promise<HookOutcome> {
   const object = await api.place(hook.object, hook.namespace);
+  if (options.namespace && options.namespace.metadata.name === object.metadata.namespace) await api.ensureNamespace(options.namespace);
   if (hook.deletePolicies.includes("before-hook-creation")) await api.remove(object, options.signal);
   await api.create(object);
   const deadline = Date.now() + options.timeoutMs;
@@ -72,7 +80,7 @@ export function releaseHookRuns(
 ): ReleaseHookRun[] {
   const runs: ReleaseHookRun[] = [];
   for (const unit of state.units) {
-    if (unit.kind !== "HelmRelease" || !unit.hooks?.length || unit.objects.some((o) => o.suspended)) continue;
+    if (unit.kind !== "HelmRelease" || !unit.hooks?.length || (unit.objects.length > 0 && unit.objects.every((o) => o.suspended))) continue;
     const { installed, changed } = managed(unit);
     if (installed && !changed) continue;
     const event: RunHookEvent = `${when}-${installed ? "upgrade" : "install"}`;
@@ -122,6 +130,14 @@ export function liveHookApi(access: ClusterAccess, discovery: ClusterDiscovery):
     },
     async create(object) {
       await client().create(object as k8s.KubernetesObject, undefined, undefined, "ferry");
+    },
+    async ensureNamespace(namespace) {
+      if ((await read(namespace)) !== undefined) return;
+      try {
+        await client().create(namespace as k8s.KubernetesObject, undefined, undefined, "ferry");
+      } catch (err) {
+        if (!(err instanceof k8s.ApiException && err.code === 409)) throw err; // created meanwhile
+      }
     },
     async status(object) {
       if (object.kind !== "Job" && object.kind !== "Pod") return "succeeded";

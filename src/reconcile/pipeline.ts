@@ -123,9 +123,9 @@ export async function reconcile(mode: Mode, ports: Ports, options: PipelineOptio
     }
     if (!run.targets) await check(ports, options, run);
     const hooks = run.targets ? undefined : hookRuns(ports, run);
-    if (hooks) await runHooks(hooks.pre, ports, options);
+    if (hooks) await runHooks(hooks.pre, ports, options, run);
     const changes = await apply(mode, ports, options, run);
-    if (hooks) await runHooks(hooks.post, ports, options);
+    if (hooks) await runHooks(hooks.post, ports, options, run);
     options.progress?.phase("done", "");
     return result({ succeeded: true, changes });
   } catch (err) {
@@ -338,11 +338,17 @@ function hookRuns(ports: Ports, run: RunState) {
  * update, post-* after it, in weight order, with their delete policy. A failed hook fails the run
  * (after a pre-hook, nothing is applied).
  */
-async function runHooks(runs: ReturnType<typeof hookRuns>["pre"], ports: Ports, options: PipelineOptions): Promise<void> {
+async function runHooks(runs: ReturnType<typeof hookRuns>["pre"], ports: Ports, options: PipelineOptions, run: RunState): Promise<void> {
+  const namespaces = new Map(
+    allObjects(run.state!)
+      .filter((o) => o.id.group === "" && o.id.kind === "Namespace")
+      .map((o) => [o.id.name, o.object]),
+  );
   for (const r of runs) {
     for (const hook of r.hooks) {
       options.progress?.phase("apply", `${r.release}: ${r.event} hook ${hook.object.kind}/${hook.object.metadata.name ?? "?"}`);
-      const failed = await ports.cluster.runHook(hook, { timeoutMs: HOOK_TIMEOUT_MS, signal: options.signal });
+      const namespace = namespaces.get(hook.object.metadata.namespace ?? hook.namespace);
+      const failed = await ports.cluster.runHook(hook, { timeoutMs: HOOK_TIMEOUT_MS, signal: options.signal, namespace });
       if (failed !== undefined) {
         throw new Stop(
           "ApplyFailed",

@@ -34,9 +34,13 @@ export interface Cluster {
   dryRun(object: KubeObject): Promise<string | undefined>;
   /**
    * Runs a Helm hook as Helm does (delete policy, wait for a Job or Pod until `timeoutMs`): the
-   * failure, or undefined. See `helm-hook-runner.ts`.
+   * failure, or undefined. `namespace`: the Namespace Git declares for the hook, created first when
+   * missing (the update then takes it over). See `helm-hook-runner.ts`.
    */
-  runHook(hook: HelmHook, options: { readonly timeoutMs: number; readonly signal?: AbortSignal }): Promise<string | undefined>;
+  runHook(
+    hook: HelmHook,
+    options: { readonly timeoutMs: number; readonly signal?: AbortSignal; readonly namespace?: KubeObject },
+  ): Promise<string | undefined>;
 }
 
 /** One Kubernetes object of the stack's state. */

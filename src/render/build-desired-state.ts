@@ -4,6 +4,7 @@ import { DesiredState, RenderedUnit, SourceObject, unitKey } from "../desired-st
 import { GroupKind, identifyUnits, kindsToDiscover } from "../desired-state/identify";
 import { isFluxKustomization, parseFluxKustomization, FluxKustomizationSpec } from "../desired-state/flux-kustomization";
 import { GitRef } from "../desired-state/git-ref";
+import { splitChartCrds } from "../desired-state/helm-crds";
 import { HelmHook, splitHooks } from "../desired-state/helm-hooks";
 import { HelmReleaseSpec, isFluxSource, isHelmRelease, parseHelmRelease, ValuesRef } from "../desired-state/helm-release";
 import { ConfinementError } from "../desired-state/confinement";
@@ -214,7 +215,7 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
         location: spec.location,
         objects: applyIgnoreRules(rendered.objects).map((o) => ({
           ...o,
-          suspended: spec.suspend,
+          suspended: spec.suspend || o.suspended === true,
           ...(rendered.sensitive ? { sensitive: true } : {}),
         })),
         dependsOn: spec.dependsOn.map((d) => unitKey({ kind: "HelmRelease", name: `${d.namespace}/${d.name}` })),
@@ -365,8 +366,17 @@ async function renderHelmRelease(
       { cause: err },
     );
   }
+  // The crds/ folder's CRDs are Helm's to create, never to delete; updated on upgrade only with
+  // `upgrade.crds: CreateReplace` (otherwise created once: ignoreChanges, as a suspended object).
+  const parts = splitChartCrds(text);
+  const crds = parseRendered(parts.crds, spec.location, errors, name, secretValues).map((o) => ({
+    ...o,
+    prune: false,
+    ...(spec.updateCRDs ? {} : { suspended: true }),
+  }));
   // Hooks and tests are not managed objects (helm-controller's Helm keeps them out of the release).
-  const split = splitHooks(parseRendered(text, spec.location, errors, name, secretValues), spec.targetNamespace, spec.location, name);
+  const rendered = [...crds, ...parseRendered(parts.rest, spec.location, errors, name, secretValues)];
+  const split = splitHooks(rendered, spec.targetNamespace, spec.location, name);
   for (const h of split.hooks) if (h.object.kind === "Secret") for (const s of secretObjectForms(h.object)) sensitive.add(s);
   return { objects: split.objects, hooks: split.hooks, sensitive: secretValues };
 }

@@ -95,6 +95,10 @@ describe("runHelmHook", () => {
         return Promise.resolve();
       },
       status: () => Promise.resolve(statuses.shift() ?? "running"),
+      ensureNamespace: (ns) => {
+        calls.push(`namespace ${ns.metadata.name}`);
+        return Promise.resolve();
+      },
     };
     return { api, calls };
   };
@@ -110,6 +114,13 @@ describe("runHelmHook", () => {
     const f = fake(["running", "running", "succeeded"]);
     assert.deepEqual(await runHelmHook(job(["before-hook-creation"]), f.api, { timeoutMs: 5000, pollMs: 1 }), { ok: true });
     assert.deepEqual(f.calls, ["remove apps/migrate", "create apps/migrate"]);
+  });
+
+  it("creates the Namespace Git declares for the hook first (pre-install runs before the update creates it)", async () => {
+    const f = fake(["succeeded"]);
+    const namespace = { apiVersion: "v1", kind: "Namespace", metadata: { name: "apps" } };
+    await runHelmHook(job(["hook-succeeded"]), f.api, { timeoutMs: 5000, pollMs: 1, namespace });
+    assert.deepEqual(f.calls, ["namespace apps", "create apps/migrate", "remove apps/migrate"]);
   });
 
   it("deletes a succeeded hook (hook-succeeded) and keeps a failed one unless hook-failed", async () => {
