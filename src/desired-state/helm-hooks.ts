@@ -74,6 +74,14 @@ export function splitHooks<T extends { readonly object: KubeObject }>(
       continue;
     }
     const name = `${release}: hook ${r.object.kind}/${r.object.metadata.name ?? "?"}`;
+    // A hook is replaced and deleted by its name: without one, a delete would address the whole collection.
+    if (!r.object.metadata.name) {
+      throw new ManifestError(
+        where,
+        `${name} has no metadata.name (only generateName)`,
+        "give the hook object a fixed name, as Helm's hooks need",
+      );
+    }
     const events = list(hook);
     const unknown = events.filter((e) => !(HOOK_EVENTS as readonly string[]).includes(e));
     if (unknown.length > 0 || events.length === 0) {

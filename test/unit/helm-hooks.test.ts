@@ -55,6 +55,7 @@ describe("splitHooks", () => {
     );
     assert.throws(() => split(obj("Job", "j", { "helm.sh/hook": "post-install", "helm.sh/hook-delete-policy": "always" })), /always/);
     assert.throws(() => split(obj("Job", "j", { "helm.sh/hook": "post-install", "helm.sh/hook-weight": "high" })), /hook-weight "high"/);
+    assert.throws(() => split(obj("Job", "", { "helm.sh/hook": "pre-install" })), /no metadata.name/);
   });
 });
 
