@@ -1,4 +1,5 @@
 import { HealthPolicy } from "./health-policy";
+import type { HelmHook } from "./helm-hooks";
 import { SourceLocation } from "./manifest-error";
 import { KubeObject, ObjectId } from "./object-id";
 
@@ -53,6 +54,8 @@ export interface DesiredUnit {
   readonly dependsOn: readonly string[];
   /** What the run waits for after applying the unit (Flux `wait`, `healthChecks`); none: readiness is only reported. */
   readonly health?: HealthPolicy;
+  /** A HelmRelease's install and upgrade hooks: run around the update, never managed objects. */
+  readonly hooks?: readonly HelmHook[];
 }
 
 /** A group of objects from one source, as rendered: identities not yet resolved. */

@@ -111,6 +111,11 @@ export interface HelmReleaseSpec {
   /** Flux v2 `chart.spec.valuesFiles`: files of the chart (git charts only) that replace its values.yaml, merged in order. */
   readonly valuesFiles: readonly string[];
   readonly ignoreMissingValuesFiles: boolean;
+  /**
+   * Flux v2 `spec.upgrade.crds: CreateReplace`: the CRDs of the chart's crds/ folder are updated with
+   * the chart. Otherwise (Flux's default `Skip`, and `Create`) they are created once and left as they are.
+   */
+  readonly updateCRDs?: boolean;
   readonly suspend: boolean;
   readonly dependsOn: readonly { readonly name: string; readonly namespace: string }[];
   readonly location: SourceLocation;
@@ -355,6 +360,7 @@ const fluxV2Schema = z.object({
     ),
     values: dataMapping,
     install: optionalMapping({ crds: optionalOneOf(["Skip", "Create", "CreateReplace"]), skipCRDs: optionalBoolean }),
+    upgrade: optionalMapping({ crds: optionalOneOf(["Skip", "Create", "CreateReplace"]) }),
     skipCRDs: optionalBoolean,
     suspend: optionalBoolean,
     dependsOn: optionalList(z.object({ name: requiredString, namespace: optionalString })),
@@ -446,6 +452,7 @@ function fluxV2Spec(obj: KubeObject, common: Common, sources: readonly KubeObjec
     postRenderers,
     valuesFiles,
     ignoreMissingValuesFiles: template?.ignoreMissingValuesFiles ?? false,
+    updateCRDs: spec.upgrade?.crds === "CreateReplace",
     suspend: spec.suspend ?? false,
     dependsOn: spec.dependsOn.map((dep) => ({ name: dep.name, namespace: dep.namespace ?? namespace })),
   };

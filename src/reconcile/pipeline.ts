@@ -8,6 +8,7 @@ import { Revision, SourceError } from "../source/git-source";
 import { adoptions } from "./adoption";
 import { changeOf, countChanges, hasChanges, isKubernetesObject, objectDisplayName } from "./change-summary";
 import { clusterRejections, dryRunRejections, engineRejections, rejectionMessage, sameData } from "./dry-run";
+import { releaseHookRuns } from "./helm-hook-runner";
 import { declaredDeletes } from "./identity-guard";
 import { Mode, runKind, writes } from "./mode";
 import { decideRef, Pin } from "./pin";
@@ -126,7 +127,10 @@ export async function reconcile(mode: Mode, ports: Ports, options: PipelineOptio
       return result({ succeeded: true, changes, drift: hasChanges(changes), pin: run.snapshot?.pin });
     }
     if (!run.targets) await check(ports, options, run);
+    const hooks = run.targets ? undefined : hookRuns(ports, run);
+    if (hooks) await runHooks(hooks.pre, ports, options, run);
     const changes = await apply(mode, ports, options, run);
+    if (hooks) await runHooks(hooks.post, ports, options, run);
     const units = await health(mode, ports, options, run);
     options.progress?.phase("done", "");
     if (units.some((u) => u.waited === "failed")) {
@@ -321,6 +325,48 @@ async function plan(ports: Ports, options: PipelineOptions, run: RunState): Prom
   const deletes = run.planned.filter((s) => s.op === "delete" && isKubernetesObject(s.type)).map((s) => s.urn);
   const refused = declaredDeletes(deletes, run.snapshot!, desired);
   if (refused) throw new Stop("GuardRefused", refused);
+}
+
+/** How long a hook Job or Pod may run: helm-controller's default timeout. */
+const HOOK_TIMEOUT_MS = 5 * 60_000;
+
+/** The Helm hooks of the update, decided before it applies: what it installs (none of the release in the state) or upgrades (changed). */
+function hookRuns(ports: Ports, run: RunState) {
+  const managed = new Set(run.snapshot!.objects.map((m) => m.urn));
+  const changed = new Set(changedObjects(allObjects(run.state!), run.snapshot!).map((o) => resourceName(o.id)));
+  const releases = (when: "pre" | "post") =>
+    releaseHookRuns(run.state!, when, (unit) => ({
+      installed: unit.objects.some((o) => managed.has(ports.engine.urnOf(o.id))),
+      changed: unit.objects.some((o) => changed.has(resourceName(o.id))),
+    }));
+  return { pre: releases("pre"), post: releases("post") };
+}
+
+/**
+ * 7a/7c. Helm hooks, as helm-controller runs them: pre-install and pre-upgrade hooks before the
+ * update, post-* after it, in weight order, with their delete policy. A failed hook fails the run
+ * (after a pre-hook, nothing is applied).
+ */
+async function runHooks(runs: ReturnType<typeof hookRuns>["pre"], ports: Ports, options: PipelineOptions, run: RunState): Promise<void> {
+  const namespaces = new Map(
+    allObjects(run.state!)
+      .filter((o) => o.id.group === "" && o.id.kind === "Namespace")
+      .map((o) => [o.id.name, o.object]),
+  );
+  for (const r of runs) {
+    for (const hook of r.hooks) {
+      options.progress?.phase("apply", `${r.release}: ${r.event} hook ${hook.object.kind}/${hook.object.metadata.name ?? "?"}`);
+      const namespace = namespaces.get(hook.object.metadata.namespace ?? hook.namespace);
+      const failed = await ports.cluster.runHook(hook, { timeoutMs: HOOK_TIMEOUT_MS, signal: options.signal, namespace });
+      if (failed !== undefined) {
+        throw new Stop(
+          "ApplyFailed",
+          `${r.release}: ${r.event} hook ${failed}
+  fix: check the hook with kubectl (its logs, events); it runs again on the next install or upgrade of the release`,
+        );
+      }
+    }
+  }
 }
 
 /**

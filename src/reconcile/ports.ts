@@ -1,4 +1,5 @@
 import { DesiredState } from "../desired-state/desired-state";
+import { HelmHook } from "../desired-state/helm-hooks";
 import { KubeObject, ObjectId } from "../desired-state/object-id";
 import { ProgramInput } from "../desired-state/program-input";
 import { Revision } from "../source/git-source";
@@ -41,6 +42,15 @@ export interface Cluster {
   dryRun(object: KubeObject): Promise<string | undefined>;
   /** The live object, status included, or undefined when it is not there. */
   read(ref: ObjectRef): Promise<Readonly<Record<string, unknown>> | undefined>;
+  /**
+   * Runs a Helm hook as Helm does (delete policy, wait for a Job or Pod until `timeoutMs`): the
+   * failure, or undefined. `namespace`: the Namespace Git declares for the hook, created first when
+   * missing (the update then takes it over). See `helm-hook-runner.ts`.
+   */
+  runHook(
+    hook: HelmHook,
+    options: { readonly timeoutMs: number; readonly signal?: AbortSignal; readonly namespace?: KubeObject },
+  ): Promise<string | undefined>;
 }
 
 /** One Kubernetes object of the stack's state. */

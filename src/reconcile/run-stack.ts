@@ -8,6 +8,7 @@ import { ClusterDiscovery } from "../render/cluster-discovery";
 import { renderCheckout } from "../render/render-checkout";
 import { changedPaths, checkoutSource, GitSource, normalizeRepoUrl, redactUrl, remoteHead } from "../source/git-source";
 import type { Toolchain } from "../toolchain/install";
+import { hookName, liveHookApi, runHelmHook } from "./helm-hook-runner";
 import { Mode, writes } from "./mode";
 import { defaultPipelineOptions, PipelineOptions, Progress, reconcile } from "./pipeline";
 import { Cluster, Ports, Source } from "./ports";
@@ -150,6 +151,13 @@ function liveCluster(access: ClusterAccess): Cluster {
   let api: k8s.KubernetesObjectApi | undefined;
   return {
     serves: async (apiVersion, kind) => (await discovery.kind(apiVersion, kind)) !== undefined,
+    async runHook(hook, options) {
+      const outcome = await runHelmHook(hook, liveHookApi(access, discovery), options).catch((err: unknown) => ({
+        ok: false as const,
+        message: err instanceof k8s.ApiException ? apiMessage(err) : err instanceof Error ? err.message : String(err),
+      }));
+      return outcome.ok ? undefined : `${hookName(hook.object)}: ${outcome.message}`;
+    },
     async dryRun(object) {
       api ??= kubeConfig(access).makeApiClient(k8s.KubernetesObjectApi);
       try {

@@ -5,6 +5,8 @@ import { DesiredState, NamespacePolicy, RenderedUnit, SourceObject, unitKey } fr
 import { GroupKind, identifyUnits, kindsToDiscover } from "../desired-state/identify";
 import { isFluxKustomization, parseFluxKustomization, FluxKustomizationSpec } from "../desired-state/flux-kustomization";
 import { GitRef } from "../desired-state/git-ref";
+import { splitChartCrds } from "../desired-state/helm-crds";
+import { HelmHook, splitHooks } from "../desired-state/helm-hooks";
 import {
   GitRepositorySpec,
   gitRepositorySpec,
@@ -55,6 +57,8 @@ export interface HelmTemplateRequest {
   /** Merged values. */
   readonly values: Record<string, unknown>;
   readonly includeCRDs: boolean;
+  /** For a folder chart: the checkout holding it, inside which its `file://` dependencies must stay. */
+  readonly chartRoot?: string;
   /** Credentials of the chart's HelmRepository or OCI source (its own `secretRef`), passed to helm as flags, never in a URL. */
   readonly auth?: { readonly username: string; readonly password: string };
   /** An `oci://` chart from a registry its source marks `insecure: true`: plain HTTP (helm's `--plain-http`). */
@@ -409,7 +413,7 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
         objects: applyIgnoreRules(rendered.objects).map((o) => ({
           ...o,
           prune: o.prune && origin.prune,
-          suspended: spec.suspend || origin.suspend,
+          suspended: spec.suspend || origin.suspend || o.suspended === true,
           ...(rendered.sensitive ? { sensitive: true } : {}),
         })),
         dependsOn: waits(
@@ -418,6 +422,7 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
           origin.dependsOn,
           spec.dependsOn.map((d) => unitKey({ kind: "HelmRelease", name: `${d.namespace}/${d.name}` })),
         ),
+        ...(rendered.hooks.length > 0 ? { hooks: rendered.hooks } : {}),
         // helm install puts namespaced objects that name no namespace in the release namespace.
         namespace: { namespace: spec.targetNamespace, override: false },
       });
@@ -480,7 +485,7 @@ async function renderHelmRelease(
   sensitive: Set<string>,
   policy: SourcePolicy,
   repoUrl?: string,
-): Promise<{ objects: SourceObject[]; sensitive: boolean }> {
+): Promise<{ objects: SourceObject[]; hooks: HelmHook[]; sensitive: boolean }> {
   const name = `HelmRelease/${spec.namespace}/${spec.name}`;
   // The chart source's credentials: only what its own secretRef names (Git first, else the cluster).
   const auth = await sourceCredentials(
@@ -502,6 +507,7 @@ async function renderHelmRelease(
   let version: string | undefined;
   let chartDir: string | undefined;
   let filesLayer: Record<string, unknown> = {};
+  let chartRoot: string | undefined;
   switch (spec.chart.type) {
     case "helm-repository":
       chart = spec.chart.chart;
@@ -522,6 +528,7 @@ async function renderHelmRelease(
       assertChartConfined(root, chartDir);
       chart = chartDir;
       filesLayer = valuesFilesLayer(spec, root, chartDir);
+      chartRoot = root;
       break;
     }
   }
@@ -559,6 +566,7 @@ async function renderHelmRelease(
       version,
       values,
       includeCRDs: !spec.skipCRDs,
+      ...(chartRoot ? { chartRoot } : {}),
       ...(basicAuth && spec.chart.type !== "git" ? { auth: basicAuth } : {}),
       ...(spec.chart.type === "oci" && spec.chart.insecure ? { plainHttp: true } : {}),
     });
@@ -572,8 +580,19 @@ async function renderHelmRelease(
     );
   }
   text = await postRender(name, text, spec.postRenderers, secretValues, (r) => tools.kustomizeOverlay(r));
-  const rendered = parseRendered(text, spec.location, errors, name, secretValues);
-  return { objects: rendered, sensitive: secretValues };
+  // The crds/ folder's CRDs are Helm's to create, never to delete; updated on upgrade only with
+  // `upgrade.crds: CreateReplace` (otherwise created once: ignoreChanges, as a suspended object).
+  const parts = splitChartCrds(text);
+  const crds = parseRendered(parts.crds, spec.location, errors, name, secretValues).map((o) => ({
+    ...o,
+    prune: false,
+    ...(spec.updateCRDs ? {} : { suspended: true }),
+  }));
+  // Hooks and tests are not managed objects (helm-controller's Helm keeps them out of the release).
+  const rendered = [...crds, ...parseRendered(parts.rest, spec.location, errors, name, secretValues)];
+  const split = splitHooks(rendered, spec.targetNamespace, spec.location, name);
+  for (const h of split.hooks) if (h.object.kind === "Secret") for (const s of secretObjectForms(h.object)) sensitive.add(s);
+  return { objects: split.objects, hooks: split.hooks, sensitive: secretValues };
 }
 
 /** A template's place in a helm error: `webapp/templates/configmap.yaml:3:12`. */

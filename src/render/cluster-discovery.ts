@@ -9,10 +9,24 @@ export interface ServedKind {
   readonly namespaced: boolean;
 }
 
+/** What a chart sees of the cluster (`.Capabilities`): the server's version and every served API. */
+export interface ClusterCapabilities {
+  /** The API server's version, e.g. `v1.34.4`. */
+  readonly kubeVersion: string;
+  /** `group/version` and `group/version/Kind` of every served resource, as Helm's discovery lists them. */
+  readonly apiVersions: readonly string[];
+}
+
 /** The client's discovery lookup (protected in its typings) made callable. */
 class ResourceApi extends k8s.KubernetesObjectApi {
   lookup(apiVersion: string, kind: string): Promise<k8s.V1APIResource | undefined> {
     return this.resource(apiVersion, kind);
+  }
+
+  /** The kinds served at an API version (the lookup's cached list). */
+  async kindsOf(apiVersion: string): Promise<string[]> {
+    await this.resource(apiVersion, " ");
+    return (this.apiVersionResourceCache[apiVersion]?.resources ?? []).map((r) => r.kind);
   }
 }
 
@@ -20,9 +34,39 @@ class ResourceApi extends k8s.KubernetesObjectApi {
 export class ClusterDiscovery {
   private readonly api: ResourceApi;
   private readonly served = new Map<string, Promise<ServedKind | undefined>>();
+  private readonly access: ClusterAccess;
+  private caps?: Promise<ClusterCapabilities>;
 
   constructor(access: ClusterAccess) {
+    this.access = access;
     this.api = kubeConfig(access).makeApiClient(ResourceApi);
+  }
+
+  /** The cluster's version and served APIs, as helm-controller's Helm sees them (asked once). */
+  capabilities(): Promise<ClusterCapabilities> {
+    this.caps ??= this.readCapabilities().catch((err: unknown) => {
+      throw new Error(`cannot ask the cluster for its version and APIs (to render charts for it): ${message(err)}`, { cause: err });
+    });
+    return this.caps;
+  }
+
+  private async readCapabilities(): Promise<ClusterCapabilities> {
+    const config = kubeConfig(this.access);
+    const [version, core, groups] = await Promise.all([
+      config.makeApiClient(k8s.VersionApi).getCode(),
+      config.makeApiClient(k8s.CoreApi).getAPIVersions(),
+      config.makeApiClient(k8s.ApisApi).getAPIVersions(),
+    ]);
+    const groupVersions = [...core.versions, ...groups.groups.flatMap((g) => g.versions.map((v) => v.groupVersion))];
+    const apiVersions = new Set<string>();
+    await Promise.all(
+      groupVersions.map(async (gv) => {
+        apiVersions.add(gv);
+        // As Helm: a group whose discovery fails (an aggregated API that is down) is left out, not fatal.
+        for (const kind of await this.api.kindsOf(gv).catch(() => [])) apiVersions.add(`${gv}/${kind}`);
+      }),
+    );
+    return { kubeVersion: version.gitVersion, apiVersions: [...apiVersions].sort() };
   }
 
   /** The kind as the cluster serves it at this API version; undefined when it does not serve it. */

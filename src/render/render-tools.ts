@@ -17,6 +17,7 @@ import { checkoutGitRef, GitAuth } from "../source/git-source";
 import { GitCheckoutRequest, HelmTemplateRequest, RenderTools } from "./build-desired-state";
 import { ClusterDiscovery } from "./cluster-discovery";
 import { OVERLAY_BASE_FILE, overlayKustomization, OverlayRequest } from "./kustomize-overlay";
+import { dependencySources, helmCapabilityArgs, scratchChart } from "./helm-chart";
 import { OutboundGuard, OutboundRefusedError } from "./outbound";
 import { SourceAuth } from "./source-credentials";
 
@@ -61,12 +62,39 @@ export function localRenderTools(options: RenderToolsOptions): RenderTools {
     log: options.log,
     stack: options.stack,
   });
+  /** `helm dependency build` of a folder chart in a scratch copy, each repository through the outbound guard. */
+  const withDependencies = async (chartDir: string, root: string, unit: string) => {
+    const sources = dependencySources(chartDir, root, path.relative(root, chartDir) || ".");
+    const missing = [...sources.values()].filter((s) => s.kind !== "vendored");
+    if (missing.length === 0) return undefined;
+    for (const s of missing) {
+      if (s.kind === "repository") await outbound.check(s.url, unit, "chart-repository");
+      else if (s.kind === "oci") await outbound.check(s.url, unit, "oci");
+    }
+    const scratch = scratchChart(chartDir, sources);
+    try {
+      const out = await runRender("helm dependency build", options.helm, ["dependency", "build", scratch.dir], {
+        env: helmEnv,
+        timeoutMs: 300_000,
+      });
+      if (out.code !== 0) throw new Error(`helm dependency build failed: ${out.stderr.trim().replace(/^Error: /, "")}`);
+      return scratch;
+    } catch (err) {
+      scratch.cleanup();
+      throw err;
+    }
+  };
   return {
     async helmTemplate(request: HelmTemplateRequest): Promise<string> {
-      // Values go through stdin, never a file: they may hold values read from Secrets.
-      const args = ["template", request.releaseName, request.chart, "--namespace", request.namespace, "--values", "-"];
       if (request.repo) await outbound.check(request.repo, request.unit, "chart-repository");
       else if (request.chart.startsWith("oci://")) await outbound.check(request.chart, request.unit, "oci");
+      // As helm-controller: the chart sees the target cluster's version and APIs (.Capabilities, kubeVersion).
+      discovery ??= new ClusterDiscovery({ kubeconfig: options.kubeconfig, context: options.context });
+      const capabilities = helmCapabilityArgs(await discovery.capabilities());
+      // A folder chart whose dependencies are not in charts/ gets them built in a scratch copy.
+      const built = request.chartRoot ? await withDependencies(request.chart, request.chartRoot, request.unit) : undefined;
+      // Values go through stdin, never a file: they may hold values read from Secrets.
+      const args = ["template", request.releaseName, built?.dir ?? request.chart, "--namespace", request.namespace, "--values", "-"];
       if (request.repo) args.push("--repo", request.repo);
       // helm sends these to the repository's own host only (no --pass-credentials).
       if (request.auth) args.push("--username", request.auth.username, "--password", request.auth.password);
@@ -78,11 +106,17 @@ export function localRenderTools(options: RenderToolsOptions): RenderTools {
         else args.push("--ca-file", systemCaFile(options.cacheDir));
       }
       if (request.includeCRDs) args.push("--include-crds");
+      else args.push("--skip-crds");
+      args.push(...capabilities);
       // Helm reads these as YAML 1.1: the schema quotes strings such as "on" or "0755" so they stay strings.
       const input = yaml.dump(request.values, { noRefs: true, schema: KUBERNETES_SCHEMA });
-      const out = await runRender("helm template", options.helm, args, { env: helmEnv, timeoutMs: 300_000, input });
-      if (out.code !== 0) throw new Error(out.stderr.trim().replace(/^Error: /, "") || `helm exited with ${out.code}`);
-      return out.stdout;
+      try {
+        const out = await runRender("helm template", options.helm, args, { env: helmEnv, timeoutMs: 300_000, input });
+        if (out.code !== 0) throw new Error(out.stderr.trim().replace(/^Error: /, "") || `helm exited with ${out.code}`);
+        return out.stdout;
+      } finally {
+        built?.cleanup();
+      }
     },
     async kustomizeBuild(absDir: string): Promise<string> {
       // Root-only is Kustomize's default for files; said here so it stays so. It does not confine

@@ -36,6 +36,11 @@ export interface ToolComponent {
   readonly assets?: { readonly module: string; readonly files: readonly string[]; readonly into: string };
   /** Needed only by ferry's own tests (`ferry toolchain install` builds it; `ferry demo` and runs never ask for it). */
   readonly testsOnly?: boolean;
+  /**
+   * The build's own revision, bumped whenever the build changes at the same version (ldflags, tags),
+   * so the cache builds into a new folder instead of keeping the old binary.
+   */
+  readonly build?: number;
 }
 
 export const PULUMI_VERSION = "3.184.0";
@@ -45,6 +50,8 @@ export const ETCD_VERSION = "3.6.16";
 export const KWOK_VERSION = "0.8.0";
 export const HELM_VERSION = "3.19.0";
 export const REGISTRY_VERSION = "3.1.2";
+/** The commit helm's v3.19.0 tag points to, stamped into `helm version` as helm's Makefile does. */
+const HELM_GIT_COMMIT = "3d8990f0836691f0229297773f3524598f46bda6";
 
 const k8sVersionFlags = (pkg: string): string[] => {
   const [major, minor] = KUBERNETES_VERSION.split(".");
@@ -122,7 +129,18 @@ export const COMPONENTS: readonly ToolComponent[] = [
         probe: { args: ["version", "--short"], expect: `v${HELM_VERSION}` },
       },
     ],
-    ldflags: [`-X helm.sh/helm/v3/internal/version.version=v${HELM_VERSION}`],
+    // As helm's Makefile: its version info, and the default Kubernetes version of `helm template` and
+    // `helm lint` (client-go's minor; without it helm assumes v1.20.0). Runs pass the cluster's anyway.
+    ldflags: [
+      `-X helm.sh/helm/v3/internal/version.version=v${HELM_VERSION}`,
+      `-X helm.sh/helm/v3/internal/version.gitCommit=${HELM_GIT_COMMIT}`,
+      "-X helm.sh/helm/v3/internal/version.gitTreeState=clean",
+      ...["pkg/chartutil", "pkg/lint/rules"].flatMap((p) => [
+        `-X helm.sh/helm/v3/${p}.k8sVersionMajor=1`,
+        `-X helm.sh/helm/v3/${p}.k8sVersionMinor=${KUBERNETES_VERSION.split(".")[1]}`,
+      ]),
+    ],
+    build: 2,
   },
   {
     // The CNCF Distribution registry: tests serve OCI Helm charts from it on loopback.
@@ -178,7 +196,7 @@ export const COMPONENTS: readonly ToolComponent[] = [
   },
 ];
 
-/** The key of a component's folder in the cache: changes whenever its version does. */
+/** The key of a component's folder in the cache: changes whenever its version or its build revision does. */
 export function componentKey(component: ToolComponent): string {
-  return `${component.name}-${component.version}`;
+  return `${component.name}-${component.version}${component.build ? `-b${component.build}` : ""}`;
 }

@@ -30,6 +30,8 @@ describe("HelmRelease", () => {
       { name: "webapp", version: "1.1.0" },
       { name: "widgets" },
       { name: "platform" },
+      { name: "modern" },
+      { name: "hooked" },
     ]);
     repo = await ConfigRepo.create(path.join(env().dir, "config-repo"), "helm", { CHART_REPO: charts.url });
   });
@@ -197,5 +199,101 @@ describe("HelmRelease", () => {
     ]);
     assert.equal(await e.exists("deployment", "web-webapp", "-n", "team-a"), false);
     assert.ok(await e.exists("deployment", "web-webapp", "-n", "team-b"));
+  });
+
+  it("renders real-world charts as helm-controller does: kubeVersion and capabilities, hooks run not managed, dependencies built; a second sync changes nothing", async () => {
+    const e = env();
+    const gitServer = await startGitHttpServer(e.dir);
+    try {
+      const real = await ConfigRepo.create(path.join(e.dir, "helm-real"), "helm");
+      // An umbrella chart in the repo whose dependencies are not vendored: one from the chart repository, one from a folder.
+      for (const chart of ["umbrella", "configmaps"]) {
+        fs.cpSync(path.join(ferryRoot(), "test", "fixtures", "charts", chart), path.join(real.dir, "charts", chart), { recursive: true });
+      }
+      const chartYaml = path.join(real.dir, "charts", "umbrella", "Chart.yaml");
+      fs.writeFileSync(chartYaml, fs.readFileSync(chartYaml, "utf8").replace("${CHART_REPO}", charts.url));
+      const v2 = (name: string, chart: string, version: string) =>
+        [
+          "apiVersion: helm.toolkit.fluxcd.io/v2",
+          "kind: HelmRelease",
+          `metadata: {name: ${name}, namespace: real}`,
+          "spec:",
+          "  interval: 10m",
+          `  chart: {spec: {chart: ${chart}, version: "${version}", sourceRef: {kind: HelmRepository, name: local}}}`,
+          "",
+        ].join("\n");
+      await real
+        .edit({
+          "clusters/dev/namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: real}\n",
+          "clusters/dev/repository.yaml": [
+            "apiVersion: source.toolkit.fluxcd.io/v1",
+            "kind: HelmRepository",
+            "metadata: {name: local, namespace: real}",
+            `spec: {interval: 10m, url: "${charts.url}"}`,
+            "",
+          ].join("\n"),
+          "clusters/dev/modern.yaml": v2("modern", "modern", "6.x"),
+          "clusters/dev/hooked.yaml": v2("hooked", "hooked", "0.1.0"),
+          "clusters/dev/umbrella.yaml": [
+            "apiVersion: helm.fluxcd.io/v1",
+            "kind: HelmRelease",
+            "metadata: {name: umbrella, namespace: real}",
+            "spec:",
+            "  releaseName: umbrella",
+            `  chart: {git: "${gitServer.url}/helm-real", ref: main, path: charts/umbrella}`,
+            "",
+          ].join("\n"),
+        })
+        .commitAll("Real-world charts");
+      const first = await e.sync({ repo: real.dir, path: "clusters/dev", stack: "real" });
+      assert.equal(first.code, 0, `${first.result.message}\n${first.stderr}`);
+
+      // kubeVersion ">=1.30.0-0" renders, for this cluster's version and APIs, by a helm that knows its own version.
+      const server = JSON.parse(await e.kubectl("version", "-o", "json")) as { serverVersion: { gitVersion: string } };
+      const caps = await e.getJson<K8sObject>("configmap", "modern-capabilities", "-n", "real");
+      assert.deepEqual(caps.data, {
+        greeting: "hello",
+        kubeVersion: server.serverVersion.gitVersion,
+        helmVersion: "v3.19.0",
+        hpa: "autoscaling/v2",
+        // Served APIs include custom ones: the chart sees the Widget CRD an earlier test installed.
+        widgets: String(await e.exists("crd", "widgets.example.com")),
+      });
+
+      // The pre-install Job ran to completion before the release's objects; the post-install hook
+      // stays (before-hook-creation), the preflight hook is gone (hook-succeeded); the test Pod never ran.
+      const job = await e.getJson<{ status?: { succeeded?: number } }>("job", "hooked-migrate", "-n", "real");
+      assert.equal(job.status?.succeeded, 1);
+      assert.ok(await e.exists("configmap", "hooked-installed", "-n", "real"));
+      assert.equal(await e.exists("configmap", "hooked-preflight", "-n", "real"), false);
+      const pods = await e.getJson<{ items: K8sObject[] }>("pods", "-n", "real");
+      assert.deepEqual(
+        pods.items.filter((p) => p.metadata.name.includes("-test-")),
+        [],
+      );
+      // Hooks are not managed objects.
+      const managed = first.result.objects.map((o) => o.object);
+      assert.ok(managed.includes("ConfigMap/real/hooked-config"), managed.join(", "));
+      assert.deepEqual(
+        managed.filter((o) => /migrate|installed|preflight|-test-/.test(o)),
+        [],
+      );
+
+      // The umbrella chart's dependencies were built (in a scratch copy: the checkout has no charts/ written).
+      assert.equal((await e.getJson<K8sObject>("configmap", "umbrella-umbrella", "-n", "real")).data?.dependencies, "2");
+      assert.equal((await e.getJson<K8sObject>("configmap", "umbrella-webapp", "-n", "real")).data?.greeting, "from the umbrella");
+      assert.equal((await e.getJson<K8sObject>("configmap", "umbrella-extra", "-n", "real")).data?.source, "file dependency");
+
+      // Converged: a second sync changes nothing and runs no hook.
+      const jobUid = (await e.getJson<K8sObject>("job", "hooked-migrate", "-n", "real")).metadata.uid;
+      const second = await e.sync({ repo: real.dir, path: "clusters/dev", stack: "real" });
+      assert.equal(second.code, 0, second.result.message);
+      assert.deepEqual(second.result.objects, []);
+      assert.equal(second.result.changes?.created, 0);
+      assert.equal(second.result.changes?.updated, 0);
+      assert.equal((await e.getJson<K8sObject>("job", "hooked-migrate", "-n", "real")).metadata.uid, jobUid);
+    } finally {
+      await gitServer.close();
+    }
   });
 });

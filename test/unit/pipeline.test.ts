@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { DesiredObject, DesiredState } from "../../src/desired-state/desired-state";
+import { HelmHook, RunHookEvent } from "../../src/desired-state/helm-hooks";
 import { DesiredStateError, GuardError, ManifestError } from "../../src/desired-state/manifest-error";
 import { identify, KubeObject, ObjectId } from "../../src/desired-state/object-id";
 import { ProgramInput } from "../../src/desired-state/program-input";
@@ -66,6 +67,7 @@ function fakePorts(over: {
   changed?: string[];
   dryRun?: (o: KubeObject) => string | undefined;
   live?: (ref: ObjectRef) => Record<string, unknown> | undefined;
+  hookFails?: (name: string) => string | undefined;
 }) {
   const calls: string[] = [];
   const inputs: ProgramInput[] = [];
@@ -94,6 +96,10 @@ function fakePorts(over: {
       dryRun: (o) => {
         calls.push(`dry-run ${o.kind}/${o.metadata.name}`);
         return Promise.resolve(over.dryRun?.(o));
+      },
+      runHook: (h) => {
+        calls.push(`hook ${h.object.metadata.name}`);
+        return Promise.resolve(over.hookFails?.(h.object.metadata.name ?? ""));
       },
     },
     engine: {
@@ -214,6 +220,88 @@ describe("reconcile pipeline", () => {
     assert.equal(r.succeeded, true, r.message);
     assert.deepEqual(f.inputs[0]?.adopt, { "core/ConfigMap/default/app": old });
     assert.deepEqual(r.changes, { created: 0, updated: 0, replaced: 0, deleted: 0, unchanged: 1 });
+  });
+
+  describe("Helm hooks", () => {
+    const hook = (name: string, events: RunHookEvent[], weight = 0): HelmHook => ({
+      object: { apiVersion: "batch/v1", kind: "Job", metadata: { name } },
+      namespace: "default",
+      events,
+      weight,
+      deletePolicies: ["before-hook-creation"],
+    });
+    const release = (objects: DesiredObject[]): DesiredState => ({
+      path: "clusters/dev",
+      units: [
+        {
+          kind: "HelmRelease",
+          name: "default/web",
+          location: { file: "clusters/dev/web.yaml", line: 1 },
+          objects,
+          dependsOn: [],
+          hooks: [
+            hook("migrate", ["pre-install", "pre-upgrade"], 5),
+            hook("seed", ["pre-install"], -1),
+            hook("notify", ["post-install", "post-upgrade"]),
+          ],
+        },
+      ],
+    });
+
+    it("runs pre-install hooks in weight order before the update and post-install hooks after it", async () => {
+      const f = fakePorts({ state: release([cm("app")]) });
+      const r = await reconcile(apply, f.ports, options);
+      assert.equal(r.succeeded, true, r.message);
+      assert.deepEqual(f.calls.slice(f.calls.indexOf("dry-run ConfigMap/app") + 1), [
+        "hook seed",
+        "hook migrate",
+        "apply",
+        "hook notify",
+        "unlock",
+      ]);
+    });
+
+    it("runs upgrade hooks only when the release's objects change, and none when nothing changed", async () => {
+      const app = cm("app");
+      const unchanged = fakePorts({
+        state: release([app]),
+        snapshot: { objects: [{ urn: urn(app.id), id: app.id, inputs: app.object }], pendingCreates: 0 },
+      });
+      assert.equal((await reconcile(apply, unchanged.ports, options)).succeeded, true);
+      assert.deepEqual(
+        unchanged.calls.filter((c) => c.startsWith("hook")),
+        [],
+      );
+      const upgraded = fakePorts({
+        state: release([app]),
+        snapshot: { objects: [{ urn: urn(app.id), id: app.id, inputs: { ...app.object, data: { k: "old" } } }], pendingCreates: 0 },
+      });
+      assert.equal((await reconcile(apply, upgraded.ports, options)).succeeded, true);
+      assert.deepEqual(
+        upgraded.calls.filter((c) => c.startsWith("hook")),
+        ["hook migrate", "hook notify"],
+      );
+    });
+
+    it("stops before the update when a pre-install hook fails", async () => {
+      const f = fakePorts({
+        state: release([cm("app")]),
+        hookFails: (n) => (n === "migrate" ? "Job/default/migrate: the Job failed" : undefined),
+      });
+      const r = await reconcile(apply, f.ports, options);
+      assert.equal(r.reason, "ApplyFailed");
+      assert.match(r.message ?? "", /HelmRelease\/default\/web: pre-install hook Job\/default\/migrate: the Job failed/);
+      assert.ok(!f.calls.includes("apply"));
+    });
+
+    it("runs no hooks in a preview", async () => {
+      const f = fakePorts({ state: release([cm("app")]) });
+      await reconcile({ kind: "preview", ref: "main" }, f.ports, options);
+      assert.deepEqual(
+        f.calls.filter((c) => c.startsWith("hook")),
+        [],
+      );
+    });
   });
 
   describe("failure reasons", () => {

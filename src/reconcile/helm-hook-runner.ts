@@ -1,0 +1,165 @@
+import * as k8s from "@kubernetes/client-node";
+import { DesiredState, DesiredUnit, unitKey } from "../desired-state/desired-state";
+import { deleteAfter, HelmHook, hooksFor, RunHookEvent } from "../desired-state/helm-hooks";
+import { KubeObject } from "../desired-state/object-id";
+import { ClusterAccess, isNotFound, kubeConfig } from "../lib/kube-config";
+import { ClusterDiscovery } from "../render/cluster-discovery";
+
+/** How a hook's run went: done, or failed with why. */
+export type HookOutcome = { readonly ok: true } | { readonly ok: false; readonly message: string };
+
+/** Where a hook object stands once created: Jobs and Pods finish; anything else is done when created. */
+export type HookStatus = "running" | "succeeded" | { readonly failed: string };
+
+/** The cluster operations a hook run needs (client-node in {@link liveHookApi}, fakes in tests). */
+export interface HookApi {
+  /** The object with its namespace set when its kind is namespaced and it names none; throws when the kind is not served. */
+  place(object: KubeObject, namespace: string): Promise<KubeObject>;
+  /** Deletes the object if it exists and waits until it is gone. */
+  remove(object: KubeObject, signal?: AbortSignal): Promise<void>;
+  create(object: KubeObject): Promise<void>;
+  /** Creates the Namespace unless it exists. */
+  ensureNamespace(namespace: KubeObject): Promise<void>;
+  status(object: KubeObject): Promise<HookStatus>;
+}
+
+/** Options of {@link runHelmHook}. */
+export interface HookRunOptions {
+  /** How long a Job or Pod hook may run (helm-controller's default timeout: 5 minutes). */
+  readonly timeoutMs: number;
+  readonly pollMs?: number;
+  readonly signal?: AbortSignal;
+  /**
+   * The Namespace Git declares for the hook: pre-install hooks run before the update that creates it,
+   * so it is created first when missing (the update's server-side apply then takes it over).
+   */
+  readonly namespace?: KubeObject;
+}
+
+/**
+ * Runs one hook as Helm does: delete the previous one first (`before-hook-creation`), create it, wait
+ * for a Job or Pod to finish (until the timeout), then delete it when its policy says so
+ * (`hook-succeeded`, `hook-failed`).
+ */
+export async function runHelmHook(hook: HelmHook, api: HookApi, options: HookRunOptions): Promise<HookOutcome> {
+  const object = await api.place(hook.object, hook.namespace);
+  if (options.namespace && options.namespace.metadata.name === object.metadata.namespace) await api.ensureNamespace(options.namespace);
+  if (hook.deletePolicies.includes("before-hook-creation")) await api.remove(object, options.signal);
+  await api.create(object);
+  const deadline = Date.now() + options.timeoutMs;
+  let outcome: HookOutcome | undefined;
+  while (!outcome) {
+    const status = await api.status(object);
+    if (status === "succeeded") outcome = { ok: true };
+    else if (status !== "running") outcome = { ok: false, message: status.failed };
+    else if (Date.now() > deadline) outcome = { ok: false, message: `did not finish within ${Math.round(options.timeoutMs / 1000)}s` };
+    else if (options.signal?.aborted) outcome = { ok: false, message: "the run was cancelled" };
+    else await new Promise((r) => setTimeout(r, options.pollMs ?? 500));
+  }
+  if (deleteAfter(hook, outcome.ok)) await api.remove(object, options.signal);
+  return outcome;
+}
+
+/** One release's hooks to run at one event. */
+export interface ReleaseHookRun {
+  /** `HelmRelease/<ns>/<name>` */
+  readonly release: string;
+  readonly event: RunHookEvent;
+  readonly hooks: readonly HelmHook[];
+}
+
+/**
+ * Which hooks an update runs, before (`pre`) or after (`post`) it applies: a release none of whose
+ * objects the stack's state holds is installed; one with objects the update creates or changes is
+ * upgraded; an unchanged one runs none (helm-controller upgrades only when the release changes).
+ */
+export function releaseHookRuns(
+  state: DesiredState,
+  when: "pre" | "post",
+  managed: (unit: DesiredUnit) => { readonly installed: boolean; readonly changed: boolean },
+): ReleaseHookRun[] {
+  const runs: ReleaseHookRun[] = [];
+  for (const unit of state.units) {
+    if (unit.kind !== "HelmRelease" || !unit.hooks?.length || (unit.objects.length > 0 && unit.objects.every((o) => o.suspended))) continue;
+    const { installed, changed } = managed(unit);
+    if (installed && !changed) continue;
+    const event: RunHookEvent = `${when}-${installed ? "upgrade" : "install"}`;
+    const hooks = hooksFor(unit.hooks, event);
+    if (hooks.length > 0) runs.push({ release: unitKey(unit), event, hooks });
+  }
+  return runs;
+}
+
+/** `Job/ns/name` */
+export function hookName(object: KubeObject): string {
+  const ns = object.metadata.namespace;
+  return `${object.kind}/${ns ? `${ns}/` : ""}${object.metadata.name ?? "?"}`;
+}
+
+/** The hook operations against the live cluster, with client-node. */
+export function liveHookApi(access: ClusterAccess, discovery: ClusterDiscovery): HookApi {
+  let api: k8s.KubernetesObjectApi | undefined;
+  const client = () => (api ??= kubeConfig(access).makeApiClient(k8s.KubernetesObjectApi));
+  const read = async (object: KubeObject): Promise<k8s.KubernetesObject | undefined> => {
+    try {
+      return await client().read(header(object));
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  };
+  return {
+    async place(object, namespace) {
+      const served = await discovery.kind(object.apiVersion, object.kind);
+      if (!served) throw new Error(`the cluster does not serve ${object.apiVersion} ${object.kind}`);
+      if (!served.namespaced || object.metadata.namespace) return object;
+      return { ...object, metadata: { ...object.metadata, namespace } };
+    },
+    async remove(object, signal) {
+      try {
+        await client().delete(header(object), undefined, undefined, undefined, undefined, "Background");
+      } catch (err) {
+        if (isNotFound(err)) return;
+        throw err;
+      }
+      const deadline = Date.now() + 60_000;
+      while ((await read(object)) !== undefined) {
+        if (Date.now() > deadline || signal?.aborted) throw new Error(`${hookName(object)} was not deleted within 60s`);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    },
+    async create(object) {
+      await client().create(object as k8s.KubernetesObject, undefined, undefined, "ferry");
+    },
+    async ensureNamespace(namespace) {
+      if ((await read(namespace)) !== undefined) return;
+      try {
+        await client().create(namespace as k8s.KubernetesObject, undefined, undefined, "ferry");
+      } catch (err) {
+        if (!(err instanceof k8s.ApiException && err.code === 409)) throw err; // created meanwhile
+      }
+    },
+    async status(object) {
+      if (object.kind !== "Job" && object.kind !== "Pod") return "succeeded";
+      const live = (await read(object)) as
+        { status?: { phase?: string; conditions?: { type?: string; status?: string; message?: string }[] } } | undefined;
+      if (!live) return { failed: "it was deleted while it ran" };
+      if (object.kind === "Pod") {
+        if (live.status?.phase === "Succeeded") return "succeeded";
+        return live.status?.phase === "Failed" ? { failed: "the Pod failed" } : "running";
+      }
+      const conditions = live.status?.conditions ?? [];
+      if (conditions.some((c) => (c.type === "Complete" || c.type === "SuccessCriteriaMet") && c.status === "True")) return "succeeded";
+      const failed = conditions.find((c) => c.type === "Failed" && c.status === "True");
+      return failed ? { failed: `the Job failed${failed.message ? `: ${failed.message}` : ""}` } : "running";
+    },
+  };
+}
+
+function header(object: KubeObject): k8s.KubernetesObject & { metadata: { name: string } } {
+  return {
+    apiVersion: object.apiVersion,
+    kind: object.kind,
+    metadata: { name: object.metadata.name ?? "", ...(object.metadata.namespace ? { namespace: object.metadata.namespace } : {}) },
+  };
+}
