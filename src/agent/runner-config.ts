@@ -29,6 +29,7 @@ const StackSchema = z.object({
   policy: z
     .object({
       allowCrossNamespaceRefs: z.boolean().optional(),
+      allowCrossNamespaceSourceRefs: z.boolean().optional(),
       allowedHosts: z.array(z.string().min(1)).optional(),
       localAddresses: z.enum(LOCAL_ADDRESS_POLICIES).optional(),
       allowRemoteBases: z.boolean().optional(),

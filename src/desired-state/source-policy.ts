@@ -10,6 +10,14 @@ export interface SourcePolicy {
    */
   readonly allowCrossNamespaceRefs: boolean;
   /**
+   * A HelmRelease's `sourceRef`/`chartRef` and a Flux Kustomization's `sourceRef` may name a source in
+   * another namespace — the standard Flux layout (a HelmRelease in `podinfo` using a HelmRepository
+   * in `flux-system`), and Flux's default. The source's credentials are still read in the source's
+   * own namespace. Set false for Flux's multi-tenancy lockdown (`--no-cross-namespace-refs`).
+   * @default true
+   */
+  readonly allowCrossNamespaceSourceRefs: boolean;
+  /**
    * Hosts that chart, source and values URLs may name (`example.com`, or `*.example.com` for its
    * subdomains). Empty allows any host.
    * @default []
@@ -39,6 +47,7 @@ export const LOCAL_ADDRESS_POLICIES = ["allow", "refuse", "local-cluster"] as co
 export function sourcePolicy(overrides: Partial<SourcePolicy> = {}): SourcePolicy {
   return {
     allowCrossNamespaceRefs: overrides.allowCrossNamespaceRefs ?? false,
+    allowCrossNamespaceSourceRefs: overrides.allowCrossNamespaceSourceRefs ?? true,
     allowedHosts: overrides.allowedHosts ?? [],
     localAddresses: overrides.localAddresses ?? "local-cluster",
     allowRemoteBases: overrides.allowRemoteBases ?? false,

@@ -20,6 +20,7 @@ const StackFileSchema = z.object({
       "ferry:clusterIdentifier": z.string().optional(),
       "ferry:maxPruneShare": z.union([z.number(), z.string().regex(/^(0(\.\d+)?|1(\.0+)?)$/)]).optional(),
       "ferry:allowCrossNamespaceRefs": z.boolean().optional(),
+      "ferry:allowCrossNamespaceSourceRefs": z.boolean().optional(),
       "ferry:allowedHosts": z.array(z.string().min(1)).optional(),
       "ferry:localAddresses": z.enum(["allow", "refuse", "local-cluster"]).optional(),
       "ferry:allowRemoteBases": z.boolean().optional(),
@@ -133,6 +134,7 @@ export function resolveSyncSettings(input: SyncInput, env: NodeJS.ProcessEnv = p
     auth: { token, sshKeyFile: env.FERRY_GIT_SSH_KEY_FILE, knownHostsFile: env.FERRY_GIT_KNOWN_HOSTS_FILE },
     policy: sourcePolicy({
       allowCrossNamespaceRefs: input.policy?.allowCrossNamespaceRefs ?? file["ferry:allowCrossNamespaceRefs"],
+      allowCrossNamespaceSourceRefs: input.policy?.allowCrossNamespaceSourceRefs ?? file["ferry:allowCrossNamespaceSourceRefs"],
       allowedHosts: input.policy?.allowedHosts ?? file["ferry:allowedHosts"],
       localAddresses: input.policy?.localAddresses ?? (file["ferry:localAddresses"] as LocalAddressPolicy | undefined),
       allowRemoteBases: input.policy?.allowRemoteBases ?? file["ferry:allowRemoteBases"],

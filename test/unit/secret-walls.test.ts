@@ -85,7 +85,8 @@ describe("namespace walls", () => {
     assert.deepEqual(helmReleaseWalls(v2, walls), []);
   });
 
-  it("refuses a HelmRelease's chart sourceRef and a Kustomization's sourceRef in another namespace", () => {
+  it("allows a sourceRef to another namespace by default, as Flux does, and refuses it with allowCrossNamespaceSourceRefs: false", () => {
+    const lockdown = sourcePolicy({ allowCrossNamespaceSourceRefs: false });
     const release = parseHelmRelease(
       {
         apiVersion: "helm.toolkit.fluxcd.io/v2",
@@ -97,9 +98,10 @@ describe("namespace walls", () => {
       [helmRepo("flux-system")],
     );
     assert.match(
-      helmReleaseWalls(release, walls)[0]!.message,
+      helmReleaseWalls(release, lockdown)[0]!.message,
       /HelmRelease\/team-b\/web: sourceRef HelmRepository\/flux-system\/charts is in another namespace/,
     );
+    assert.deepEqual(helmReleaseWalls(release, walls), []);
     assert.deepEqual(helmReleaseWalls(release, open), []);
 
     const k = (sourceRef: Record<string, string>) =>
@@ -113,11 +115,11 @@ describe("namespace walls", () => {
         at,
       );
     assert.match(
-      kustomizationWalls(k({ kind: "GitRepository", name: "infra", namespace: "flux-system" }), walls)[0]!.message,
+      kustomizationWalls(k({ kind: "GitRepository", name: "infra", namespace: "flux-system" }), lockdown)[0]!.message,
       /Kustomization\/team-b\/apps: sourceRef GitRepository\/flux-system\/infra is in another namespace/,
     );
-    assert.deepEqual(kustomizationWalls(k({ kind: "GitRepository", name: "infra" }), walls), []);
-    assert.deepEqual(kustomizationWalls(k({ kind: "GitRepository", name: "infra", namespace: "flux-system" }), open), []);
+    assert.deepEqual(kustomizationWalls(k({ kind: "GitRepository", name: "infra" }), lockdown), []);
+    assert.deepEqual(kustomizationWalls(k({ kind: "GitRepository", name: "infra", namespace: "flux-system" }), walls), []);
   });
 
   it("refuses the build before reading the other namespace's Secret, and renders it when the stack allows cross-namespace refs", async () => {
