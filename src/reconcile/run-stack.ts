@@ -6,6 +6,7 @@ import { ClusterAccess, isNotFound, kubeConfig } from "../lib/kube-config";
 import { Logger } from "../lib/log";
 import { ClusterDiscovery } from "../render/cluster-discovery";
 import { renderCheckout } from "../render/render-checkout";
+import { UntypedObjectApi } from "./untyped-object-api";
 import { changedPaths, checkoutSource, GitSource, normalizeRepoUrl, redactUrl, remoteHead } from "../source/git-source";
 import type { Toolchain } from "../toolchain/install";
 import { hookName, liveHookApi, runHelmHook } from "./helm-hook-runner";
@@ -149,6 +150,7 @@ function liveCluster(access: ClusterAccess): Cluster {
   const discovery = new ClusterDiscovery(access);
   let core: k8s.CoreV1Api | undefined;
   let api: k8s.KubernetesObjectApi | undefined;
+  let untyped: UntypedObjectApi | undefined;
   return {
     serves: async (apiVersion, kind) => (await discovery.kind(apiVersion, kind)) !== undefined,
     async runHook(hook, options) {
@@ -159,11 +161,11 @@ function liveCluster(access: ClusterAccess): Cluster {
       return outcome.ok ? undefined : `${hookName(hook.object)}: ${outcome.message}`;
     },
     async dryRun(object) {
-      api ??= kubeConfig(access).makeApiClient(k8s.KubernetesObjectApi);
+      untyped ??= kubeConfig(access).makeApiClient(UntypedObjectApi);
       try {
         // The field manager of the provider's own applies would take ownership were this not a dry
         // run; force, as the update does (Git wins over kubectl edits).
-        await api.patch(object as k8s.KubernetesObject, undefined, "All", "ferry-dry-run", true, k8s.PatchStrategy.ServerSideApply);
+        await untyped.applyDryRun(object as k8s.KubernetesObject, "ferry-dry-run");
         return undefined;
       } catch (err) {
         if (err instanceof k8s.ApiException) return apiMessage(err);
