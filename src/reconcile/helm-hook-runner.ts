@@ -30,34 +30,49 @@ export interface HookRunOptions {
   readonly pollMs?: number;
   readonly signal?: AbortSignal;
   /**
-   * The Namespace Git declares for the hook: pre-install hooks run before the update that creates it,
-   * so it is created first when missing (the update's server-side apply then takes it over).
+   * The Namespaces Git declares, by name: pre-install hooks run before the update that creates
+   * their namespace, so it is created first when missing (the update's server-side apply then takes it over).
    */
-  readonly namespace?: KubeObject;
+  readonly namespaces?: ReadonlyMap<string, KubeObject>;
 }
 
 /**
- * Runs one hook as Helm does: delete the previous one first (`before-hook-creation`), create it, wait
- * for a Job or Pod to finish (until the timeout), then delete it when its policy says so
- * (`hook-succeeded`, `hook-failed`).
+ * Runs one event's hooks of a release as Helm does (`execHook`): in the order given (weight, then
+ * kind and name), each replaced first (`before-hook-creation`), created, and waited for when it is a
+ * Job or Pod (until the timeout); a failed hook stops the rest and is deleted when its policy says
+ * `hook-failed`. Only once every hook succeeded are those with `hook-succeeded` deleted, in reverse
+ * order: a hook Job may need the ServiceAccount or ConfigMap an earlier hook of the same event made.
  */
-export async function runHelmHook(hook: HelmHook, api: HookApi, options: HookRunOptions): Promise<HookOutcome> {
-  const object = await api.place(hook.object, hook.namespace);
-  if (options.namespace && options.namespace.metadata.name === object.metadata.namespace) await api.ensureNamespace(options.namespace);
-  if (hook.deletePolicies.includes("before-hook-creation")) await api.remove(object, options.signal);
-  await api.create(object);
-  const deadline = Date.now() + options.timeoutMs;
-  let outcome: HookOutcome | undefined;
-  while (!outcome) {
-    const status = await api.status(object);
-    if (status === "succeeded") outcome = { ok: true };
-    else if (status !== "running") outcome = { ok: false, message: status.failed };
-    else if (Date.now() > deadline) outcome = { ok: false, message: `did not finish within ${Math.round(options.timeoutMs / 1000)}s` };
-    else if (options.signal?.aborted) outcome = { ok: false, message: "the run was cancelled" };
-    else await new Promise((r) => setTimeout(r, options.pollMs ?? 500));
+export async function runHelmHooks(hooks: readonly HelmHook[], api: HookApi, options: HookRunOptions): Promise<HookOutcome> {
+  const ran: { hook: HelmHook; object: KubeObject }[] = [];
+  for (const hook of hooks) {
+    const object = await api.place(hook.object, hook.namespace);
+    const namespace = object.metadata.namespace ? options.namespaces?.get(object.metadata.namespace) : undefined;
+    if (namespace) await api.ensureNamespace(namespace);
+    if (hook.deletePolicies.includes("before-hook-creation")) await api.remove(object, options.signal);
+    await api.create(object);
+    const outcome = await finished(object, api, options);
+    if (!outcome.ok) {
+      if (deleteAfter(hook, false)) await api.remove(object, options.signal);
+      return { ok: false, message: `${hookName(object)}: ${outcome.message}` };
+    }
+    ran.push({ hook, object });
   }
-  if (deleteAfter(hook, outcome.ok)) await api.remove(object, options.signal);
-  return outcome;
+  for (const { hook, object } of ran.reverse()) if (deleteAfter(hook, true)) await api.remove(object, options.signal);
+  return { ok: true };
+}
+
+/** Waits for a created hook: a Job or Pod until it finishes or the timeout passes; anything else is done. */
+async function finished(object: KubeObject, api: HookApi, options: HookRunOptions): Promise<HookOutcome> {
+  const deadline = Date.now() + options.timeoutMs;
+  for (;;) {
+    const status = await api.status(object);
+    if (status === "succeeded") return { ok: true };
+    if (status !== "running") return { ok: false, message: status.failed };
+    if (Date.now() > deadline) return { ok: false, message: `did not finish within ${Math.round(options.timeoutMs / 1000)}s` };
+    if (options.signal?.aborted) return { ok: false, message: "the run was cancelled" };
+    await new Promise((r) => setTimeout(r, options.pollMs ?? 500));
+  }
 }
 
 /** One release's hooks to run at one event. */

@@ -354,17 +354,14 @@ async function runHooks(runs: ReturnType<typeof hookRuns>["pre"], ports: Ports, 
       .map((o) => [o.id.name, o.object]),
   );
   for (const r of runs) {
-    for (const hook of r.hooks) {
-      options.progress?.phase("apply", `${r.release}: ${r.event} hook ${hook.object.kind}/${hook.object.metadata.name ?? "?"}`);
-      const namespace = namespaces.get(hook.object.metadata.namespace ?? hook.namespace);
-      const failed = await ports.cluster.runHook(hook, { timeoutMs: HOOK_TIMEOUT_MS, signal: options.signal, namespace });
-      if (failed !== undefined) {
-        throw new Stop(
-          "ApplyFailed",
-          `${r.release}: ${r.event} hook ${failed}
+    options.progress?.phase("apply", `${r.release}: ${r.event} hooks ${r.hooks.map((h) => `${h.object.kind}/${h.object.metadata.name ?? "?"}`).join(", ")}`);
+    const failed = await ports.cluster.runHooks(r.hooks, { timeoutMs: HOOK_TIMEOUT_MS, signal: options.signal, namespaces });
+    if (failed !== undefined) {
+      throw new Stop(
+        "ApplyFailed",
+        `${r.release}: ${r.event} hook ${failed}
   fix: check the hook with kubectl (its logs, events); it runs again on the next install or upgrade of the release`,
-        );
-      }
+      );
     }
   }
 }

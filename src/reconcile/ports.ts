@@ -43,13 +43,14 @@ export interface Cluster {
   /** The live object, status included, or undefined when it is not there. */
   read(ref: ObjectRef): Promise<Readonly<Record<string, unknown>> | undefined>;
   /**
-   * Runs a Helm hook as Helm does (delete policy, wait for a Job or Pod until `timeoutMs`): the
-   * failure, or undefined. `namespace`: the Namespace Git declares for the hook, created first when
-   * missing (the update then takes it over). See `helm-hook-runner.ts`.
+   * Runs one event's hooks of a release as Helm does (in order, delete policies, wait for a Job or
+   * Pod until `timeoutMs`): the failure, naming the hook, or undefined. `namespaces`: the Namespaces
+   * Git declares, by name; a hook's is created first when missing (the update then takes it over). See
+   * `helm-hook-runner.ts`.
    */
-  runHook(
-    hook: HelmHook,
-    options: { readonly timeoutMs: number; readonly signal?: AbortSignal; readonly namespace?: KubeObject },
+  runHooks(
+    hooks: readonly HelmHook[],
+    options: { readonly timeoutMs: number; readonly signal?: AbortSignal; readonly namespaces?: ReadonlyMap<string, KubeObject> },
   ): Promise<string | undefined>;
 }
 

@@ -9,7 +9,7 @@ import { renderCheckout } from "../render/render-checkout";
 import { UntypedObjectApi } from "./untyped-object-api";
 import { changedPaths, checkoutSource, GitSource, normalizeRepoUrl, redactUrl, remoteHead } from "../source/git-source";
 import type { Toolchain } from "../toolchain/install";
-import { hookName, liveHookApi, runHelmHook } from "./helm-hook-runner";
+import { liveHookApi, runHelmHooks } from "./helm-hook-runner";
 import { Mode, writes } from "./mode";
 import { defaultPipelineOptions, PipelineOptions, Progress, reconcile } from "./pipeline";
 import { Cluster, Ports, Source } from "./ports";
@@ -153,12 +153,12 @@ function liveCluster(access: ClusterAccess): Cluster {
   let untyped: UntypedObjectApi | undefined;
   return {
     serves: async (apiVersion, kind) => (await discovery.kind(apiVersion, kind)) !== undefined,
-    async runHook(hook, options) {
-      const outcome = await runHelmHook(hook, liveHookApi(access, discovery), options).catch((err: unknown) => ({
+    async runHooks(hooks, options) {
+      const outcome = await runHelmHooks(hooks, liveHookApi(access, discovery), options).catch((err: unknown) => ({
         ok: false as const,
         message: err instanceof k8s.ApiException ? apiMessage(err) : err instanceof Error ? err.message : String(err),
       }));
-      return outcome.ok ? undefined : `${hookName(hook.object)}: ${outcome.message}`;
+      return outcome.ok ? undefined : outcome.message;
     },
     async dryRun(object) {
       untyped ??= kubeConfig(access).makeApiClient(UntypedObjectApi);

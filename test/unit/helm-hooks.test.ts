@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 import { HelmHook, hooksFor, splitHooks } from "../../src/desired-state/helm-hooks";
 import { ManifestError } from "../../src/desired-state/manifest-error";
 import { KubeObject } from "../../src/desired-state/object-id";
-import { HookApi, HookStatus, runHelmHook } from "../../src/reconcile/helm-hook-runner";
+import { HookApi, HookStatus, runHelmHooks } from "../../src/reconcile/helm-hook-runner";
 
 const at = { file: "clusters/dev/web.yaml", line: 3 };
 const obj = (kind: string, name: string, annotations?: Record<string, string>): { object: KubeObject } => ({
@@ -82,7 +82,7 @@ describe("hooksFor", () => {
   });
 });
 
-describe("runHelmHook", () => {
+describe("runHelmHooks", () => {
   const fake = (statuses: HookStatus[]) => {
     const calls: string[] = [];
     const api: HookApi = {
@@ -95,7 +95,7 @@ describe("runHelmHook", () => {
         calls.push(`create ${o.metadata.namespace}/${o.metadata.name}`);
         return Promise.resolve();
       },
-      status: () => Promise.resolve(statuses.shift() ?? "running"),
+      status: (o) => Promise.resolve(o.kind === "Job" || o.kind === "Pod" ? (statuses.shift() ?? "running") : "succeeded"),
       ensureNamespace: (ns) => {
         calls.push(`namespace ${ns.metadata.name}`);
         return Promise.resolve();
@@ -103,8 +103,8 @@ describe("runHelmHook", () => {
     };
     return { api, calls };
   };
-  const job = (deletePolicies: HelmHook["deletePolicies"]): HelmHook => ({
-    object: obj("Job", "migrate").object,
+  const job = (deletePolicies: HelmHook["deletePolicies"], name = "migrate", kind = "Job"): HelmHook => ({
+    object: obj(kind, name).object,
     namespace: "apps",
     events: ["pre-install"],
     weight: 0,
@@ -113,36 +113,50 @@ describe("runHelmHook", () => {
 
   it("replaces the previous hook, waits for the Job to finish and keeps it (before-hook-creation)", async () => {
     const f = fake(["running", "running", "succeeded"]);
-    assert.deepEqual(await runHelmHook(job(["before-hook-creation"]), f.api, { timeoutMs: 5000, pollMs: 1 }), { ok: true });
+    assert.deepEqual(await runHelmHooks([job(["before-hook-creation"])], f.api, { timeoutMs: 5000, pollMs: 1 }), { ok: true });
     assert.deepEqual(f.calls, ["remove apps/migrate", "create apps/migrate"]);
   });
 
   it("creates the Namespace Git declares for the hook first (pre-install runs before the update creates it)", async () => {
     const f = fake(["succeeded"]);
     const namespace = { apiVersion: "v1", kind: "Namespace", metadata: { name: "apps" } };
-    await runHelmHook(job(["hook-succeeded"]), f.api, { timeoutMs: 5000, pollMs: 1, namespace });
+    await runHelmHooks([job(["hook-succeeded"])], f.api, { timeoutMs: 5000, pollMs: 1, namespaces: new Map([["apps", namespace]]) });
     assert.deepEqual(f.calls, ["namespace apps", "create apps/migrate", "remove apps/migrate"]);
   });
 
   it("deletes a succeeded hook (hook-succeeded) and keeps a failed one unless hook-failed", async () => {
     const ok = fake(["succeeded"]);
-    await runHelmHook(job(["hook-succeeded"]), ok.api, { timeoutMs: 5000, pollMs: 1 });
+    await runHelmHooks([job(["hook-succeeded"])], ok.api, { timeoutMs: 5000, pollMs: 1 });
     assert.deepEqual(ok.calls, ["create apps/migrate", "remove apps/migrate"]);
     const failed = fake([{ failed: "the Job failed" }]);
-    assert.deepEqual(await runHelmHook(job(["hook-succeeded"]), failed.api, { timeoutMs: 5000, pollMs: 1 }), {
+    assert.deepEqual(await runHelmHooks([job(["hook-succeeded"])], failed.api, { timeoutMs: 5000, pollMs: 1 }), {
       ok: false,
-      message: "the Job failed",
+      message: "Job/apps/migrate: the Job failed",
     });
     assert.deepEqual(failed.calls, ["create apps/migrate"]);
     const cleaned = fake([{ failed: "the Job failed" }]);
-    await runHelmHook(job(["hook-failed"]), cleaned.api, { timeoutMs: 5000, pollMs: 1 });
+    await runHelmHooks([job(["hook-failed"])], cleaned.api, { timeoutMs: 5000, pollMs: 1 });
     assert.deepEqual(cleaned.calls, ["create apps/migrate", "remove apps/migrate"]);
   });
 
   it("fails a hook that does not finish within the timeout", async () => {
     const f = fake([]);
-    const r = await runHelmHook(job(["before-hook-creation"]), f.api, { timeoutMs: 20, pollMs: 5 });
+    const r = await runHelmHooks([job(["before-hook-creation"])], f.api, { timeoutMs: 20, pollMs: 5 });
     assert.equal(r.ok, false);
     assert.match(!r.ok ? r.message : "", /did not finish within/);
+  });
+  it("deletes hook-succeeded hooks only once every hook of the event succeeded, last first (a Job needs its ServiceAccount)", async () => {
+    const f = fake(["running", "succeeded"]);
+    const hooks = [job(["hook-succeeded"], "checker", "ServiceAccount"), job(["hook-succeeded", "before-hook-creation"], "check")];
+    assert.deepEqual(await runHelmHooks(hooks, f.api, { timeoutMs: 5000, pollMs: 1 }), { ok: true });
+    assert.deepEqual(f.calls, ["create apps/checker", "remove apps/check", "create apps/check", "remove apps/check", "remove apps/checker"]);
+  });
+
+  it("stops at a failed hook: the hooks after it do not run, and those before it stay", async () => {
+    const f = fake([{ failed: "the Job failed" }]);
+    const hooks = [job(["hook-succeeded"], "first"), job(["hook-succeeded"], "second")];
+    const r = await runHelmHooks(hooks, f.api, { timeoutMs: 5000, pollMs: 1 });
+    assert.deepEqual(r, { ok: false, message: "Job/apps/first: the Job failed" });
+    assert.deepEqual(f.calls, ["create apps/first"]);
   });
 });

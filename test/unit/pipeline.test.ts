@@ -97,9 +97,13 @@ function fakePorts(over: {
         calls.push(`dry-run ${o.kind}/${o.metadata.name}`);
         return Promise.resolve(over.dryRun?.(o));
       },
-      runHook: (h) => {
-        calls.push(`hook ${h.object.metadata.name}`);
-        return Promise.resolve(over.hookFails?.(h.object.metadata.name ?? ""));
+      runHooks: async (hooks) => {
+        for (const h of hooks) {
+          calls.push(`hook ${h.object.metadata.name}`);
+          const failed = over.hookFails?.(h.object.metadata.name ?? "");
+          if (failed !== undefined) return failed;
+        }
+        return undefined;
       },
     },
     engine: {

@@ -243,7 +243,7 @@ describe("checkHealth", () => {
       hasNamespace: () => Promise.resolve(true),
       dryRun: () => Promise.resolve(undefined),
       read: (ref: ObjectRef) => Promise.resolve(live(ref, ++c.reads)),
-      runHook: () => Promise.resolve(undefined),
+      runHooks: () => Promise.resolve(undefined),
     };
     return c;
   };

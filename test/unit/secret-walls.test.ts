@@ -322,7 +322,7 @@ describe("what a run shows of Secret-derived values", () => {
         hasNamespace: () => Promise.resolve(true),
         dryRun: () => Promise.resolve(undefined),
         read: () => Promise.resolve({}),
-        runHook: () => Promise.resolve(undefined),
+        runHooks: () => Promise.resolve(undefined),
       },
       engine: {
         open: () => Promise.resolve({ objects: [], pendingCreates: 0 }),
