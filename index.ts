@@ -34,6 +34,12 @@ async function programInput(): Promise<ProgramInput> {
     // The stack's policy as ferry last wrote it (ferry:policy); the walls up when there is none.
     policy: sourcePolicy(config.getObject("policy") ?? {}),
   });
+  // By hand, the program cannot leave a failed unit's objects alone (a plain update deletes whatever
+  // it does not register): refuse, as a whole, what `ferry sync` would isolate.
+  if (state.failed?.length) {
+    const { DesiredStateError } = await import("./src/desired-state/manifest-error");
+    throw new DesiredStateError(state.failed.flatMap((f) => f.errors));
+  }
   return { state, adopt: {}, outputs: {} };
 }
 

@@ -1,6 +1,6 @@
 import { HealthPolicy } from "./health-policy";
 import type { HelmHook } from "./helm-hooks";
-import { SourceLocation } from "./manifest-error";
+import { ManifestError, SourceLocation } from "./manifest-error";
 import { KubeObject, ObjectId } from "./object-id";
 
 /** An object as a file, a chart or Kustomize gives it, before its identity is resolved. */
@@ -64,11 +64,25 @@ export interface RenderedUnit extends Omit<DesiredUnit, "objects"> {
   readonly namespace: NamespacePolicy;
 }
 
+/**
+ * A unit that did not build (a chart that does not render, a Kustomization whose path does not load,
+ * a refused field): none of its objects is in the desired state, and what it declared before stays
+ * in the cluster as it is (see `unit-isolation.ts`).
+ */
+export interface FailedUnit {
+  readonly kind: UnitKind;
+  readonly name: string;
+  readonly location: SourceLocation;
+  readonly errors: readonly ManifestError[];
+}
+
 /** Everything a cluster folder declares, rendered and validated; what the components apply. */
 export interface DesiredState {
   /** The cluster folder, relative to the checkout root. */
   readonly path: string;
   readonly units: readonly DesiredUnit[];
+  /** Units that did not build; the others are applied without them. */
+  readonly failed?: readonly FailedUnit[];
   /**
    * Strings that reveal Secret data (values read from Secrets, Secret objects' data, and their
    * encodings; see `sensitive-values.ts`): masked wherever a run shows text. Never printed.

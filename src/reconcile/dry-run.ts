@@ -5,13 +5,25 @@ import { displayName, splitApiVersion } from "../desired-state/object-id";
 import { maskQuoted } from "../desired-state/sensitive-values";
 import { Cluster, EngineDiagnostic } from "./ports";
 
+/** A refusal of the API server, at the file and line of the first object it concerns, with every object it concerns. */
+export class Rejection extends ManifestError {
+  constructor(
+    readonly objects: readonly DesiredObject[],
+    problem: string,
+    hint: string,
+  ) {
+    super(objects[0]!.location, problem, hint);
+  }
+}
+
 /**
  * What the API server would refuse that the engine's own dry run does not ask it (Pulumi skips the
  * server-side dry run of kinds the cluster does not serve, and of objects in namespaces that do not
  * exist): a kind neither the cluster nor a CRD of the desired state serves, and a namespace neither
- * the cluster nor the desired state has. One error per problem, at the first object that has it.
+ * the cluster nor the desired state has. One error per problem, at the first object that has it (and
+ * naming every object that has it).
  */
-export async function clusterRejections(desired: readonly DesiredObject[], cluster: Cluster): Promise<ManifestError[]> {
+export async function clusterRejections(desired: readonly DesiredObject[], cluster: Cluster): Promise<Rejection[]> {
   const crdVersions = new Map<string, Set<string>>();
   const namespaces = new Set<string>();
   for (const { id, object } of desired) {
@@ -25,53 +37,59 @@ export async function clusterRejections(desired: readonly DesiredObject[], clust
       new Set(versions.filter((v) => v.served !== false && typeof v.name === "string").map((v) => v.name as string)),
     );
   }
-  const errors: ManifestError[] = [];
-  const seen = new Set<string>();
-  const once = (key: string): boolean => !seen.has(key) && !!seen.add(key);
+  // Each problem is asked once; the objects after the first that have it join its rejection.
+  const problems = new Map<string, { objects: DesiredObject[]; make?: (objects: DesiredObject[]) => Rejection }>();
+  const ask = async (key: string, o: DesiredObject, check: () => Promise<((objects: DesiredObject[]) => Rejection) | undefined>) => {
+    const known = problems.get(key);
+    if (known) known.objects.push(o);
+    else problems.set(key, { objects: [o], make: await check() });
+  };
   for (const o of desired) {
     const { apiVersion, kind } = o.object;
     const { group, version } = splitApiVersion(apiVersion);
     const served = crdVersions.get(groupKind(group, kind));
-    if (once(`kind ${apiVersion}/${kind}`)) {
-      if (served ? !served.has(version) : !(await cluster.serves(apiVersion, kind))) {
-        errors.push(
-          new ManifestError(
-            o.location,
-            `${displayName(o.id)}: the cluster does not serve ${kind} in ${apiVersion}` +
-              (served
-                ? ` (its CRD in the desired state serves ${[...served].join(", ") || "no version"})`
-                : ", and no CRD in the desired state declares it"),
-            served ? "use a version the CRD serves" : "check the apiVersion and kind, or add the CRD that defines it",
-          ),
-        );
-      }
-    }
+    await ask(`kind ${apiVersion}/${kind}`, o, async () =>
+      (served ? !served.has(version) : !(await cluster.serves(apiVersion, kind)))
+        ? (objects) =>
+            new Rejection(
+              objects,
+              `${displayName(o.id)}: the cluster does not serve ${kind} in ${apiVersion}` +
+                (served
+                  ? ` (its CRD in the desired state serves ${[...served].join(", ") || "no version"})`
+                  : ", and no CRD in the desired state declares it"),
+              served ? "use a version the CRD serves" : "check the apiVersion and kind, or add the CRD that defines it",
+            )
+        : undefined,
+    );
     const ns = o.id.namespace;
-    if (ns !== undefined && !namespaces.has(ns) && once(`namespace ${ns}`) && !(await cluster.hasNamespace(ns))) {
-      errors.push(
-        new ManifestError(
-          o.location,
-          `${displayName(o.id)}: namespace "${ns}" does not exist, and the desired state does not declare it`,
-          `add a Namespace "${ns}" to the repository, or put the object in an existing namespace`,
-        ),
+    if (ns !== undefined && !namespaces.has(ns)) {
+      await ask(`namespace ${ns}`, o, async () =>
+        (await cluster.hasNamespace(ns))
+          ? undefined
+          : (objects) =>
+              new Rejection(
+                objects,
+                `${displayName(o.id)}: namespace "${ns}" does not exist, and the desired state does not declare it`,
+                `add a Namespace "${ns}" to the repository, or put the object in an existing namespace`,
+              ),
       );
     }
   }
-  return errors;
+  return [...problems.values()].flatMap((p) => (p.make ? [p.make(p.objects)] : []));
 }
 
 /**
  * The objects the engine's plan (its server-side dry run) failed on, as errors at the file and line
  * that declare them; diagnostics of resources that are not declared objects are left out.
  */
-export function engineRejections(diagnostics: readonly EngineDiagnostic[], byUrn: ReadonlyMap<string, DesiredObject>): ManifestError[] {
-  const errors: ManifestError[] = [];
+export function engineRejections(diagnostics: readonly EngineDiagnostic[], byUrn: ReadonlyMap<string, DesiredObject>): Rejection[] {
+  const errors: Rejection[] = [];
   for (const d of diagnostics) {
     const o = d.urn ? byUrn.get(d.urn) : undefined;
     if (!o) continue;
     errors.push(
-      new ManifestError(
-        o.location,
+      new Rejection(
+        [o],
         `${displayName(o.id)}: the API server rejects it: ${shown(o, cleanDiagnostic(d.message))}`,
         "correct the object (a server-side dry run refused it)",
       ),
@@ -109,8 +127,8 @@ const DRY_RUN_PARALLEL = 8;
  * that declare them. Objects in a namespace that does not exist yet, or of a kind the cluster does
  * not serve yet (the same update creates them first), cannot be asked and are left to the update.
  */
-export async function dryRunRejections(objects: readonly DesiredObject[], cluster: Cluster): Promise<ManifestError[]> {
-  const errors: (ManifestError | undefined)[] = new Array<ManifestError | undefined>(objects.length);
+export async function dryRunRejections(objects: readonly DesiredObject[], cluster: Cluster): Promise<Rejection[]> {
+  const errors: (Rejection | undefined)[] = new Array<Rejection | undefined>(objects.length);
   let next = 0;
   const worker = async (): Promise<void> => {
     for (let i = next++; i < objects.length; i = next++) {
@@ -119,8 +137,8 @@ export async function dryRunRejections(objects: readonly DesiredObject[], cluste
       if (!(await cluster.serves(o.object.apiVersion, o.object.kind))) continue;
       const refusal = await cluster.dryRun(o.object);
       if (refusal) {
-        errors[i] = new ManifestError(
-          o.location,
+        errors[i] = new Rejection(
+          [o],
           `${displayName(o.id)}: the API server rejects it: ${shown(o, refusal)}`,
           "correct the object (a server-side dry run refused it)",
         );
@@ -128,7 +146,7 @@ export async function dryRunRejections(objects: readonly DesiredObject[], cluste
     }
   };
   await Promise.all(Array.from({ length: Math.min(DRY_RUN_PARALLEL, objects.length) }, worker));
-  return errors.filter((e): e is ManifestError => e !== undefined);
+  return errors.filter((e): e is Rejection => e !== undefined);
 }
 
 /** Whether two JSON values are equal, whatever the order of keys. Pure. */

@@ -1,4 +1,4 @@
-import { allObjects, DesiredObject, DesiredState } from "../desired-state/desired-state";
+import { allObjects, DesiredObject, DesiredState, unitKey } from "../desired-state/desired-state";
 import { DesiredStateError, GuardError } from "../desired-state/manifest-error";
 import { ProgramInput } from "../desired-state/program-input";
 import { Redactor, redactor } from "../desired-state/sensitive-values";
@@ -7,7 +7,8 @@ import { withoutProviderAnnotations } from "../desired-state/provider-annotation
 import { Revision, SourceError } from "../source/git-source";
 import { adoptions } from "./adoption";
 import { changeOf, countChanges, hasChanges, isKubernetesObject, objectDisplayName } from "./change-summary";
-import { clusterRejections, dryRunRejections, engineRejections, rejectionMessage, sameData } from "./dry-run";
+import { clusterRejections, dryRunRejections, engineRejections, Rejection, rejectionMessage, sameData } from "./dry-run";
+import { buildFailures, holdBack, UnitFailure } from "../desired-state/unit-isolation";
 import { releaseHookRuns } from "./helm-hook-runner";
 import { declaredDeletes } from "./identity-guard";
 import { Mode, runKind, writes } from "./mode";
@@ -70,6 +71,13 @@ interface RunState {
   planned?: EngineStep[];
   /** A heal of objects the stack manages: the URNs of a targeted update (no plan: it only touches declared objects). */
   targets?: string[];
+  /**
+   * Units that failed or were held back so far. While there is one, the update leaves every state
+   * entry the program does not register as it is: nothing is deleted, whatever failed declared stays.
+   */
+  failures: UnitFailure[];
+  /** The update left undeclared state entries alone because units were held back. */
+  keptUndeclared?: boolean;
   objects: ObjectStep[];
   steps: EngineStep[];
 }
@@ -94,7 +102,7 @@ interface RunState {
  */
 export async function reconcile(mode: Mode, ports: Ports, options: PipelineOptions): Promise<ReconcileResult> {
   const started = Date.now();
-  const run: RunState = { objects: [], steps: [] };
+  const run: RunState = { objects: [], steps: [], failures: [] };
   // 9. Record: what a result shows never reveals Secret data (values read from Secrets, Secret
   //    objects' data, anything a chart rendered from them).
   const result = (r: { succeeded: boolean; reason?: FailureReason; message?: string } & Partial<ReconcileResult>): ReconcileResult => {
@@ -110,6 +118,7 @@ export async function reconcile(mode: Mode, ports: Ports, options: PipelineOptio
       ...(r.message !== undefined ? { message: hide.redact.text(r.message) } : {}),
       ...(r.planned ? { planned: hide.steps(r.planned) } : {}),
       ...(r.units ? { units: hide.redact.data(r.units) } : {}),
+      ...(run.failures.length > 0 ? { failedUnits: hide.redact.data(run.failures) } : {}),
     };
   };
   let release: (() => Promise<void>) | undefined;
@@ -118,7 +127,7 @@ export async function reconcile(mode: Mode, ports: Ports, options: PipelineOptio
     await open(mode, ports, options, run);
     const skipped = await fetch(mode, ports, options, run);
     if (skipped) return result({ succeeded: true, skipped: true });
-    await build(ports, options, run);
+    await build(mode, ports, options, run);
     guard(mode, ports, options, run);
     if (mode.kind === "preview" || mode.kind === "detect") {
       await plan(ports, options, run);
@@ -133,9 +142,11 @@ export async function reconcile(mode: Mode, ports: Ports, options: PipelineOptio
     if (hooks) await runHooks(hooks.post, ports, options, run);
     const units = await health(mode, ports, options, run);
     options.progress?.phase("done", "");
-    if (units.some((u) => u.waited === "failed")) {
-      return result({ succeeded: false, reason: "HealthCheckFailed", message: healthFailure(units, run.state!), changes, units });
+    for (const u of units.filter((u) => u.waited === "failed")) {
+      run.failures.push({ unit: u.unit, reason: "HealthCheckFailed", message: healthFailure([u], run.state!) });
     }
+    if (run.failures.length > 0)
+      return result({ succeeded: false, ...failedRun(run.failures, run.keptUndeclared ? "kept" : "full"), changes, units });
     return result({ succeeded: true, changes, units });
   } catch (err) {
     if (err instanceof Stop) {
@@ -216,8 +227,12 @@ async function fetch(mode: Mode, ports: Ports, options: PipelineOptions, run: Ru
   return false;
 }
 
-/** 4. Build the desired state; bad input stops the run before anything touches the cluster. */
-async function build(ports: Ports, options: PipelineOptions, run: RunState): Promise<void> {
+/**
+ * 4. Build the desired state; bad input stops the run before anything touches the cluster. A unit
+ * that does not build is held back (with the units that wait for it) and the run goes on with the
+ * others; a preview or drift check of a commit with a broken unit fails, as the commit would.
+ */
+async function build(mode: Mode, ports: Ports, options: PipelineOptions, run: RunState): Promise<void> {
   const r = run.revision!;
   options.progress?.phase("build", `${r.sha.slice(0, 7)} ${r.subject} (${r.author})`);
   try {
@@ -226,7 +241,47 @@ async function build(ports: Ports, options: PipelineOptions, run: RunState): Pro
   } catch (err) {
     throw new Stop(err instanceof GuardError ? "GuardRefused" : "BuildFailed", errorText(err));
   }
+  const failed = run.state.failed ?? [];
+  if (failed.length > 0 && !writes(mode)) throw new Stop("BuildFailed", new DesiredStateError(failed.flatMap((f) => f.errors)).message);
+  isolate(buildFailures(run.state), options, run);
   options.onDesired?.(allObjects(run.state));
+}
+
+/**
+ * Holds failed units back, with every unit that waits for them: the run goes on with the others.
+ * When no unit is left, the run stops with the first failure's reason.
+ */
+function isolate(failures: readonly UnitFailure[], options: PipelineOptions, run: RunState, stop?: Stop): void {
+  if (failures.length === 0) return;
+  const { state, held } = holdBack(run.state!, failures);
+  const alone = run.failures.length === 0;
+  run.state = state;
+  run.failures.push(...held);
+  for (const f of held) options.progress?.phase("build", `${f.unit}: ${f.reason}; held back, its objects stay as they are`);
+  if (state.units.length === 0) {
+    const failed = failedRun(run.failures, "nothing");
+    throw alone && stop ? stop : new Stop(failed.reason, failed.message);
+  }
+}
+
+/**
+ * A run some of whose units failed: the reason of the first that failed itself, and every unit's
+ * message. `applied`: nothing (no unit was left), the rest with every undeclared state entry kept
+ * (units were held back), or the rest as a full update.
+ */
+function failedRun(failures: readonly UnitFailure[], applied: "nothing" | "kept" | "full"): { reason: FailureReason; message: string } {
+  const first = failures.find((f) => f.reason !== "DependencyFailed") ?? failures[0]!;
+  const reason: FailureReason = first.reason === "HookFailed" || first.reason === "DependencyFailed" ? "ApplyFailed" : first.reason;
+  const lines = failures.map((f) => `- ${f.unit}: ${f.reason}: ${f.message.replace(/\n/g, "\n  ")}`);
+  const count = `${failures.length} unit${failures.length === 1 ? "" : "s"} failed`;
+  return {
+    reason,
+    message:
+      applied === "nothing"
+        ? `${count}; nothing was applied:\n${lines.join("\n")}`
+        : `${count}; the rest of the desired state was applied:\n${lines.join("\n")}` +
+          (applied === "kept" ? "\nwhile a unit is held back, ferry deletes nothing: what it declared stays as it was" : ""),
+  };
 }
 
 /**
@@ -238,7 +293,9 @@ async function build(ports: Ports, options: PipelineOptions, run: RunState): Pro
 function guard(mode: Mode, ports: Ports, options: PipelineOptions, run: RunState): void {
   const desired = allObjects(run.state!);
   const snapshot = run.snapshot!;
-  if (mode.kind === "apply" || mode.kind === "rollback") {
+  // While a unit fails, the update deletes nothing (see RunState.failures): no prune to weigh.
+  const partial = run.failures.length > 0;
+  if ((mode.kind === "apply" || mode.kind === "rollback") && !partial) {
     const prune = decidePrune(
       [...new Set(snapshot.objects.map((m) => resourceName(m.id)))],
       desired.map((o) => resourceName(o.id)),
@@ -253,12 +310,8 @@ function guard(mode: Mode, ports: Ports, options: PipelineOptions, run: RunState
     const urns = mode.targets.map((t) => ports.engine.urnOf(t));
     if (urns.every((u) => managed.has(u))) run.targets = urns;
   }
-  run.input = {
-    state: run.state!,
-    adopt: adoptions(desired, snapshot, (id) => ports.engine.urnOf(id)),
-    outputs: run.pin ? { pin: run.pin } : {},
-  };
-  if (writes(mode) && !run.targets) {
+  run.input = programInput(ports, run);
+  if (writes(mode) && !run.targets && !partial) {
     const kept = new Set([...desired.map((o) => ports.engine.urnOf(o.id)), ...Object.values(run.input.adopt)]);
     const refused = declaredDeletes(
       snapshot.objects.filter((m) => !kept.has(m.urn)).map((m) => m.urn),
@@ -269,23 +322,46 @@ function guard(mode: Mode, ports: Ports, options: PipelineOptions, run: RunState
   }
 }
 
+/** What the program registers: the desired state (as held back so far), adoptions, the pin. */
+function programInput(ports: Ports, run: RunState): ProgramInput {
+  return {
+    state: run.state!,
+    adopt: adoptions(allObjects(run.state!), run.snapshot!, (id) => ports.engine.urnOf(id)),
+    outputs: run.pin ? { pin: run.pin } : {},
+  };
+}
+
 /**
- * 6a. Before a full update: what the API server would refuse stops the run with nothing applied —
- * kinds the cluster does not serve, namespaces nobody has, and every object the update creates or
- * changes, dry-run on the API server (server-side apply, `dryRun=All`). Objects whose namespace or
- * CRD this same update creates cannot be asked yet; the update itself applies them in order.
+ * 6a. Before a full update: what the API server would refuse holds its unit back with nothing of it
+ * applied — kinds the cluster does not serve, namespaces nobody has, and every object the update
+ * creates or changes, dry-run on the API server (server-side apply, `dryRun=All`). Objects whose
+ * namespace or CRD this same update creates cannot be asked yet; the update itself applies them in
+ * order. When every unit is refused, the run stops with nothing applied.
  */
 async function check(ports: Ports, options: PipelineOptions, run: RunState): Promise<void> {
-  const desired = allObjects(run.state!);
-  options.progress?.phase("plan", `dry run of ${desired.length} objects from ${options.path}`);
-  let rejected;
+  options.progress?.phase("plan", `dry run of ${allObjects(run.state!).length} objects from ${options.path}`);
+  const refuse = (rejected: readonly Rejection[]): void => {
+    if (rejected.length === 0) return;
+    isolate(unitRejections(rejected, run.state!, "DryRunFailed"), options, run, new Stop("DryRunFailed", rejectionMessage(rejected)));
+    run.input = programInput(ports, run);
+  };
   try {
-    rejected = await clusterRejections(desired, ports.cluster);
-    if (rejected.length === 0) rejected = await dryRunRejections(changedObjects(desired, run.snapshot!), ports.cluster);
+    refuse(await clusterRejections(allObjects(run.state!), ports.cluster));
+    refuse(await dryRunRejections(changedObjects(allObjects(run.state!), run.snapshot!), ports.cluster));
   } catch (err) {
+    if (err instanceof Stop) throw err;
     throw new Stop("ApplyFailed", `cannot check the desired state against the cluster: ${errorText(err)}`);
   }
-  if (rejected.length > 0) throw new Stop("DryRunFailed", rejectionMessage(rejected));
+}
+
+/** The units of rejected objects, each failing with its own objects' rejections. */
+function unitRejections(rejected: readonly Rejection[], state: DesiredState, reason: "DryRunFailed" | "ApplyFailed"): UnitFailure[] {
+  const unitOf = new Map(state.units.flatMap((u) => u.objects.map((o) => [o, unitKey(u)] as const)));
+  const byUnit = new Map<string, Rejection[]>();
+  for (const r of rejected) {
+    for (const unit of new Set(r.objects.flatMap((o) => unitOf.get(o) ?? []))) byUnit.set(unit, [...(byUnit.get(unit) ?? []), r]);
+  }
+  return [...byUnit].map(([unit, rs]) => ({ unit, reason, message: rs.map((r) => r.message).join("\n") }));
 }
 
 /** The desired objects an update creates or changes: not in the state, or declared otherwise than the state recorded. */
@@ -344,8 +420,8 @@ function hookRuns(ports: Ports, run: RunState) {
 
 /**
  * 7a/7c. Helm hooks, as helm-controller runs them: pre-install and pre-upgrade hooks before the
- * update, post-* after it, in weight order, with their delete policy. A failed hook fails the run
- * (after a pre-hook, nothing is applied).
+ * update, post-* after it, in weight order, with their delete policy. A failed hook fails its
+ * release (after a pre-hook, nothing of it is applied, nor of the units that wait for it).
  */
 async function runHooks(runs: ReturnType<typeof hookRuns>["pre"], ports: Ports, options: PipelineOptions, run: RunState): Promise<void> {
   const namespaces = new Map(
@@ -354,14 +430,19 @@ async function runHooks(runs: ReturnType<typeof hookRuns>["pre"], ports: Ports, 
       .map((o) => [o.id.name, o.object]),
   );
   for (const r of runs) {
-    options.progress?.phase("apply", `${r.release}: ${r.event} hooks ${r.hooks.map((h) => `${h.object.kind}/${h.object.metadata.name ?? "?"}`).join(", ")}`);
+    options.progress?.phase(
+      "apply",
+      `${r.release}: ${r.event} hooks ${r.hooks.map((h) => `${h.object.kind}/${h.object.metadata.name ?? "?"}`).join(", ")}`,
+    );
     const failed = await ports.cluster.runHooks(r.hooks, { timeoutMs: HOOK_TIMEOUT_MS, signal: options.signal, namespaces });
-    if (failed !== undefined) {
-      throw new Stop(
-        "ApplyFailed",
-        `${r.release}: ${r.event} hook ${failed}
-  fix: check the hook with kubectl (its logs, events); it runs again on the next install or upgrade of the release`,
-      );
+    if (failed === undefined) continue;
+    const message = `${r.release}: ${r.event} hook ${failed}
+  fix: check the hook with kubectl (its logs, events); it runs again on the next install or upgrade of the release`;
+    const failure: UnitFailure = { unit: r.release, reason: "HookFailed", message };
+    if (r.event.startsWith("post-")) run.failures.push(failure);
+    else {
+      isolate([failure], options, run, new Stop("ApplyFailed", message));
+      run.input = programInput(ports, run);
     }
   }
 }
@@ -376,6 +457,7 @@ async function apply(mode: Mode, ports: Ports, options: PipelineOptions, run: Ru
   const desired = allObjects(run.state!);
   options.progress?.phase("apply", `${desired.length} objects from ${options.path}`);
   const stateIds = new Map(run.snapshot!.objects.map((m) => [m.urn, m.id]));
+  run.keptUndeclared = run.failures.length > 0;
   try {
     await ports.engine.apply(run.input!, {
       message: formatUpdateMessage({
@@ -387,6 +469,7 @@ async function apply(mode: Mode, ports: Ports, options: PipelineOptions, run: Ru
       }),
       revision,
       targets: run.targets,
+      keepUndeclared: run.keptUndeclared,
       signal: options.signal,
       veto: (step) =>
         step.op === "delete" && isKubernetesObject(step.type) && stateIds.has(step.urn)
@@ -399,7 +482,13 @@ async function apply(mode: Mode, ports: Ports, options: PipelineOptions, run: Ru
     });
   } catch (err) {
     if (err instanceof EngineError && err.vetoed) throw new Stop("GuardRefused", err.vetoed);
-    throw new Stop(err instanceof EngineError && err.locked ? "Locked" : "ApplyFailed", applyFailure(err, run, ports));
+    // The engine goes on past an object it fails on (continue-on-error): the units of the objects
+    // it failed on fail; a failure no object explains fails the run.
+    const failures =
+      err instanceof EngineError && !err.locked ? unitRejections(appliedRejections(err, run, ports), run.state!, "ApplyFailed") : [];
+    if (failures.length === 0)
+      throw new Stop(err instanceof EngineError && err.locked ? "Locked" : "ApplyFailed", applyFailure(err, run, ports));
+    run.failures.push(...failures);
   }
   return countChanges(run.steps);
 }
@@ -433,6 +522,11 @@ function report(step: EngineStep, run: RunState, options: PipelineOptions): void
   const s = { change, object };
   run.objects.push(s);
   options.progress?.object(s);
+}
+
+/** The objects an update failed on, at the file and line that declare them. */
+function appliedRejections(err: EngineError, run: RunState, ports: Ports): Rejection[] {
+  return engineRejections(err.diagnostics, new Map(allObjects(run.state!).map((o) => [ports.engine.urnOf(o.id), o])));
 }
 
 /** An apply failure, leading with the objects that failed at the file and line that declare them. */

@@ -145,6 +145,11 @@ export interface Engine {
       readonly message: string;
       readonly revision: Revision;
       readonly targets?: readonly string[];
+      /**
+       * Some units failed: leave every state entry the program does not register as it is (a targeted
+       * update of what it registers), so nothing a failed unit declared is changed or deleted.
+       */
+      readonly keepUndeclared?: boolean;
       readonly signal?: AbortSignal;
       /** Asked before each step starts: a reason aborts the update before that step. */
       readonly veto?: (step: EngineStep) => string | undefined;

@@ -2,6 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { ConcurrentUpdateError, EngineEvent, LocalWorkspace, PulumiCommand, Stack, StackNotFoundError } from "@pulumi/pulumi/automation";
 import { liveObjectId, ObjectId, pulumiType, resourceName } from "../desired-state/object-id";
+import { allObjects } from "../desired-state/desired-state";
 import { newProgramInputKey, PROGRAM_INPUT_KEY_ENV, ProgramInput, serializeProgramInput } from "../desired-state/program-input";
 import { ferryRoot } from "../lib/paths";
 import { watchOwnProcesses } from "../lib/process-watchdog";
@@ -66,6 +67,18 @@ export function revisionEnv(revision: Revision, repoUrl: string): Record<string,
 /** The URN the program registers an object under: it depends on the stack and the object's identity only. */
 export function objectUrn(stack: string, id: ObjectId): string {
   return `urn:pulumi:${stack}::${PROJECT}::${CLUSTER_STACK_TYPE}$${pulumiType(id)}::${resourceName(id)}`;
+}
+
+/**
+ * The URNs of a targeted update that registers everything the program declares and leaves every
+ * other state entry alone: the stack, its `ClusterStack` component, the component's providers, and
+ * the declared objects.
+ */
+export function declaredTargets(stack: string, input: ProgramInput): string[] {
+  const stackUrn = `urn:pulumi:${stack}::${PROJECT}::pulumi:pulumi:Stack::${PROJECT}-${stack}`;
+  const component = `urn:pulumi:${stack}::${PROJECT}::${CLUSTER_STACK_TYPE}::cluster`;
+  const providers = `urn:pulumi:${stack}::${PROJECT}::${CLUSTER_STACK_TYPE}$pulumi:providers:kubernetes::*`;
+  return [stackUrn, component, providers, ...allObjects(input.state).map((o) => objectUrn(stack, o.id))];
 }
 
 /** A stack the backend does not have, opened by a run that may not create it (preview, detect, history, rollback). */
@@ -231,7 +244,9 @@ export function pulumiEngine(settings: EngineSettings): Engine {
           refresh: true,
           message: options.message,
           target: options.targets ? [...options.targets] : undefined,
-          targetDependents: options.targets ? true : undefined,
+          targetDependents: options.targets && !options.keepUndeclared ? true : undefined,
+          // A failing object does not stop the others; what depends on it waits (Flux's isolation).
+          continueOnError: true,
           color: "never",
           signal,
           onEvent: (e: EngineEvent) => {
@@ -318,7 +333,8 @@ export function pulumiEngine(settings: EngineSettings): Engine {
       return steps;
     },
     async apply(input, options) {
-      return withInput(input, () => update(options));
+      const targets = options.keepUndeclared && !options.targets ? declaredTargets(settings.stack, input) : options.targets;
+      return withInput(input, () => update({ ...options, targets }));
     },
     async history() {
       return stackHistory(opened ?? (await openStack(settings, { create: false })));

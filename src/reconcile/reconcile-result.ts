@@ -3,6 +3,7 @@ import { Revision } from "../source/git-source";
 import { Pin } from "./pin";
 import { UnitReadiness } from "./health";
 import { EngineStep } from "./ports";
+import { UnitFailure } from "../desired-state/unit-isolation";
 
 /**
  * Why a run did not succeed, in the vocabulary of Flux's conditions:
@@ -47,4 +48,9 @@ export interface ReconcileResult {
   readonly skipped?: boolean;
   /** Runs that apply: each unit's readiness after the apply (kstatus's rules), and whether it was waited for. */
   readonly units?: readonly UnitReadiness[];
+  /**
+   * Units that failed (or waited for one that failed): the run applied the others, and left what
+   * these declared as it was. `reason` is then the first one's.
+   */
+  readonly failedUnits?: readonly UnitFailure[];
 }

@@ -1,7 +1,7 @@
 import * as path from "node:path";
 import { applyIgnoreRules, findDuplicates } from "../desired-state/object-rules";
 import { orderByDependsOn } from "../desired-state/dependency-order";
-import { DesiredState, NamespacePolicy, RenderedUnit, SourceObject, unitKey } from "../desired-state/desired-state";
+import { DesiredState, FailedUnit, NamespacePolicy, RenderedUnit, SourceObject, UnitKind, unitKey } from "../desired-state/desired-state";
 import { GroupKind, identifyUnits, kindsToDiscover } from "../desired-state/identify";
 import { isFluxKustomization, parseFluxKustomization, FluxKustomizationSpec } from "../desired-state/flux-kustomization";
 import { GitRef } from "../desired-state/git-ref";
@@ -164,7 +164,14 @@ class FluxObjects {
  * {@link DesiredStateError} before anything is applied.
  */
 export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools, options: BuildOptions = {}): Promise<DesiredState> {
+  // Problems of the whole desired state (cycles, duplicates): they stop the build.
   const errors: ManifestError[] = [];
+  // Units that did not build, with their problems: the others go on without them (as Flux's
+  // controllers reconcile each Kustomization and HelmRelease on its own).
+  const failed: FailedUnit[] = [];
+  const fail = (kind: UnitKind, name: string, location: SourceLocation, problems: readonly ManifestError[]): void => {
+    failed.push({ kind, name, location, errors: problems });
+  };
   const policy = options.policy ?? sourcePolicy();
   // Strings that reveal Secret data: no error, preview or result may show them.
   const sensitive = new Set<string>();
@@ -199,9 +206,11 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
   // 2. Kustomize folders inside the cluster folder; what they yield is sorted the same way.
   for (const dir of loaded.kustomizeDirs) {
     const location = { file: `${dir}/kustomization.yaml`, line: 1 };
+    const own: ManifestError[] = [];
     try {
       const text = await confinedKustomizeBuild(loaded.checkout, dir, allowRemoteBases, tools);
-      const objects = parseRendered(text, location, errors, `Kustomize folder ${dir}`);
+      const objects = parseRendered(text, location, own, `Kustomize folder ${dir}`);
+      if (own.length > 0) throw new DesiredStateError(own);
       units.push({
         kind: "Kustomize",
         name: dir,
@@ -211,15 +220,17 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
         namespace: byDefault,
       });
     } catch (err) {
-      if (err instanceof ConfinementError) errors.push(new ManifestError(location, `Kustomize folder ${dir}: ${err.message}`));
+      if (err instanceof DesiredStateError) fail("Kustomize", dir, location, err.errors);
+      else if (err instanceof ConfinementError)
+        fail("Kustomize", dir, location, [new ManifestError(location, `Kustomize folder ${dir}: ${err.message}`)]);
       else
-        errors.push(
+        fail("Kustomize", dir, location, [
           new ManifestError(
             location,
             `kustomize build ${dir} failed: ${message(err)}`,
             "run `kubectl kustomize` on that folder to see the problem",
           ),
-        );
+        ]);
     }
   }
 
@@ -233,8 +244,12 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
   for (;;) {
     while (admitted < flux.kustomizations.length) {
       const found = flux.kustomizations[admitted++]!;
-      const spec = admitKustomization(found, policy, errors);
-      if (!spec) continue;
+      const own: ManifestError[] = [];
+      const spec = admitKustomization(found, policy, own, errors);
+      if (!spec) {
+        if (own.length > 0) fail("Kustomization", fluxKey(found.obj), found.location, own);
+        continue;
+      }
       const key = `${spec.namespace}/${spec.name}`;
       if (isClusterFolder(spec, loaded, flux.sources, options.repoUrl)) {
         // The bootstrap Kustomization (`flux-system`, path: this cluster folder): ferry syncs that folder itself.
@@ -260,6 +275,7 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
     const { spec, origin } = item!;
     const key = `${spec.namespace}/${spec.name}`;
     const name = `Kustomization/${key}`;
+    const own: ManifestError[] = [];
     try {
       const root = await kustomizationRoot(spec, flux.sources, loaded, options.repoUrl, tools, { git, sensitive, policy });
       const { vars, fromSecret } = await substitutionVariables(name, spec.substituteFrom, spec.substitute, lookupIn(git, tools), sensitive);
@@ -275,15 +291,17 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
         // What Flux adds to the build (patches, images, components...), then postBuild substitution.
         const folder = { checkout: root, dir: spec.path, allowRemoteBases };
         const text = await applyOverlay({ unit: name, base: built, overlay: spec.overlay }, folder, (r) => tools.kustomizeOverlay(r));
-        parsed = parseRendered(substitute(text), spec.location, errors, name, fromSecret);
+        parsed = parseRendered(substitute(text), spec.location, own, name, fromSecret);
       } else {
         // Plain files keep their own file and line when they are the config repo's.
         parsed = readManifestTexts(root, spec.path).flatMap((f) =>
           root === loaded.checkout && !fromSecret
-            ? parseFile(substitute(f.text), f.path, errors)
-            : parseRendered(substitute(f.text), spec.location, errors, name, fromSecret),
+            ? parseFile(substitute(f.text), f.path, own)
+            : parseRendered(substitute(f.text), spec.location, own, name, fromSecret),
         );
       }
+      // A path with a broken file fails its Kustomization, and nothing it yields is taken.
+      if (own.length > 0) throw new DesiredStateError(own);
       const yielded = parsed.map((o) =>
         // kustomize-controller puts every namespaced object in targetNamespace: the Flux objects it yields too.
         spec.targetNamespace && isFluxObject(o.object) ? withNamespace(o, spec.targetNamespace) : o,
@@ -311,18 +329,23 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
         namespace,
       };
     } catch (err) {
-      errors.push(asManifestError(err, spec.location, name));
+      fail(
+        "Kustomization",
+        key,
+        spec.location,
+        err instanceof DesiredStateError ? err.errors : [asManifestError(err, spec.location, name)],
+      );
     }
   }
   for (const { spec } of pending) {
     const ref = spec.sourceRef!;
-    errors.push(
+    fail("Kustomization", `${spec.namespace}/${spec.name}`, spec.location, [
       new ManifestError(
         spec.location,
         `Kustomization/${spec.namespace}/${spec.name}: spec.sourceRef names ${ref.kind}/${ref.namespace}/${ref.name}, which is not in the repository`,
         `add the ${ref.kind} "${ref.name}" (namespace ${ref.namespace}) to the repository: ferry reads Flux sources from Git, not from the cluster`,
       ),
-    );
+    ]);
   }
 
   // 4. HelmReleases, wherever they were found, with the sources of the whole desired state.
@@ -332,13 +355,13 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
     try {
       const spec = parseHelmRelease(h.obj, h.location, flux.sources);
       const refused = helmReleaseWalls(spec, policy);
-      if (refused.length > 0) errors.push(...refused);
+      if (refused.length > 0) fail("HelmRelease", `${spec.namespace}/${spec.name}`, spec.location, refused);
       else {
         hSpecs.push(spec);
         if (!hOrigins.has(`${spec.namespace}/${spec.name}`)) hOrigins.set(`${spec.namespace}/${spec.name}`, h.origin);
       }
     } catch (err) {
-      errors.push(asManifestError(err, h.location));
+      fail("HelmRelease", fluxKey(h.obj), h.location, [asManifestError(err, h.location)]);
     }
   }
 
@@ -359,7 +382,7 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
     // The bootstrap Kustomization is the cluster folder: waiting for it is waiting for nothing.
     dependsOn: spec.dependsOn.filter((d) => !rootKeys.has(`${d.namespace}/${d.name}`)),
   }));
-  for (const spec of ordered(kSpecs, "Kustomization", errors)) {
+  for (const spec of ordered(kSpecs, "Kustomization", errors, failed)) {
     const key = `${spec.namespace}/${spec.name}`;
     const { unit, origin } = kustomizations.get(key)!;
     if (!unit) continue;
@@ -374,6 +397,7 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
     if (hSpecs.some((spec) => rendersChartFolder(spec, dir, options.repoUrl))) continue;
     const location = { file: `${dir === "." ? "" : `${dir}/`}Chart.yaml`, line: 1 };
     const name = `chart folder ${dir}`;
+    const own: ManifestError[] = [];
     try {
       const chartDir = resolveInCheckout(loaded.checkout, dir, "folder");
       assertChartConfined(loaded.checkout, chartDir);
@@ -385,27 +409,31 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
         values: {},
         includeCRDs: true,
       });
+      const objects = applyIgnoreRules(parseRendered(text, location, own, name));
+      if (own.length > 0) throw new DesiredStateError(own);
       units.push({
         kind: "HelmChart",
         name: dir,
         location,
-        objects: applyIgnoreRules(parseRendered(text, location, errors, name)),
+        objects,
         dependsOn: [],
         // helm install puts namespaced objects that name no namespace in the release namespace.
         namespace: byDefault,
       });
     } catch (err) {
-      errors.push(asManifestError(err, location, name));
+      fail("HelmChart", dir, location, err instanceof DesiredStateError ? err.errors : [asManifestError(err, location, name)]);
     }
   }
 
   // 6. HelmReleases, in dependsOn order, rendered with the values of Git (or the live cluster).
-  for (const spec of ordered(hSpecs, "HelmRelease", errors)) {
+  for (const spec of ordered(hSpecs, "HelmRelease", errors, failed)) {
     const key = `${spec.namespace}/${spec.name}`;
     const name = `HelmRelease/${key}`;
     const origin = hOrigins.get(key) ?? CLUSTER_FOLDER;
+    const own: ManifestError[] = [];
     try {
-      const rendered = await renderHelmRelease(spec, loaded, git, tools, errors, sensitive, policy, options.repoUrl);
+      const rendered = await renderHelmRelease(spec, loaded, git, tools, own, sensitive, policy, options.repoUrl);
+      if (own.length > 0) throw new DesiredStateError(own);
       units.push({
         kind: "HelmRelease",
         name: key,
@@ -427,14 +455,16 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
         namespace: { namespace: spec.targetNamespace, override: false },
       });
     } catch (err) {
-      errors.push(asManifestError(err, spec.location, name));
+      fail("HelmRelease", key, spec.location, err instanceof DesiredStateError ? err.errors : [asManifestError(err, spec.location, name)]);
     }
   }
 
   // 7. Identities, resolved once for the whole desired state (the live cluster tells the scope of
   //    kinds no CRD here declares); then the guards: one definition per object, no accidental empty state.
   //    Secret objects' data joins the sensitive strings; no error shows any of them.
-  if (errors.length > 0) throw redactedError(errors, sensitive);
+  // A problem of the whole state stops the build; so do failed units when no unit is left.
+  const unitErrors = failed.flatMap((f) => f.errors);
+  if (errors.length > 0 || (failed.length > 0 && units.length === 0)) throw redactedError([...errors, ...unitErrors], sensitive);
   const toDiscover = kindsToDiscover(units);
   const identified = identifyUnits(units, toDiscover.length > 0 ? await tools.discoverScopes(toDiscover) : new Map());
   for (const o of identified.flatMap((u) => u.objects)) {
@@ -442,13 +472,18 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
   }
   errors.push(...findDuplicates(identified));
   if (errors.length > 0) throw redactedError(errors, sensitive);
-  if (units.every((u) => u.objects.length === 0) && !options.allowEmpty) {
+  if (failed.length === 0 && units.every((u) => u.objects.length === 0) && !options.allowEmpty) {
     throw new GuardError(
       `cluster folder "${loaded.path}" contains no Kubernetes objects; refusing to sync, because that would delete every object ferry manages.\n` +
         `  fix: check the path, or pass --allow-empty if removing everything is really intended`,
     );
   }
-  return { path: loaded.path, units: identified, ...(sensitive.size > 0 ? { sensitive: [...sensitive] } : {}) };
+  return {
+    path: loaded.path,
+    units: identified,
+    ...(failed.length > 0 ? { failed: failed.map((f) => ({ ...f, errors: redactedError(f.errors, sensitive).errors })) } : {}),
+    ...(sensitive.size > 0 ? { sensitive: [...sensitive] } : {}),
+  };
 }
 
 /** The errors of a build, every sensitive string masked. */
@@ -698,11 +733,21 @@ function parseFile(text: string, file: string, errors: ManifestError[]): SourceO
   return parsed.objects.map((p) => ({ object: p.object, location: p.location, prune: true }));
 }
 
+/**
+ * Items in dependsOn order. A dependency on a unit that failed to build is left out of the order (the
+ * item still names it, and waits for it: the pipeline holds it back with the failed unit).
+ */
 function ordered<
   T extends { name: string; namespace: string; dependsOn: readonly { name: string; namespace: string }[]; location: SourceLocation },
->(items: readonly T[], kind: string, errors: ManifestError[]): T[] {
+>(items: readonly T[], kind: "HelmRelease" | "Kustomization", errors: ManifestError[], failed: readonly FailedUnit[]): T[] {
+  const gone = new Set(failed.filter((f) => f.kind === kind).map((f) => f.name));
+  const copies = items.map((item) => ({ item, dependsOn: item.dependsOn.filter((d) => !gone.has(`${d.namespace}/${d.name}`)) }));
+  const original = new Map(copies.map((c, i) => [`${c.item.namespace}/${c.item.name}#${i}`, c.item]));
   try {
-    return orderByDependsOn(items, kind);
+    return orderByDependsOn(
+      copies.map((c, i) => ({ name: c.item.name, namespace: c.item.namespace, dependsOn: c.dependsOn, i })),
+      kind,
+    ).map((o) => original.get(`${o.namespace}/${o.name}#${o.i}`)!);
   } catch (err) {
     errors.push(new ManifestError(items[0]?.location ?? { file: "?", line: 1 }, message(err)));
     return [];
@@ -725,6 +770,11 @@ function isFluxObject(obj: KubeObject): boolean {
   return isHelmRelease(obj) || isFluxKustomization(obj) || isFluxSource(obj);
 }
 
+/** `namespace/name` of a Flux object as written (before its spec is read), for naming a unit that failed. */
+function fluxKey(obj: KubeObject): string {
+  return `${obj.metadata.namespace ?? "default"}/${obj.metadata.name ?? "?"}`;
+}
+
 function withNamespace(o: SourceObject, namespace: string): SourceObject {
   return { ...o, object: { ...o.object, metadata: { ...o.object.metadata, namespace } } };
 }
@@ -739,7 +789,12 @@ const BOOTSTRAP_NAME = "flux-system";
  * Reads a Flux Kustomization found anywhere, or records why not: its walls, its source's kind, and a
  * cycle (a Kustomization that its own path yields, through any others).
  */
-function admitKustomization(found: FluxFound, policy: SourcePolicy, errors: ManifestError[]): FluxKustomizationSpec | undefined {
+function admitKustomization(
+  found: FluxFound,
+  policy: SourcePolicy,
+  errors: ManifestError[],
+  fatal: ManifestError[],
+): FluxKustomizationSpec | undefined {
   let spec: FluxKustomizationSpec;
   try {
     spec = parseFluxKustomization(found.obj, found.location);
@@ -766,7 +821,7 @@ function admitKustomization(found: FluxFound, policy: SourcePolicy, errors: Mani
   const at = found.origin.chain.indexOf(key);
   if (at >= 0) {
     const cycle = [...found.origin.chain.slice(at), key].map((k) => `Kustomization/${k}`).join(" -> ");
-    errors.push(
+    fatal.push(
       new ManifestError(
         spec.location,
         `Kustomization cycle: ${cycle} (each one's path yields the next)`,

@@ -6,6 +6,7 @@ import { DesiredStateError, GuardError } from "../../src/desired-state/manifest-
 import { sourcePolicy } from "../../src/desired-state/source-policy";
 import { buildDesiredState } from "../../src/render/build-desired-state";
 import { OutboundRefusedError } from "../../src/render/outbound";
+import { strictBuild } from "../helpers/assertions";
 import { FakeRenderTools } from "../helpers/fake-render-tools";
 import { tempDir, writeFiles } from "../helpers/temp-dir";
 
@@ -58,7 +59,7 @@ describe("buildDesiredState", () => {
       "c/b.yaml": release("bad-chart", "  chart: {spec: {chart: nope, sourceRef: {kind: HelmRepository, name: charts}}}\n"),
     });
     await assert.rejects(
-      buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), new FakeRenderTools({ app: appChart })),
+      strictBuild(buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), new FakeRenderTools({ app: appChart }))),
       (err: unknown) => {
         assert.ok(err instanceof DesiredStateError);
         assert.match(
@@ -94,7 +95,10 @@ describe("buildDesiredState", () => {
     writeFiles(repo, {
       "c/ignored.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  annotations: {fluxcd.io/ignore: 'true'}\n",
     });
-    await assert.rejects(buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), new FakeRenderTools()), GuardError);
+    await assert.rejects(
+      strictBuild(buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), new FakeRenderTools())),
+      GuardError,
+    );
     const allowed = await buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), new FakeRenderTools(), { allowEmpty: true });
     assert.equal(allowed.units.length, 0);
   });
@@ -127,7 +131,7 @@ describe("buildDesiredState", () => {
 
     writeFiles(repo, { "c/k.yaml": kustomization("[{kind: Secret, name: absent}]") });
     await assert.rejects(
-      buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), new FakeRenderTools()),
+      strictBuild(buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), new FakeRenderTools())),
       /Kustomization\/flux-system\/apps: Secret\/flux-system\/absent \(postBuild\.substituteFrom\) is neither in the repository nor in the cluster; add it, or mark the entry `optional: true`/,
     );
   });
@@ -169,7 +173,7 @@ describe("buildDesiredState: chart source credentials and outbound refusals", ()
       },
     };
     const tools = new FakeRenderTools({}, [live]);
-    await assert.rejects(buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), tools), /no git in unit tests/);
+    await assert.rejects(strictBuild(buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), tools)), /no git in unit tests/);
     assert.deepEqual(tools.gitRequests[0]?.request, {
       unit: "HelmRelease/apps/app",
       auth: { username: undefined, password: undefined, identity: "KEY", knownHosts: "git.example.com ssh-ed25519 AAAA" },
@@ -177,7 +181,7 @@ describe("buildDesiredState: chart source credentials and outbound refusals", ()
 
     writeFiles(repo, { "c/source.yaml": gitRepo("") });
     const bare = new FakeRenderTools();
-    await assert.rejects(buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), bare), /no git in unit tests/);
+    await assert.rejects(strictBuild(buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), bare)), /no git in unit tests/);
     assert.deepEqual(bare.gitRequests[0]?.request, { unit: "HelmRelease/apps/app", auth: undefined });
   });
 
@@ -189,7 +193,7 @@ describe("buildDesiredState: chart source credentials and outbound refusals", ()
       "c/release.yaml": release("app", chartRef),
     });
     await assert.rejects(
-      buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), new FakeRenderTools({ app: appChart })),
+      strictBuild(buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), new FakeRenderTools({ app: appChart }))),
       /HelmRelease\/apps\/app: HelmRepository\/apps\/charts `spec\.secretRef` names Secret\/team-b\/creds, in another namespace than the source's; refused\n\s+fix: .*ferry:allowCrossNamespaceRefs/,
     );
     const allowed = new FakeRenderTools({ app: appChart });
@@ -200,7 +204,7 @@ describe("buildDesiredState: chart source credentials and outbound refusals", ()
 
     writeFiles(repo, { "c/source.yaml": helmRepo("{name: nowhere}") });
     await assert.rejects(
-      buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), new FakeRenderTools({ app: appChart })),
+      strictBuild(buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), new FakeRenderTools({ app: appChart }))),
       /HelmRelease\/apps\/app: Secret\/apps\/nowhere \(`spec\.secretRef` of HelmRepository\/apps\/charts\) is neither in the repository nor in the cluster/,
     );
   });
@@ -213,13 +217,13 @@ describe("buildDesiredState: chart source credentials and outbound refusals", ()
     const tools = new FakeRenderTools({ app: appChart });
     tools.fetcher = (url, unit) => Promise.reject(new OutboundRefusedError(`${unit}: ${url} refused`));
     await assert.rejects(
-      buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), tools),
+      strictBuild(buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), tools)),
       /HelmRelease\/apps\/app: http:\/\/169\.254\.169\.254\/latest\/meta-data refused/,
     );
 
     writeFiles(repo, { "c/release.yaml": v1("https://user:s3cret@values.example.com/v.yaml", false) });
     tools.fetcher = () => Promise.reject(new Error("HTTP 404"));
-    await assert.rejects(buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), tools), (err: unknown) => {
+    await assert.rejects(strictBuild(buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), tools)), (err: unknown) => {
       assert.match(String(err), /cannot fetch values from https:\/\/\*\*\*@values\.example\.com\/v\.yaml: HTTP 404/);
       assert.doesNotMatch(String(err), /s3cret/);
       return true;

@@ -6,6 +6,7 @@ import { DesiredState, unitKey } from "../../src/desired-state/desired-state";
 import { loadConfigFolder } from "../../src/desired-state/load-desired-state";
 import { DesiredStateError } from "../../src/desired-state/manifest-error";
 import { buildDesiredState, HelmTemplateRequest } from "../../src/render/build-desired-state";
+import { strictBuild } from "../helpers/assertions";
 import { FakeRenderTools } from "../helpers/fake-render-tools";
 import { tempDir, writeFiles } from "../helpers/temp-dir";
 
@@ -24,15 +25,63 @@ function inventory(state: DesiredState): string[] {
   return state.units.flatMap((u) => u.objects.map((o) => `${unitKey(u)} ${o.id.kind}/${o.id.namespace ?? ""}/${o.id.name}`)).sort();
 }
 
-async function buildError(run: Promise<unknown>): Promise<string> {
+async function buildError(run: Promise<DesiredState>): Promise<string> {
   try {
-    await run;
+    await strictBuild(run);
   } catch (err) {
     assert.ok(err instanceof DesiredStateError, String(err));
     return err.message;
   }
   assert.fail("the build succeeded");
 }
+
+describe("buildDesiredState: units isolated like Flux's", () => {
+  it("gives the units that build, and each unit that does not with its own problems (nothing it would yield is taken)", async () => {
+    const repo = tempDir();
+    const chart = (name: string) => `  chart: {spec: {chart: ${name}, sourceRef: {kind: HelmRepository, name: charts}}}\n`;
+    writeFiles(repo, {
+      "c/sources.yaml": helmRepository("charts", "flux-system"),
+      "c/good.yaml": helmRelease("good", "flux-system", chart("good")),
+      "c/broken.yaml": helmRelease("broken", "flux-system", chart("missing")),
+      "c/after.yaml": helmRelease("after", "flux-system", chart("good") + "  dependsOn: [{name: broken}]\n"),
+      "c/apps.yaml": kustomization("apps", "  path: ./apps\n  prune: true\n"),
+      // The Kustomization's path has a broken file next to a HelmRelease: the whole Kustomization fails.
+      "apps/ok.yaml": helmRelease("nested", "flux-system", chart("good")),
+      "apps/bad.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bad}\ndata: [unclosed\n",
+    });
+    const tools = new FakeRenderTools({ good: chartConfigMap });
+    const state = await buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), tools);
+    assert.deepEqual(inventory(state), [
+      "HelmRelease/flux-system/after ConfigMap/flux-system/after",
+      "HelmRelease/flux-system/good ConfigMap/flux-system/good",
+    ]);
+    // The dependent still names what it waits for: the pipeline holds it back with the failed one.
+    assert.deepEqual(state.units.find((u) => u.name === "flux-system/after")?.dependsOn, ["HelmRelease/flux-system/broken"]);
+    assert.deepEqual(
+      state.failed?.map((f) => [unitKey(f), f.location.file]),
+      [
+        ["Kustomization/flux-system/apps", "c/apps.yaml"],
+        ["HelmRelease/flux-system/broken", "c/broken.yaml"],
+      ],
+    );
+    assert.match(state.failed?.[0]?.errors[0]?.message ?? "", /apps\/bad\.yaml:5:1 .*invalid YAML/);
+    assert.match(state.failed?.[1]?.errors[0]?.message ?? "", /HelmRelease\/flux-system\/broken/);
+  });
+
+  it("fails the whole build when no unit builds", async () => {
+    const repo = tempDir();
+    writeFiles(repo, {
+      "c/sources.yaml": helmRepository("charts", "flux-system"),
+      "c/broken.yaml": helmRelease(
+        "broken",
+        "flux-system",
+        "  chart: {spec: {chart: missing, sourceRef: {kind: HelmRepository, name: charts}}}\n",
+      ),
+    });
+    const message = await buildError(buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), new FakeRenderTools()));
+    assert.match(message, /HelmRelease\/flux-system\/broken/);
+  });
+});
 
 describe("buildDesiredState: Flux objects wherever they are found", () => {
   it("renders a HelmRelease two Kustomization levels down, from a HelmRepository another Kustomization declares", async () => {

@@ -13,6 +13,7 @@ import { replacingDefaults } from "../../src/render/values-files";
 import { KUBERNETES_VERSION } from "../../src/toolchain/components";
 import { defaultToolchainOptions } from "../../src/toolchain/install";
 import { GitRef } from "../../src/desired-state/git-ref";
+import { strictBuild } from "../helpers/assertions";
 import { FakeRenderTools } from "../helpers/fake-render-tools";
 import { tempDir, writeFiles } from "../helpers/temp-dir";
 
@@ -143,7 +144,7 @@ describe("Flux Kustomization fields through kubectl kustomize", { skip: noKubect
       "apps/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: default}\n",
     });
     await assert.rejects(
-      buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), toolsWithKustomize()),
+      strictBuild(buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), toolsWithKustomize())),
       /Kustomization\/flux-system\/apps: no resource matches strategic merge patch "ConfigMap\.v1\.\[noGrp\]\/nothere/,
     );
   });
@@ -205,7 +206,7 @@ describe("HelmRelease postRenderers and valuesFiles", { skip: noKubectl }, () =>
         "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: cm, namespace: apps}\nspec:\n  chart: {spec: {chart: cert-manager, sourceRef: {kind: HelmRepository, name: charts}}}\n  valuesFrom: [{kind: Secret, name: v}]\n  postRenderers: [{kustomize: {patches: [{patch: '{apiVersion: v1, kind: Secret, metadata: {name: nothere}}'}]}}]\n",
     });
     await assert.rejects(
-      buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), toolsWithKustomize({ "cert-manager": chart })),
+      strictBuild(buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), toolsWithKustomize({ "cert-manager": chart }))),
       (err: Error) => /spec\.postRenderers\[0\] failed: Kustomize's message is withheld/.test(err.message) && !/nothere/.test(err.message),
     );
   });

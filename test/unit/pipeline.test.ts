@@ -71,7 +71,7 @@ function fakePorts(over: {
 }) {
   const calls: string[] = [];
   const inputs: ProgramInput[] = [];
-  const applies: { message: string; targets?: readonly string[] }[] = [];
+  const applies: { message: string; targets?: readonly string[]; keepUndeclared?: boolean }[] = [];
   const refs: (string | undefined)[] = [];
   const ports: Ports = {
     source: {
@@ -120,7 +120,7 @@ function fakePorts(over: {
       apply: async (input, options) => {
         calls.push("apply");
         inputs.push(input);
-        applies.push({ message: options.message, targets: options.targets });
+        applies.push({ message: options.message, targets: options.targets, keepUndeclared: options.keepUndeclared });
         if (over.apply) return over.apply();
         for (const s of over.applied ?? over.planned ?? [step("create", cm("app"))]) {
           const vetoed = options.veto?.(s);
@@ -454,6 +454,124 @@ describe("reconcile pipeline", () => {
       const r = await reconcile(apply, f.ports, options);
       assert.equal(r.reason, "ApplyFailed");
       assert.match(r.message ?? "", /clusters\/dev\/app\.yaml:1: ConfigMap\/default\/app: .*timed out/);
+    });
+  });
+
+  describe("unit isolation", () => {
+    const unit = (name: string, objects: DesiredObject[], dependsOn: string[] = []): DesiredState["units"][number] => ({
+      kind: "HelmRelease",
+      name,
+      location: { file: `clusters/dev/${name.split("/")[1]}.yaml`, line: 1 },
+      objects,
+      dependsOn,
+    });
+    const broken = {
+      kind: "HelmRelease" as const,
+      name: "default/broken",
+      location: { file: "clusters/dev/broken.yaml", line: 3 },
+      errors: [new ManifestError({ file: "clusters/dev/broken.yaml", line: 3 }, "HelmRelease/default/broken: chart not found")],
+    };
+    const managed = (...objects: DesiredObject[]): StackSnapshot => ({
+      objects: objects.map((o) => ({ urn: urn(o.id), id: o.id, inputs: o.object })),
+      pendingCreates: 0,
+    });
+
+    it("a unit that does not build is held back with the units that wait for it; the others apply, nothing is deleted", async () => {
+      const state: DesiredState = {
+        path: "clusters/dev",
+        units: [unit("default/good", [cm("good")]), unit("default/after", [cm("after")], ["HelmRelease/default/broken"])],
+        failed: [broken],
+      };
+      // The state holds the broken release's object and a third one: neither may be deleted, so no prune guard is weighed.
+      const f = fakePorts({ state, snapshot: managed(cm("old-broken"), cm("gone")), applied: [step("create", cm("good"))] });
+      const r = await reconcile(apply, f.ports, options);
+      assert.equal(r.succeeded, false);
+      assert.equal(r.reason, "BuildFailed");
+      assert.deepEqual(
+        r.failedUnits?.map((u) => [u.unit, u.reason]),
+        [
+          ["HelmRelease/default/broken", "BuildFailed"],
+          ["HelmRelease/default/after", "DependencyFailed"],
+        ],
+      );
+      assert.match(r.message ?? "", /clusters\/dev\/broken\.yaml:3: HelmRelease\/default\/broken: chart not found/);
+      assert.match(r.message ?? "", /HelmRelease\/default\/after .*waits for HelmRelease\/default\/broken, which failed/);
+      assert.deepEqual(
+        f.inputs[0]?.state.units.map((u) => u.name),
+        ["default/good"],
+      );
+      assert.equal(f.applies[0]?.keepUndeclared, true);
+      assert.deepEqual(r.objects, [{ change: "created", object: "ConfigMap/default/good" }]);
+    });
+
+    it("a preview of a commit with a unit that does not build fails as the commit would", async () => {
+      const f = fakePorts({ state: { path: "clusters/dev", units: [unit("default/good", [cm("good")])], failed: [broken] } });
+      const r = await reconcile({ kind: "preview", ref: "feature" }, f.ports, options);
+      assert.equal(r.reason, "BuildFailed");
+      assert.match(r.message ?? "", /chart not found/);
+      assert.ok(!f.calls.includes("plan"));
+    });
+
+    it("a unit the API server refuses is held back; the others apply; when every unit is refused nothing is applied", async () => {
+      const state: DesiredState = { path: "clusters/dev", units: [unit("default/good", [cm("good")]), unit("default/bad", [cm("bad")])] };
+      const f = fakePorts({ state, dryRun: (o) => (o.metadata.name === "bad" ? "data: Invalid value" : undefined) });
+      const r = await reconcile(apply, f.ports, options);
+      assert.equal(r.reason, "DryRunFailed");
+      assert.deepEqual(
+        r.failedUnits?.map((u) => [u.unit, u.reason]),
+        [["HelmRelease/default/bad", "DryRunFailed"]],
+      );
+      assert.deepEqual(
+        f.inputs[0]?.state.units.map((u) => u.name),
+        ["default/good"],
+      );
+      assert.equal(f.applies[0]?.keepUndeclared, true);
+      const all = fakePorts({ state, dryRun: () => "data: Invalid value" });
+      const none = await reconcile(apply, all.ports, options);
+      assert.equal(none.reason, "DryRunFailed");
+      assert.match(none.message ?? "", /refuses 2 objects of this commit; nothing was applied/);
+      assert.ok(!all.calls.includes("apply"));
+    });
+
+    it("a release whose pre-install hook fails is held back; the others apply", async () => {
+      const job: HelmHook = {
+        object: { apiVersion: "batch/v1", kind: "Job", metadata: { name: "migrate" } },
+        namespace: "default",
+        events: ["pre-install"],
+        weight: 0,
+        deletePolicies: ["before-hook-creation"],
+      };
+      const state: DesiredState = {
+        path: "clusters/dev",
+        units: [{ ...unit("default/web", [cm("web")]), hooks: [job] }, unit("default/good", [cm("good")])],
+      };
+      const f = fakePorts({ state, hookFails: () => "Job/default/migrate: the Job failed" });
+      const r = await reconcile(apply, f.ports, options);
+      assert.equal(r.reason, "ApplyFailed");
+      assert.deepEqual(
+        r.failedUnits?.map((u) => [u.unit, u.reason]),
+        [["HelmRelease/default/web", "HookFailed"]],
+      );
+      assert.deepEqual(
+        f.inputs[0]?.state.units.map((u) => u.name),
+        ["default/good"],
+      );
+    });
+
+    it("an object the engine fails on fails its unit; the update went on with the others", async () => {
+      const state: DesiredState = { path: "clusters/dev", units: [unit("default/good", [cm("good")]), unit("default/bad", [cm("bad")])] };
+      const f = fakePorts({
+        state,
+        apply: () => Promise.reject(new EngineError("update failed", [{ urn: urn(cm("bad").id), message: "forbidden" }], false)),
+      });
+      const r = await reconcile(apply, f.ports, options);
+      assert.equal(r.reason, "ApplyFailed");
+      assert.deepEqual(
+        r.failedUnits?.map((u) => [u.unit, u.reason]),
+        [["HelmRelease/default/bad", "ApplyFailed"]],
+      );
+      assert.match(r.message ?? "", /clusters\/dev\/app\.yaml:1: ConfigMap\/default\/bad: the API server rejects it: forbidden/);
+      assert.equal(f.applies[0]?.keepUndeclared, false);
     });
   });
 

@@ -18,6 +18,7 @@ import { EngineError, EngineStep, Ports } from "../../src/reconcile/ports";
 import { PreviewReport } from "../../src/reconcile/preview-report";
 import { objectUrn } from "../../src/reconcile/pulumi-stack";
 import { runRedaction } from "../../src/reconcile/run-redaction";
+import { strictBuild } from "../helpers/assertions";
 import { FakeRenderTools } from "../helpers/fake-render-tools";
 import { tempDir, writeFiles } from "../helpers/temp-dir";
 
@@ -137,7 +138,7 @@ describe("namespace walls", () => {
       data: { "values.yaml": b64(`stolen: ${STOLEN}\n`) },
     };
     const tools = new FakeRenderTools({ app: () => "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: loot}\ndata: {k: v}\n" }, [secret]);
-    await assert.rejects(buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), tools), (err: unknown) => {
+    await assert.rejects(strictBuild(buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), tools)), (err: unknown) => {
       assert.ok(err instanceof DesiredStateError);
       assert.match(
         err.message,
@@ -226,7 +227,7 @@ describe("sensitive values", () => {
       },
       [live],
     );
-    await assert.rejects(buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), failing), (err: unknown) => {
+    await assert.rejects(strictBuild(buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), failing)), (err: unknown) => {
       assert.ok(err instanceof DesiredStateError);
       assert.doesNotMatch(err.message, /hunter2|tok-123456/);
       assert.match(err.message, /helm template failed at failing\/templates\/cm\.yaml:1:3; helm's message is withheld/);
