@@ -7,6 +7,7 @@ import { isFluxKustomization, parseFluxKustomization, FluxKustomizationSpec } fr
 import { GitRef } from "../desired-state/git-ref";
 import { splitChartCrds } from "../desired-state/helm-crds";
 import { HelmHook, splitHooks } from "../desired-state/helm-hooks";
+import { splitArgoHooks } from "../desired-state/argo-hooks";
 import {
   GitRepositorySpec,
   gitRepositorySpec,
@@ -434,6 +435,11 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
   // 7. Identities, resolved once for the whole desired state (the live cluster tells the scope of
   //    kinds no CRD here declares); then the guards: one definition per object, no accidental empty state.
   //    Secret objects' data joins the sensitive strings; no error shows any of them.
+  // 6b. Argo CD hooks leave every unit that is not a HelmRelease (sync waves checked): see argo-hooks.ts.
+  const argo = splitArgoHooks(units);
+  units.splice(0, units.length, ...argo.units);
+  errors.push(...argo.errors);
+  for (const s of argo.sensitive) sensitive.add(s);
   if (errors.length > 0) throw redactedError(errors, sensitive);
   const toDiscover = kindsToDiscover(units);
   const identified = identifyUnits(units, toDiscover.length > 0 ? await tools.discoverScopes(toDiscover) : new Map());
