@@ -84,8 +84,7 @@ export function splitArgoHooks(units: readonly RenderedUnit[]): ArgoSplit {
       };
       hooks.push({ ...hook, object: { ...o.object, metadata }, namespace: unit.namespace.namespace, label });
     }
-    const { hooks: _old, ...rest } = unit;
-    return { ...rest, objects, ...(hooks.length > 0 ? { hooks } : {}) };
+    return { ...unit, objects, hooks: hooks.length > 0 ? hooks : undefined };
   });
   return { units: out, errors, sensitive };
 }
