@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { applyDependencies, applyPhase } from "../src/desired-state/apply-order";
+import { applyDependencies, applyPhase, unitWave, waveDependencies } from "../src/desired-state/apply-order";
 import { DesiredState, unitKey } from "../src/desired-state/desired-state";
 import { resourceName } from "../src/desired-state/object-id";
 import { kubeObject } from "./kube-object";
@@ -51,8 +51,12 @@ export class ClusterStack extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    const entries = args.state.units.flatMap((u) => u.objects.map((o) => ({ unit: unitKey(u), dependsOnUnits: u.dependsOn, o })));
+    const entries = args.state.units.flatMap((u) =>
+      u.objects.map((o) => ({ unit: unitKey(u), dependsOnUnits: u.dependsOn, o, wave: unitWave(u, o) })),
+    );
     const dependencies = applyDependencies(entries.map((e) => e.o));
+    // Argo CD sync waves: an object waits for the lower waves of its own unit.
+    const waves = waveDependencies(args.state.units);
     const resources = new Map<string, pulumi.CustomResource>();
     // A HelmRelease or Kustomization dependsOn waits for every object of the other unit; those are
     // known once all are registered, so each unit's list is a promise resolved after the loop.
@@ -60,10 +64,12 @@ export class ClusterStack extends pulumi.ComponentResource {
     let registered!: () => void;
     const allRegistered = new Promise<void>((resolve) => (registered = resolve));
     // Registered in apply order, so every dependency exists before its dependents.
-    const ordered = entries.map((e, i) => ({ ...e, i })).sort((a, b) => applyPhase(a.o.id) - applyPhase(b.o.id) || a.i - b.i);
+    const ordered = entries
+      .map((e, i) => ({ ...e, i }))
+      .sort((a, b) => applyPhase(a.o.id) - applyPhase(b.o.id) || a.wave - b.wave || a.i - b.i);
     for (const { unit, dependsOnUnits, o } of ordered) {
       const rn = resourceName(o.id);
-      const direct = (dependencies.get(rn) ?? []).flatMap((d) => resources.get(d) ?? []);
+      const direct = [...(dependencies.get(rn) ?? []), ...(waves.get(rn) ?? [])].flatMap((d) => resources.get(d) ?? []);
       const dependsOn =
         dependsOnUnits.length === 0
           ? direct

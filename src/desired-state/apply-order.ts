@@ -1,4 +1,5 @@
-import { DesiredObject } from "./desired-state";
+import { syncWave } from "./argo-hooks";
+import { DesiredObject, DesiredUnit } from "./desired-state";
 import { isBuiltinGroup, ObjectId, resourceName, splitApiVersion } from "./object-id";
 
 /**
@@ -40,6 +41,56 @@ export function applyDependencies(objects: readonly DesiredObject[]): Map<string
     if (crd) mine.push(crd);
     if (applyPhase(o.id) === 3) mine.push(...early);
     deps.set(resourceName(o.id), mine);
+  }
+  return deps;
+}
+
+/**
+ * An object's sync wave in its unit (`argocd.argoproj.io/sync-wave`, Argo CD's ordering): 0 unless
+ * annotated, and always 0 in a HelmRelease, whose objects helm-controller applies together. Pure.
+ */
+export function unitWave(unit: Pick<DesiredUnit, "kind">, object: DesiredObject): number {
+  return unit.kind === "HelmRelease" ? 0 : syncWave(object.object);
+}
+
+/**
+ * For every object of a unit with sync waves, the resource names of the objects of its own unit
+ * in lower waves it must wait for (Argo CD applies a wave once the lower ones are applied). The
+ * apply phases of {@link applyPhase} come first, as Argo CD moves a Namespace or CRD ahead of what
+ * uses it: an object never waits for one of a later phase, so the order (phase, wave) has no cycle.
+ * Only the edges the others do not already imply are listed: in a unit of ordinary objects, each
+ * wave waits for the one below it. Pure.
+ */
+export function waveDependencies(units: readonly Pick<DesiredUnit, "kind" | "objects">[]): Map<string, string[]> {
+  const deps = new Map<string, string[]>();
+  for (const unit of units) {
+    const byWave = new Map<number, DesiredObject[]>();
+    for (const o of unit.objects) {
+      const wave = unitWave(unit, o);
+      byWave.set(wave, [...(byWave.get(wave) ?? []), o]);
+    }
+    if (byWave.size < 2) continue;
+    const waves = [...byWave.keys()].sort((a, b) => a - b);
+    for (const [i, wave] of waves.entries()) {
+      for (const o of byWave.get(wave)!) {
+        const phase = applyPhase(o.id);
+        const mine: string[] = [];
+        // The highest phase (at most this object's) that some object of a wave in between covers:
+        // every object of a lower wave and a phase up to it is already waited for through that one.
+        let covered = -1;
+        for (const lower of waves.slice(0, i).reverse()) {
+          let reached = covered;
+          for (const p of byWave.get(lower)!) {
+            const pPhase = applyPhase(p.id);
+            if (pPhase > phase) continue;
+            if (pPhase > covered) mine.push(resourceName(p.id));
+            reached = Math.max(reached, pPhase);
+          }
+          covered = reached;
+        }
+        if (mine.length > 0) deps.set(resourceName(o.id), mine);
+      }
+    }
   }
   return deps;
 }

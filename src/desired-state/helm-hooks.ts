@@ -19,8 +19,14 @@ export const HOOK_EVENTS = [
 /** One `helm.sh/hook` event. */
 export type HookEvent = (typeof HOOK_EVENTS)[number];
 
-/** The events ferry runs hooks at: a release's install and upgrade, as helm-controller does. */
-export type RunHookEvent = "pre-install" | "post-install" | "pre-upgrade" | "post-upgrade";
+/** The Argo CD sync phases ferry runs hooks at (`argocd.argoproj.io/hook`; see `argo-hooks.ts`). */
+export type ArgoHookPhase = "PreSync" | "Sync" | "PostSync";
+
+/**
+ * The events ferry runs hooks at: a HelmRelease's install and upgrade, as helm-controller does, and
+ * the Argo CD sync phases of the other units.
+ */
+export type RunHookEvent = "pre-install" | "post-install" | "pre-upgrade" | "post-upgrade" | ArgoHookPhase;
 
 /** The delete policies of `helm.sh/hook-delete-policy`. */
 export const HOOK_DELETE_POLICIES = ["before-hook-creation", "hook-succeeded", "hook-failed"] as const;
@@ -28,17 +34,26 @@ export const HOOK_DELETE_POLICIES = ["before-hook-creation", "hook-succeeded", "
 /** One `helm.sh/hook-delete-policy`. */
 export type HookDeletePolicy = (typeof HOOK_DELETE_POLICIES)[number];
 
-/** A chart's hook object: not a managed object; run at its events by the pipeline. */
+/**
+ * A hook object (a chart's `helm.sh/hook`, or an Argo CD `argocd.argoproj.io/hook`): not a managed
+ * object; run at its events by the pipeline.
+ */
 export interface HelmHook {
+  /** The object to create; an Argo CD hook may have only `metadata.generateName` (the server names each instance). */
   readonly object: KubeObject;
   /** The namespace it goes to when it names none and its kind is namespaced (the release's). */
   readonly namespace: string;
   /** The events ferry runs it at (never empty). */
   readonly events: readonly RunHookEvent[];
-  /** `helm.sh/hook-weight`: lower runs first. */
+  /** `helm.sh/hook-weight` (an Argo CD hook's sync wave): lower runs first. */
   readonly weight: number;
   /** `helm.sh/hook-delete-policy`; `before-hook-creation` when the chart names none (Helm's default). */
   readonly deletePolicies: readonly HookDeletePolicy[];
+  /**
+   * The value of the `ferry.dev/hook` label the object carries (set on Argo CD hooks): how a hook
+   * with only `generateName` finds its earlier instances to delete (`before-hook-creation`).
+   */
+  readonly label?: string;
 }
 
 /** What {@link splitHooks} returns: the release's objects and its hooks. */

@@ -97,7 +97,10 @@ function checkObject(value: unknown, location: SourceLocation, where: string, ob
   const metadata = value.metadata;
   if (!isRecord(metadata)) problems.push("`metadata` is missing");
   else {
-    if (typeof metadata.name !== "string" || !metadata.name) {
+    // A hook may have only generateName (the server names each run); whether it is one is decided
+    // with its unit (argo-hooks.ts), which refuses it on any other object.
+    const hookWithGenerateName = typeof metadata.generateName === "string" && metadata.generateName !== "" && isHook(metadata);
+    if ((typeof metadata.name !== "string" || !metadata.name) && !hookWithGenerateName) {
       problems.push(
         metadata.generateName !== undefined
           ? "`metadata.generateName` is not supported: ferry tracks every object by its name"
@@ -117,6 +120,11 @@ function checkObject(value: unknown, location: SourceLocation, where: string, ob
     return;
   }
   objects.push({ object: value as unknown as KubeObject, location });
+}
+
+function isHook(metadata: Record<string, unknown>): boolean {
+  const annotations = metadata.annotations;
+  return isRecord(annotations) && (annotations["argocd.argoproj.io/hook"] !== undefined || annotations["helm.sh/hook"] !== undefined);
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

@@ -1,6 +1,7 @@
 import * as k8s from "@kubernetes/client-node";
 import { DesiredState, DesiredUnit, unitKey } from "../desired-state/desired-state";
-import { deleteAfter, HelmHook, hooksFor, RunHookEvent } from "../desired-state/helm-hooks";
+import { argoHooksFor, HOOK_LABEL } from "../desired-state/argo-hooks";
+import { ArgoHookPhase, deleteAfter, HelmHook, hooksFor, RunHookEvent } from "../desired-state/helm-hooks";
 import { KubeObject } from "../desired-state/object-id";
 import { ClusterAccess, isNotFound, kubeConfig } from "../lib/kube-config";
 import { ClusterDiscovery } from "../render/cluster-discovery";
@@ -17,7 +18,10 @@ export interface HookApi {
   place(object: KubeObject, namespace: string): Promise<KubeObject>;
   /** Deletes the object if it exists and waits until it is gone. */
   remove(object: KubeObject, signal?: AbortSignal): Promise<void>;
-  create(object: KubeObject): Promise<void>;
+  /** The objects of the hook's kind and namespace that carry `ferry.dev/hook: <label>`: its earlier instances. */
+  instances(object: KubeObject, label: string): Promise<KubeObject[]>;
+  /** Creates the object and returns it as the server made it (with the name it gave a `generateName` object). */
+  create(object: KubeObject): Promise<KubeObject>;
   /** Creates the Namespace unless it exists. */
   ensureNamespace(namespace: KubeObject): Promise<void>;
   status(object: KubeObject): Promise<HookStatus>;
@@ -37,8 +41,10 @@ export interface HookRunOptions {
 }
 
 /**
- * Runs one event's hooks of a release as Helm does (`execHook`): in the order given (weight, then
- * kind and name), each replaced first (`before-hook-creation`), created, and waited for when it is a
+ * Runs one event's hooks of a release (or one Argo CD phase's hooks of a unit) as Helm does
+ * (`execHook`): in the order given (weight, then kind and name), each replaced first
+ * (`before-hook-creation`: for a `generateName` hook, every earlier instance, found by its
+ * `ferry.dev/hook` label), created, and waited for under the name the server gave it when it is a
  * Job or Pod (until the timeout); a failed hook stops the rest and is deleted when its policy says
  * `hook-failed`. Only once every hook succeeded are those with `hook-succeeded` deleted, in reverse
  * order: a hook Job may need the ServiceAccount or ConfigMap an earlier hook of the same event made.
@@ -46,11 +52,15 @@ export interface HookRunOptions {
 export async function runHelmHooks(hooks: readonly HelmHook[], api: HookApi, options: HookRunOptions): Promise<HookOutcome> {
   const ran: { hook: HelmHook; object: KubeObject }[] = [];
   for (const hook of hooks) {
-    const object = await api.place(hook.object, hook.namespace);
-    const namespace = object.metadata.namespace ? options.namespaces?.get(object.metadata.namespace) : undefined;
+    const placed = await api.place(hook.object, hook.namespace);
+    const namespace = placed.metadata.namespace ? options.namespaces?.get(placed.metadata.namespace) : undefined;
     if (namespace) await api.ensureNamespace(namespace);
-    if (hook.deletePolicies.includes("before-hook-creation")) await api.remove(object, options.signal);
-    await api.create(object);
+    if (hook.deletePolicies.includes("before-hook-creation")) {
+      if (placed.metadata.name) await api.remove(placed, options.signal);
+      else if (hook.label) for (const earlier of await api.instances(placed, hook.label)) await api.remove(earlier, options.signal);
+    }
+    const object = await api.create(placed);
+    if (!object.metadata.name) return { ok: false, message: `${hookName(placed)}: the server returned no name for it` };
     const outcome = await finished(object, api, options);
     if (!outcome.ok) {
       if (deleteAfter(hook, false)) await api.remove(object, options.signal);
@@ -75,18 +85,21 @@ async function finished(object: KubeObject, api: HookApi, options: HookRunOption
   }
 }
 
-/** One release's hooks to run at one event. */
+/** One unit's hooks to run at one event (a HelmRelease's Helm event, any other unit's Argo CD phase). */
 export interface ReleaseHookRun {
-  /** `HelmRelease/<ns>/<name>` */
+  /** The unit's key: `HelmRelease/<ns>/<name>`, `ManifestFile/clusters/dev/app.yaml`... */
   readonly release: string;
   readonly event: RunHookEvent;
   readonly hooks: readonly HelmHook[];
 }
 
 /**
- * Which hooks an update runs, before (`pre`) or after (`post`) it applies: a release none of whose
+ * Which hooks an update runs, before (`pre`) or after (`post`) it applies: a unit none of whose
  * objects the stack's state holds is installed; one with objects the update creates or changes is
- * upgraded; an unchanged one runs none (helm-controller upgrades only when the release changes).
+ * upgraded; an unchanged one runs none (helm-controller upgrades only when the release changes; an
+ * Argo CD automated sync runs only when the application is out of sync). A HelmRelease runs its
+ * `pre-`/`post-install` or `-upgrade` hooks; any other unit its Argo CD `PreSync` hooks before, and
+ * its `Sync` then `PostSync` hooks after.
  */
 export function releaseHookRuns(
   state: DesiredState,
@@ -95,9 +108,17 @@ export function releaseHookRuns(
 ): ReleaseHookRun[] {
   const runs: ReleaseHookRun[] = [];
   for (const unit of state.units) {
-    if (unit.kind !== "HelmRelease" || !unit.hooks?.length || (unit.objects.length > 0 && unit.objects.every((o) => o.suspended))) continue;
+    if (!unit.hooks?.length || (unit.objects.length > 0 && unit.objects.every((o) => o.suspended))) continue;
     const { installed, changed } = managed(unit);
     if (installed && !changed) continue;
+    if (unit.kind !== "HelmRelease") {
+      const phases: ArgoHookPhase[] = when === "pre" ? ["PreSync"] : ["Sync", "PostSync"];
+      for (const phase of phases) {
+        const hooks = argoHooksFor(unit.hooks, phase);
+        if (hooks.length > 0) runs.push({ release: unitKey(unit), event: phase, hooks });
+      }
+      continue;
+    }
     const event: RunHookEvent = `${when}-${installed ? "upgrade" : "install"}`;
     const hooks = hooksFor(unit.hooks, event);
     if (hooks.length > 0) runs.push({ release: unitKey(unit), event, hooks });
@@ -105,10 +126,11 @@ export function releaseHookRuns(
   return runs;
 }
 
-/** `Job/ns/name` */
+/** `Job/ns/name` (`Job/ns/name-*` for a `generateName` hook not created yet) */
 export function hookName(object: KubeObject): string {
   const ns = object.metadata.namespace;
-  return `${object.kind}/${ns ? `${ns}/` : ""}${object.metadata.name ?? "?"}`;
+  const generated = typeof object.metadata.generateName === "string" ? `${object.metadata.generateName}*` : "?";
+  return `${object.kind}/${ns ? `${ns}/` : ""}${object.metadata.name || generated}`;
 }
 
 /** The hook operations against the live cluster, with client-node. */
@@ -143,8 +165,22 @@ export function liveHookApi(access: ClusterAccess, discovery: ClusterDiscovery):
         await new Promise((r) => setTimeout(r, 300));
       }
     },
+    async instances(object, label) {
+      const list = await client().list(
+        object.apiVersion,
+        object.kind,
+        object.metadata.namespace,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        `${HOOK_LABEL}=${label}`,
+      );
+      return list.items.map((o) => ({ ...(o as KubeObject), apiVersion: object.apiVersion, kind: object.kind }));
+    },
     async create(object) {
-      await client().create(object as k8s.KubernetesObject, undefined, undefined, "ferry");
+      const created = await client().create(object as k8s.KubernetesObject, undefined, undefined, "ferry");
+      return { ...(created as KubeObject), apiVersion: object.apiVersion, kind: object.kind };
     },
     async ensureNamespace(namespace) {
       if ((await read(namespace)) !== undefined) return;

@@ -9,7 +9,7 @@ import { adoptions } from "./adoption";
 import { changeOf, countChanges, hasChanges, isKubernetesObject, objectDisplayName } from "./change-summary";
 import { clusterRejections, dryRunRejections, engineRejections, Rejection, rejectionMessage, sameData } from "./dry-run";
 import { buildFailures, holdBack, UnitFailure } from "../desired-state/unit-isolation";
-import { releaseHookRuns } from "./helm-hook-runner";
+import { hookName, releaseHookRuns } from "./helm-hook-runner";
 import { declaredDeletes } from "./identity-guard";
 import { Mode, runKind, writes } from "./mode";
 import { decideRef, Pin } from "./pin";
@@ -430,10 +430,7 @@ async function runHooks(runs: ReturnType<typeof hookRuns>["pre"], ports: Ports, 
       .map((o) => [o.id.name, o.object]),
   );
   for (const r of runs) {
-    options.progress?.phase(
-      "apply",
-      `${r.release}: ${r.event} hooks ${r.hooks.map((h) => `${h.object.kind}/${h.object.metadata.name ?? "?"}`).join(", ")}`,
-    );
+    options.progress?.phase("apply", `${r.release}: ${r.event} hooks ${r.hooks.map((h) => hookName(h.object)).join(", ")}`);
     const failed = await ports.cluster.runHooks(r.hooks, { timeoutMs: HOOK_TIMEOUT_MS, signal: options.signal, namespaces });
     if (failed === undefined) continue;
     const message = `${r.release}: ${r.event} hook ${failed}

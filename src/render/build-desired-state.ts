@@ -7,6 +7,7 @@ import { isFluxKustomization, parseFluxKustomization, FluxKustomizationSpec } fr
 import { GitRef } from "../desired-state/git-ref";
 import { splitChartCrds } from "../desired-state/helm-crds";
 import { HelmHook, splitHooks } from "../desired-state/helm-hooks";
+import { splitArgoHooks } from "../desired-state/argo-hooks";
 import {
   GitRepositorySpec,
   gitRepositorySpec,
@@ -462,6 +463,16 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
   // 7. Identities, resolved once for the whole desired state (the live cluster tells the scope of
   //    kinds no CRD here declares); then the guards: one definition per object, no accidental empty state.
   //    Secret objects' data joins the sensitive strings; no error shows any of them.
+  // 6b. Argo CD hooks leave every unit that is not a HelmRelease (sync waves checked): see argo-hooks.ts.
+  //     A unit with a refused hook or wave fails alone.
+  const split = units.flatMap((unit) => {
+    const argo = splitArgoHooks([unit]);
+    for (const s of argo.sensitive) sensitive.add(s);
+    if (argo.errors.length === 0) return argo.units;
+    fail(unit.kind, unit.name, unit.location, argo.errors);
+    return [];
+  });
+  units.splice(0, units.length, ...split);
   // A problem of the whole state stops the build; so do failed units when no unit is left.
   const unitErrors = failed.flatMap((f) => f.errors);
   if (errors.length > 0 || (failed.length > 0 && units.length === 0)) throw redactedError([...errors, ...unitErrors], sensitive);

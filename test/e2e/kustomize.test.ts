@@ -182,4 +182,66 @@ describe("Kustomize and Flux Kustomizations", () => {
     assert.equal(second.code, 0, second.result.message);
     assert.ok(await e.exists("configmap", "sync-only", "-n", "default"), "a sync_only object is never deleted");
   });
+
+  it("runs Argo CD hooks (a generateName PreSync Job, Sync hooks) around the update and applies sync waves in order; hooks are not managed and a second sync changes nothing", async () => {
+    const e = env();
+    const repo = await ConfigRepo.create(path.join(e.dir, "argo-repo"), "argo-hooks");
+    await repo.commitStep("step1", "Argo CD sync-waves shape");
+    const sync = () => e.sync({ repo: repo.dir, path: "clusters/argo", stack: "argo" });
+    const first = await sync();
+    assert.equal(first.code, 0, `${first.result.message}\n${first.stderr}`);
+
+    // Hooks are not managed objects, and the Skip object is not applied at all.
+    assert.deepEqual(first.result.objects.map((o) => o.object).sort(), [
+      "ConfigMap/argo-demo/frontend",
+      "Namespace/argo-demo",
+      "ReplicaSet/argo-demo/backend",
+      "Service/argo-demo/backend",
+      "Service/argo-demo/frontend",
+    ]);
+    assert.equal(await e.exists("configmap", "skipped", "-n", "argo-demo"), false);
+    // The PreSync Job (generateName, HookSucceeded) ran and was deleted under the name the server gave it;
+    // the Sync hooks ran to completion and stay (BeforeHookCreation); the PreSync ConfigMap stays once.
+    const jobs = await e.getJson<{ items: { metadata: { name: string; uid: string }; status?: { succeeded?: number } }[] }>(
+      "jobs",
+      "-n",
+      "argo-demo",
+    );
+    assert.deepEqual(jobs.items.map((j) => `${j.metadata.name} ${j.status?.succeeded}`).sort(), ["maint-page-down 1", "maint-page-up 1"]);
+    const markers = async () =>
+      (await e.getJson<{ items: { metadata: { name: string; labels?: Record<string, string> } }[] }>("configmaps", "-n", "argo-demo")).items
+        .filter((c) => c.metadata.name.startsWith("pre-marker-"))
+        .map((c) => c.metadata);
+    const [marker, ...more] = await markers();
+    assert.ok(marker && more.length === 0, "one instance of the generateName PreSync ConfigMap");
+    assert.match(marker.labels?.["ferry.dev/hook"] ?? "", /^h-[0-9a-f]{40}$/);
+
+    // Wave 2 waits for wave 0 of the same file: the engine's state records the dependency.
+    const exported = JSON.parse(await e.pulumi("argo", ["stack", "export"])) as {
+      deployment: { resources?: { urn: string; type: string; dependencies?: string[]; outputs?: { metadata?: { name?: string } } }[] };
+    };
+    const resources = exported.deployment.resources ?? [];
+    const urn = (type: string, name: string) => resources.find((r) => r.type.endsWith(type) && r.outputs?.metadata?.name === name)?.urn;
+    const frontend = resources.find((r) => r.urn === urn(":ConfigMap", "frontend"));
+    assert.ok(frontend?.dependencies?.includes(urn(":ReplicaSet", "backend") ?? "-"), JSON.stringify(frontend));
+    assert.ok(frontend?.dependencies?.includes(urn(":Service", "backend") ?? "-"), JSON.stringify(frontend));
+
+    // Converged: a second sync changes nothing and runs no hook.
+    const upUid = jobs.items.find((j) => j.metadata.name === "maint-page-up")?.metadata.uid;
+    const second = await sync();
+    assert.equal(second.code, 0, second.result.message);
+    assert.deepEqual(second.result.objects, []);
+    assert.equal(second.result.changes?.created, 0);
+    assert.equal(second.result.changes?.updated, 0);
+    assert.equal((await e.getJson<{ metadata: { uid: string } }>("job", "maint-page-up", "-n", "argo-demo")).metadata.uid, upUid);
+
+    // A change to the unit runs its hooks again: the earlier generateName instance is replaced, found by its label.
+    await repo.commitStep("step2", "Frontend version 2");
+    const third = await sync();
+    assert.equal(third.code, 0, third.result.message);
+    assert.notEqual((await e.getJson<{ metadata: { uid: string } }>("job", "maint-page-up", "-n", "argo-demo")).metadata.uid, upUid);
+    const after = await markers();
+    assert.equal(after.length, 1, JSON.stringify(after));
+    assert.notEqual(after[0]!.name, marker.name);
+  });
 });

@@ -83,25 +83,36 @@ describe("hooksFor", () => {
 });
 
 describe("runHelmHooks", () => {
-  const fake = (statuses: HookStatus[]) => {
+  // `live`: objects of the cluster (by label) for `instances`; a generateName object gets the next suffix.
+  const fake = (statuses: HookStatus[], live: KubeObject[] = []) => {
     const calls: string[] = [];
+    const watched: string[] = [];
+    let suffix = 0;
     const api: HookApi = {
       place: (o, ns) => Promise.resolve({ ...o, metadata: { ...o.metadata, namespace: ns } }),
       remove: (o) => {
         calls.push(`remove ${o.metadata.namespace}/${o.metadata.name}`);
         return Promise.resolve();
       },
-      create: (o) => {
-        calls.push(`create ${o.metadata.namespace}/${o.metadata.name}`);
-        return Promise.resolve();
+      instances: (o, label) => {
+        calls.push(`list ${o.kind} ${o.metadata.namespace} ${label}`);
+        return Promise.resolve(live.filter((l) => l.kind === o.kind && l.metadata.labels?.["ferry.dev/hook"] === label));
       },
-      status: (o) => Promise.resolve(o.kind === "Job" || o.kind === "Pod" ? (statuses.shift() ?? "running") : "succeeded"),
+      create: (o) => {
+        const name = o.metadata.name || `${String(o.metadata.generateName)}x${++suffix}`;
+        calls.push(`create ${o.metadata.namespace}/${name}`);
+        return Promise.resolve({ ...o, metadata: { ...o.metadata, name } });
+      },
+      status: (o) => {
+        if (o.kind === "Job" || o.kind === "Pod") watched.push(o.metadata.name);
+        return Promise.resolve(o.kind === "Job" || o.kind === "Pod" ? (statuses.shift() ?? "running") : "succeeded");
+      },
       ensureNamespace: (ns) => {
         calls.push(`namespace ${ns.metadata.name}`);
         return Promise.resolve();
       },
     };
-    return { api, calls };
+    return { api, calls, watched };
   };
   const job = (deletePolicies: HelmHook["deletePolicies"], name = "migrate", kind = "Job"): HelmHook => ({
     object: obj(kind, name).object,
@@ -164,5 +175,48 @@ describe("runHelmHooks", () => {
     const r = await runHelmHooks(hooks, f.api, { timeoutMs: 5000, pollMs: 1 });
     assert.deepEqual(r, { ok: false, message: "Job/apps/first: the Job failed" });
     assert.deepEqual(f.calls, ["create apps/first"]);
+  });
+
+  const generated = (deletePolicies: HelmHook["deletePolicies"]): HelmHook => ({
+    object: {
+      apiVersion: "batch/v1",
+      kind: "Job",
+      metadata: { generateName: "upgrade-sql-", labels: { "ferry.dev/hook": "h-1" } },
+    } as unknown as KubeObject,
+    namespace: "apps",
+    events: ["PreSync"],
+    weight: 0,
+    deletePolicies,
+    label: "h-1",
+  });
+  const earlier = (name: string, label = "h-1"): KubeObject => ({
+    apiVersion: "batch/v1",
+    kind: "Job",
+    metadata: { name, namespace: "apps", labels: { "ferry.dev/hook": label } },
+  });
+
+  it("creates a generateName hook, waits on the name the server gave it and deletes that one (hook-succeeded)", async () => {
+    const f = fake(["running", "succeeded"]);
+    assert.deepEqual(await runHelmHooks([generated(["hook-succeeded"])], f.api, { timeoutMs: 5000, pollMs: 1 }), { ok: true });
+    assert.deepEqual(f.calls, ["create apps/upgrade-sql-x1", "remove apps/upgrade-sql-x1"]);
+    assert.deepEqual(f.watched, ["upgrade-sql-x1", "upgrade-sql-x1"]);
+  });
+
+  it("deletes every earlier instance of a generateName hook by its ferry.dev/hook label first (before-hook-creation)", async () => {
+    const f = fake(["succeeded"], [earlier("upgrade-sql-a"), earlier("upgrade-sql-b"), earlier("other-c", "h-2")]);
+    assert.deepEqual(await runHelmHooks([generated(["before-hook-creation"])], f.api, { timeoutMs: 5000, pollMs: 1 }), { ok: true });
+    assert.deepEqual(f.calls, [
+      "list Job apps h-1",
+      "remove apps/upgrade-sql-a",
+      "remove apps/upgrade-sql-b",
+      "create apps/upgrade-sql-x1",
+    ]);
+  });
+
+  it("deletes a failed generateName hook under its server name when its policy says hook-failed, and names it in the failure", async () => {
+    const f = fake([{ failed: "the Job failed" }]);
+    const r = await runHelmHooks([generated(["hook-failed"])], f.api, { timeoutMs: 5000, pollMs: 1 });
+    assert.deepEqual(r, { ok: false, message: "Job/apps/upgrade-sql-x1: the Job failed" });
+    assert.deepEqual(f.calls, ["create apps/upgrade-sql-x1", "remove apps/upgrade-sql-x1"]);
   });
 });
