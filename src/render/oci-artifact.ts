@@ -283,7 +283,7 @@ class RegistryClient {
  * limits on unpacked size and entry count.
  */
 export async function extractTarGz(archive: Buffer, dest: string, what: string): Promise<void> {
-  const root = fs.realpathSync(dest);
+  const root = fs.realpathSync.native(dest);
   const refuse = (name: string, problem: string): Error =>
     new Error(
       `${what}: artifact entry "${name}" ${problem}; refused\n  fix: push the artifact from a plain folder of manifests (\`flux push artifact\`)`,
@@ -378,7 +378,7 @@ export async function extractTarGz(archive: Buffer, dest: string, what: string):
     const parent = nearestExisting(path.dirname(abs));
     if (!isInside(root, parent)) throw refuse(link.name, "would be made through a link that leaves the artifact's folder");
     fs.mkdirSync(path.dirname(abs), { recursive: true, mode: 0o755 });
-    if (!isInside(root, fs.realpathSync(path.dirname(abs))))
+    if (!isInside(root, fs.realpathSync.native(path.dirname(abs))))
       throw refuse(link.name, "would be made through a link that leaves the artifact's folder");
     if (lstat(abs)) throw refuse(link.name, "would replace another entry of the artifact");
     fs.symlinkSync(link.target, abs);
@@ -399,7 +399,7 @@ function lstat(p: string): fs.Stats | undefined {
 
 function realpath(p: string): string | undefined {
   try {
-    return fs.realpathSync(p);
+    return fs.realpathSync.native(p);
   } catch {
     return undefined;
   }
