@@ -89,8 +89,15 @@ export async function pullOciArtifact(request: OciArtifactRequest, context: OciP
         "  fix: push only the manifests the Kustomization needs",
     );
   }
-  const dir = path.join(context.cacheDir, "oci", layer.digest.replace(":", "-"));
-  if (fs.existsSync(dir)) return dir;
+  // One folder per source URL, one per layer inside it; a folder in use is touched, so the pruning
+  // below (after each new layer) never removes one a render of the last hour returned.
+  const urlDir = path.join(context.cacheDir, "oci", createHash("sha256").update(source.url).digest("hex").slice(0, 16));
+  const dir = path.join(urlDir, layer.digest.replace(":", "-"));
+  if (fs.existsSync(dir)) {
+    const now = new Date();
+    fs.utimesSync(dir, now, now);
+    return dir;
+  }
 
   // 3. The blob, checked against the layer's digest and size, unpacked into a folder of its own.
   const blob = await registry.get(`blobs/${layer.digest}`, { maxBytes: layer.size, what: "this artifact's layer (its manifest's size)" });
@@ -115,7 +122,25 @@ export async function pullOciArtifact(request: OciArtifactRequest, context: OciP
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
+  pruneStaleArtifacts(urlDir, dir);
   return dir;
+}
+
+/** How long an unpacked artifact no render returned is kept once a newer one of the same source arrives. */
+const STALE_ARTIFACT_MS = 60 * 60 * 1000;
+
+/** Removes the older artifacts of a source that no render returned for {@link STALE_ARTIFACT_MS}, so the cache does not grow with every push. */
+function pruneStaleArtifacts(urlDir: string, keep: string): void {
+  const cutoff = Date.now() - STALE_ARTIFACT_MS;
+  for (const name of fs.readdirSync(urlDir)) {
+    const p = path.join(urlDir, name);
+    if (p === keep) continue;
+    try {
+      if (fs.statSync(p).mtimeMs < cutoff) fs.rmSync(p, { recursive: true, force: true });
+    } catch {
+      // Gone already (a concurrent prune), or unreadable: the next prune tries again.
+    }
+  }
 }
 
 /** The layers of an image manifest; an index (several platforms) or anything else is refused by name. */
@@ -327,44 +352,11 @@ export async function extractTarGz(archive: Buffer, dest: string, what: string):
         entry.resume();
         continue; // the folder itself
       }
-      switch (header.type) {
-        case "directory":
-          fs.mkdirSync(abs, { recursive: true, mode: 0o755 });
-          entry.resume();
-          break;
-        case "file":
-        case "contiguous-file": {
-          fs.mkdirSync(path.dirname(abs), { recursive: true, mode: 0o755 });
-          const existing = lstat(abs);
-          if (existing && !existing.isFile()) throw refuse(name, "would replace a folder or link of the artifact");
-          const fd = fs.openSync(abs, "w", 0o644);
-          try {
-            for await (const chunk of entry) fs.writeSync(fd, chunk as Buffer);
-          } finally {
-            fs.closeSync(fd);
-          }
-          break;
-        }
-        case "link": {
-          const linkProblem = tarLinkProblem(name, header.linkname, "link");
-          if (linkProblem !== undefined) throw refuse(name, linkProblem);
-          const target = path.join(root, path.posix.normalize(header.linkname));
-          if (!lstat(target)?.isFile()) throw refuse(name, `is a hard link to ${header.linkname}, which is not a file unpacked before it`);
-          fs.mkdirSync(path.dirname(abs), { recursive: true, mode: 0o755 });
-          if (lstat(abs)) throw refuse(name, "would replace another entry of the artifact");
-          fs.copyFileSync(target, abs);
-          entry.resume();
-          break;
-        }
-        case "symlink": {
-          const linkProblem = tarLinkProblem(name, header.linkname, "symlink");
-          if (linkProblem !== undefined) throw refuse(name, linkProblem);
-          symlinks.push({ name, rel, target: header.linkname });
-          entry.resume();
-          break;
-        }
-        default:
-          throw refuse(name, `is a ${header.type}, which ferry does not unpack`);
+      try {
+        await unpackEntry(entry, name, rel, abs, root, symlinks, refuse);
+      } catch (err) {
+        if (err instanceof Error && "code" in err) throw refuse(name, `cannot be unpacked (${String(err.code)})`);
+        throw err;
       }
     }
   } catch (err) {
@@ -377,7 +369,11 @@ export async function extractTarGz(archive: Buffer, dest: string, what: string):
     const abs = path.join(root, link.rel);
     const parent = nearestExisting(path.dirname(abs));
     if (!isInside(root, parent)) throw refuse(link.name, "would be made through a link that leaves the artifact's folder");
-    fs.mkdirSync(path.dirname(abs), { recursive: true, mode: 0o755 });
+    try {
+      fs.mkdirSync(path.dirname(abs), { recursive: true, mode: 0o755 });
+    } catch (err) {
+      throw refuse(link.name, `cannot be unpacked (${err instanceof Error && "code" in err ? String(err.code) : "mkdir"})`);
+    }
     if (!isInside(root, fs.realpathSync.native(path.dirname(abs))))
       throw refuse(link.name, "would be made through a link that leaves the artifact's folder");
     if (lstat(abs)) throw refuse(link.name, "would replace another entry of the artifact");
@@ -386,6 +382,58 @@ export async function extractTarGz(archive: Buffer, dest: string, what: string):
   for (const link of symlinks) {
     const real = realpath(path.join(root, link.rel));
     if (real !== undefined && !isInside(root, real)) throw refuse(link.name, `resolves to ${real}, outside the artifact's folder`);
+  }
+}
+
+/** Unpacks one entry (a folder, a file, a hard link as a copy); a symlink is recorded for later; anything else is refused. */
+async function unpackEntry(
+  entry: tar.Extract extends AsyncIterable<infer S> ? S : never,
+  name: string,
+  rel: string,
+  abs: string,
+  root: string,
+  symlinks: { name: string; rel: string; target: string }[],
+  refuse: (name: string, problem: string) => Error,
+): Promise<void> {
+  const { header } = entry;
+  switch (header.type) {
+    case "directory":
+      fs.mkdirSync(abs, { recursive: true, mode: 0o755 });
+      entry.resume();
+      break;
+    case "file":
+    case "contiguous-file": {
+      fs.mkdirSync(path.dirname(abs), { recursive: true, mode: 0o755 });
+      const existing = lstat(abs);
+      if (existing && !existing.isFile()) throw refuse(name, "would replace a folder or link of the artifact");
+      const fd = fs.openSync(abs, "w", 0o644);
+      try {
+        for await (const chunk of entry) fs.writeSync(fd, chunk as Buffer);
+      } finally {
+        fs.closeSync(fd);
+      }
+      break;
+    }
+    case "link": {
+      const linkProblem = tarLinkProblem(name, header.linkname, "link");
+      if (linkProblem !== undefined) throw refuse(name, linkProblem);
+      const target = path.join(root, path.posix.normalize(header.linkname));
+      if (!lstat(target)?.isFile()) throw refuse(name, `is a hard link to ${header.linkname}, which is not a file unpacked before it`);
+      fs.mkdirSync(path.dirname(abs), { recursive: true, mode: 0o755 });
+      if (lstat(abs)) throw refuse(name, "would replace another entry of the artifact");
+      fs.copyFileSync(target, abs);
+      entry.resume();
+      break;
+    }
+    case "symlink": {
+      const linkProblem = tarLinkProblem(name, header.linkname, "symlink");
+      if (linkProblem !== undefined) throw refuse(name, linkProblem);
+      symlinks.push({ name, rel, target: header.linkname });
+      entry.resume();
+      break;
+    }
+    default:
+      throw refuse(name, `is a ${header.type}, which ferry does not unpack`);
   }
 }
 

@@ -37,7 +37,6 @@ export interface OutboundGuardOptions {
 
 /** What {@link OutboundGuard.request} sends and how much it reads. */
 export interface OutboundRequestOptions {
-  readonly method?: "GET" | "HEAD";
   readonly headers?: Readonly<Record<string, string>>;
   /** The largest body read; a larger one fails the request. */
   readonly maxBytes: number;
@@ -56,6 +55,8 @@ export interface OutboundResponse {
 export type OutboundKind = "chart-repository" | "oci" | "git" | "values-url";
 
 const MAX_REDIRECTS = 5;
+/** The longest one {@link OutboundGuard.request} may take, body included. */
+const REQUEST_DEADLINE_MS = 300_000;
 /** A values file fetched from a URL is never larger than this. */
 const MAX_VALUES_BYTES = INPUT_LIMITS.maxValuesBytes;
 
@@ -127,7 +128,7 @@ export class OutboundGuard {
       const req = client.request(
         url,
         {
-          method: options.method ?? "GET",
+          method: "GET",
           lookup: this.pinnedLookup(url, unit),
           timeout: 60_000,
           headers: { "user-agent": "ferry", ...options.headers },
@@ -145,6 +146,9 @@ export class OutboundGuard {
           res.on("error", reject);
         },
       );
+      // An idle limit alone lets a server trickle a large body forever: the whole request has one too.
+      const deadline = setTimeout(() => req.destroy(new Error(`took longer than ${REQUEST_DEADLINE_MS / 1000}s`)), REQUEST_DEADLINE_MS);
+      req.on("close", () => clearTimeout(deadline));
       req.on("timeout", () => req.destroy(new Error("timed out after 60s")));
       req.on("error", reject);
       req.end();

@@ -311,6 +311,50 @@ describe("pullOciArtifact", () => {
     await assert.rejects(pull({ ref: { tag: "1.0.0" } }, { username: "puller", password: "wrong" }), /HTTP 401/);
   });
 
+  it("reuses an unpacked layer without fetching it again, and removes a source's older layer no render used for an hour", async () => {
+    const cacheDir = tempDir();
+    const login = { username: "puller", password: "s3cret" };
+    const pullInto = (tag: string) =>
+      pullOciArtifact(
+        { unit: "Kustomization/apps/m", source: read({ url: `oci://${host}/team/manifests`, insecure: true, ref: { tag } }), auth: login },
+        { outbound: guard, cacheDir },
+      );
+    const old = await pullInto("1.0.0");
+    requests.length = 0;
+    assert.equal(await pullInto("1.0.0"), old);
+    assert.ok(!requests.some((r) => r.includes("/blobs/")), requests.join("\n"));
+    const hourAgo = new Date(Date.now() - 2 * 60 * 60 * 1000);
+    fs.utimesSync(old, hourAgo, hourAgo);
+    const newer = await pullInto("2.0.0");
+    assert.equal(fs.readFileSync(path.join(newer, "apps/cm.yaml"), "utf8"), "version: 2.0.0\n");
+    assert.equal(fs.existsSync(old), false, "the older layer is gone");
+  });
+
+  it("refuses a layer over the size limit before fetching it, and a blob whose digest is not the manifest's", async () => {
+    const login = { username: "puller", password: "s3cret" };
+    const manifest = (layer: { digest: string; size: number }) =>
+      Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: "application/vnd.oci.image.manifest.v1+json",
+          layers: [{ mediaType: FLUX_CONTENT_MEDIA_TYPE, ...layer }],
+        }),
+      );
+    manifests.set("huge", manifest({ digest: `sha256:${"c".repeat(64)}`, size: 65 * 1024 * 1024 }));
+    requests.length = 0;
+    await assert.rejects(
+      pull({ ref: { tag: "huge" } }, login),
+      /layer sha256:c{64} is 65 MiB, more than 64 MiB, ferry's limit for an artifact/,
+    );
+    assert.ok(!requests.some((r) => r.includes("/blobs/")), "the blob was never asked for");
+
+    const tampered = await tarGz([{ name: "cm.yaml", body: "tampered\n" }]);
+    const claimed = `sha256:${"d".repeat(64)}`;
+    blobs.set(claimed, tampered);
+    manifests.set("tampered", manifest({ digest: claimed, size: tampered.length }));
+    await assert.rejects(pull({ ref: { tag: "tampered" } }, login), /layer sha256:d{64} arrived with digest sha256:[0-9a-f]{64} .*refused/);
+  });
+
   it("sends nothing to a registry the stack's policy refuses", async () => {
     const refusing = new OutboundGuard({ policy: sourcePolicy({ localAddresses: "refuse" }), cluster: {}, log: silentLog() });
     requests.length = 0;
