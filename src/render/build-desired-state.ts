@@ -18,6 +18,7 @@ import {
   ValuesRef,
 } from "../desired-state/helm-release";
 import { ConfinementError } from "../desired-state/confinement";
+import { ociRepositorySource } from "../desired-state/oci-repository";
 import {
   assertChartConfined,
   assertKustomizationConfined,
@@ -39,6 +40,7 @@ import { isEmptyOverlay } from "../desired-state/kustomize-fields";
 import { substituteVariables } from "./envsubst";
 import { mergeValues, parseValuesText, setValueAtPath } from "./helm-values";
 import { applyOverlay, OverlayRequest, postRender } from "./kustomize-overlay";
+import { OciArtifactRequest } from "./oci-artifact";
 import { OutboundRefusedError } from "./outbound";
 import { ociRegistryHost, SourceAuth, sourceCredentials } from "./source-credentials";
 import { SubstituteLookup, substitutionVariables } from "./substitute-from";
@@ -93,6 +95,8 @@ export interface RenderTools {
   discoverScopes(kinds: readonly { apiVersion: string; kind: string }[]): Promise<Map<GroupKind, Scope>>;
   /** A checkout of another git repository at a ref (a chart from another repo); returns its folder. */
   checkoutGit(url: string, ref: GitRef, request: GitCheckoutRequest): Promise<string>;
+  /** An OCIRepository's artifact pulled and unpacked, confined (a Kustomization's source); returns its folder. */
+  pullOciArtifact(request: OciArtifactRequest): Promise<string>;
 }
 
 /** Options of {@link buildDesiredState}. */
@@ -819,12 +823,12 @@ function admitKustomization(
     return undefined;
   }
   const key = `${spec.namespace}/${spec.name}`;
-  if (spec.sourceRef && spec.sourceRef.kind !== "GitRepository") {
+  if (spec.sourceRef && spec.sourceRef.kind !== "GitRepository" && spec.sourceRef.kind !== "OCIRepository") {
     errors.push(
       new ManifestError(
         spec.location,
-        `Kustomization/${key}: spec.sourceRef kind ${spec.sourceRef.kind} is not supported by ferry yet: it reads a Kustomization's path from a GitRepository (or the config repo) only`,
-        "point spec.sourceRef at a GitRepository, or move the manifests into the config repo",
+        `Kustomization/${key}: spec.sourceRef kind ${spec.sourceRef.kind} is not supported by ferry yet: it reads a Kustomization's path from a GitRepository, an OCIRepository (or the config repo) only`,
+        "point spec.sourceRef at a GitRepository or an OCIRepository, or move the manifests into the config repo",
       ),
     );
     return undefined;
@@ -844,18 +848,23 @@ function admitKustomization(
   return spec;
 }
 
-/** The source a Kustomization's path is read from: the config repo, another GitRepository, or one not found (yet). */
+/** The source a Kustomization's path is read from: the config repo, another GitRepository, an OCIRepository, or one not found (yet). */
 function kustomizationSource(
   spec: FluxKustomizationSpec,
   sources: readonly KubeObject[],
-): { readonly kind: "config" } | { readonly kind: "git"; readonly repo: KubeObject } | { readonly kind: "missing" } {
+):
+  | { readonly kind: "config" }
+  | { readonly kind: "git"; readonly repo: KubeObject }
+  | { readonly kind: "oci"; readonly repo: KubeObject }
+  | { readonly kind: "missing" } {
   const ref = spec.sourceRef;
   // No sourceRef (Flux requires one; ferry's own tradition) or the bootstrap source: the config repo.
   if (!ref || isBootstrapSource(ref)) return { kind: "config" };
   const repo = sources.find(
     (s) => s.kind === ref.kind && s.metadata.name === ref.name && (s.metadata.namespace || "default") === ref.namespace,
   );
-  return repo ? { kind: "git", repo } : { kind: "missing" };
+  if (!repo) return { kind: "missing" };
+  return repo.kind === "OCIRepository" ? { kind: "oci", repo } : { kind: "git", repo };
 }
 
 function gitRepositoryOf(spec: FluxKustomizationSpec, repo: KubeObject): GitRepositorySpec {
@@ -920,6 +929,7 @@ async function kustomizationRoot(
   context: SourceContext,
 ): Promise<string> {
   const source = kustomizationSource(spec, sources);
+  if (source.kind === "oci") return ociArtifactRoot(spec, source.repo, tools, context);
   if (source.kind !== "git") return loaded.checkout;
   const repo = gitRepositoryOf(spec, source.repo);
   if (repoUrl !== undefined && isConfigRepoUrl(repo.url, repoUrl)) return loaded.checkout;
@@ -935,6 +945,28 @@ async function kustomizationRoot(
   );
   for (const v of [auth?.password, auth?.identity]) if (v) for (const f of sensitiveForms(v)) context.sensitive.add(f);
   return tools.checkoutGit(repo.url, repo.ref, { unit: name, ...(auth ? { auth } : {}) });
+}
+
+/**
+ * The folder an OCIRepository's artifact unpacks to (pulled with only its own secretRef's registry
+ * login, whose values join the sensitive set); every path the Kustomization reads stays inside it.
+ */
+async function ociArtifactRoot(spec: FluxKustomizationSpec, repo: KubeObject, tools: RenderTools, context: SourceContext): Promise<string> {
+  const name = `Kustomization/${spec.namespace}/${spec.name}`;
+  const what = `${name}: OCIRepository/${repo.metadata.namespace || "default"}/${repo.metadata.name}`;
+  const source = ociRepositorySource(repo, { what, location: spec.location });
+  const auth = await sourceCredentials(
+    source.secretRef,
+    name,
+    {
+      declared: (namespace, secret) => declaredObject(context.git, "Secret", namespace, secret),
+      live: (namespace, secret) => tools.readLive("Secret", namespace, secret),
+    },
+    context.policy,
+    source.host,
+  );
+  for (const v of [auth?.password]) if (v) for (const f of sensitiveForms(v)) context.sensitive.add(f);
+  return tools.pullOciArtifact({ unit: name, source, ...(auth ? { auth } : {}) });
 }
 
 /**

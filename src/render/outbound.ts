@@ -35,10 +35,28 @@ export interface OutboundGuardOptions {
   readonly resolve?: (host: string) => Promise<string[]>;
 }
 
+/** What {@link OutboundGuard.request} sends and how much it reads. */
+export interface OutboundRequestOptions {
+  readonly headers?: Readonly<Record<string, string>>;
+  /** The largest body read; a larger one fails the request. */
+  readonly maxBytes: number;
+  /** What the body is, as the size error names it (`an OCI manifest`). */
+  readonly what: string;
+}
+
+/** A response of {@link OutboundGuard.request}: status, headers and the whole body. */
+export interface OutboundResponse {
+  readonly status: number;
+  readonly headers: http.IncomingHttpHeaders;
+  readonly body: Buffer;
+}
+
 /** What kind of fetch a URL is for, as logged. */
 export type OutboundKind = "chart-repository" | "oci" | "git" | "values-url";
 
 const MAX_REDIRECTS = 5;
+/** The longest one {@link OutboundGuard.request} may take, body included. */
+const REQUEST_DEADLINE_MS = 300_000;
 /** A values file fetched from a URL is never larger than this. */
 const MAX_VALUES_BYTES = INPUT_LIMITS.maxValuesBytes;
 
@@ -93,6 +111,48 @@ export class OutboundGuard {
       return res.body;
     }
     throw new Error(`more than ${MAX_REDIRECTS} redirects`);
+  }
+
+  /**
+   * One request to a URL a unit names, checked and logged as {@link check} does, on a connection
+   * that uses only the addresses checked; redirects are not followed (the caller checks each hop).
+   * The body is read up to `maxBytes`: a larger one stops the request with an error naming the limit.
+   */
+  async request(url: string, unit: string, kind: OutboundKind, options: OutboundRequestOptions): Promise<OutboundResponse> {
+    if (!/^https?:\/\//i.test(url)) {
+      throw new OutboundRefusedError(`${unit}: ${redactCredentials(url)} is not an http(s) URL\n  fix: name an http(s) or oci:// URL`);
+    }
+    await this.check(url, unit, kind);
+    const client = url.toLowerCase().startsWith("https:") ? https : http;
+    return new Promise((resolve, reject) => {
+      const req = client.request(
+        url,
+        {
+          method: "GET",
+          lookup: this.pinnedLookup(url, unit),
+          timeout: 60_000,
+          headers: { "user-agent": "ferry", ...options.headers },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on("data", (c: Buffer) => {
+            size += c.length;
+            if (size > options.maxBytes)
+              req.destroy(new Error(`the response is larger than ${formatBytes(options.maxBytes)}, ferry's limit for ${options.what}`));
+            else chunks.push(c);
+          });
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+          res.on("error", reject);
+        },
+      );
+      // An idle limit alone lets a server trickle a large body forever: the whole request has one too.
+      const deadline = setTimeout(() => req.destroy(new Error(`took longer than ${REQUEST_DEADLINE_MS / 1000}s`)), REQUEST_DEADLINE_MS);
+      req.on("close", () => clearTimeout(deadline));
+      req.on("timeout", () => req.destroy(new Error("timed out after 60s")));
+      req.on("error", reject);
+      req.end();
+    });
   }
 
   private get(url: string, unit: string): Promise<{ status: number; location?: string; body: string }> {

@@ -18,6 +18,7 @@ import { GitCheckoutRequest, HelmTemplateRequest, RenderTools } from "./build-de
 import { ClusterDiscovery } from "./cluster-discovery";
 import { OVERLAY_BASE_FILE, overlayKustomization, OverlayRequest } from "./kustomize-overlay";
 import { dependencySources, helmCapabilityArgs, scratchChart } from "./helm-chart";
+import { OciArtifactRequest, pullOciArtifact } from "./oci-artifact";
 import { OutboundGuard, OutboundRefusedError } from "./outbound";
 import { SourceAuth } from "./source-credentials";
 
@@ -28,7 +29,7 @@ export interface RenderToolsOptions {
   /** Kubeconfig and context of the cluster, for valuesFrom read from the live cluster. */
   readonly kubeconfig?: string;
   readonly context?: string;
-  /** Folder for Helm's caches and for checkouts of other git repositories. */
+  /** Folder for Helm's caches, checkouts of other git repositories and unpacked OCI artifacts. */
   readonly cacheDir: string;
   /** The config repo's URL as configured: the only URL {@link gitAuth} is sent to. */
   readonly repoUrl?: string;
@@ -177,6 +178,9 @@ export function localRenderTools(options: RenderToolsOptions): RenderTools {
     discoverScopes(kinds) {
       discovery ??= new ClusterDiscovery({ kubeconfig: options.kubeconfig, context: options.context });
       return discovery.scopes(kinds);
+    },
+    pullOciArtifact(request: OciArtifactRequest): Promise<string> {
+      return pullOciArtifact(request, { outbound, cacheDir: options.cacheDir });
     },
     async checkoutGit(url: string, ref: GitRef, request: GitCheckoutRequest): Promise<string> {
       const local = remoteGitUrlProblem(url);

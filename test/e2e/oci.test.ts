@@ -1,6 +1,7 @@
 // End to end: HelmReleases whose charts come from a real OCI registry on loopback (the toolchain's
 // CNCF Distribution, plain HTTP, basic auth): one through a HelmRepository of type oci, one through
-// an OCIRepository and `spec.chartRef`.
+// an OCIRepository and `spec.chartRef`; and a Flux Kustomization whose sourceRef is an OCIRepository
+// (a `flux push artifact`-style artifact pushed with plain distribution API calls).
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -26,6 +27,12 @@ describe("OCI charts", () => {
     const e = env();
     registry = await startOciRegistry(e.toolchain.bin("registry"), e.toolchain.bin("helm"), { username: USER, password: PASSWORD });
     for (const version of ["1.0.0", "1.1.0", "2.0.0"]) await registry.push({ name: "webapp", version });
+    for (const version of ["1.0.0", "1.2.0", "2.0.0"]) {
+      await registry.pushArtifact("manifests/app", version, {
+        "deploy/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [configmap.yaml]\n",
+        "deploy/configmap.yaml": `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: from-artifact}\ndata: {version: "${version}"}\n`,
+      });
+    }
     repo = await ConfigRepo.create(path.join(e.dir, "config-repo"), "oci", {
       REGISTRY: registry.host,
       REGISTRY_USER: USER,
@@ -92,5 +99,24 @@ describe("OCI charts", () => {
     assert.match(`${run.result.message}\n${run.stderr}`, /HelmRelease\/oci-b\/latest[\s\S]*HTTP response to HTTPS client/);
     // The releases that were there stay.
     assert.ok(await env().exists("configmap", "web-webapp", "-n", "oci-a"));
+  });
+
+  it("applies a Kustomization's path from an OCIRepository artifact (newest tag in range, the source's login), and a second sync changes nothing", async () => {
+    const e = env();
+    await repo.commitStep("step2", "A Kustomization from an OCI artifact");
+    const first = await sync();
+    assert.equal(first.code, 0, `${first.result.message}\n${first.stderr}`);
+    assert.doesNotMatch(JSON.stringify(first.result) + first.stderr, new RegExp(PASSWORD), "the registry password is never printed");
+    const cm = await e.getJson<ConfigMap>("configmap", "from-artifact", "-n", "oci-c");
+    assert.equal(cm.data?.version, "1.2.0", "the newest tag in the OCIRepository's semver range");
+
+    const second = await sync();
+    assert.equal(second.code, 0, `${second.result.message}\n${second.stderr}`);
+    const { created = 0, updated = 0, deleted = 0, replaced = 0 } = second.result.changes ?? {};
+    assert.deepEqual(
+      { created, updated, deleted, replaced },
+      { created: 0, updated: 0, deleted: 0, replaced: 0 },
+      JSON.stringify(second.result),
+    );
   });
 });

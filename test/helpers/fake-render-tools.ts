@@ -3,6 +3,7 @@ import { describeGitRef, GitRef } from "../../src/desired-state/git-ref";
 import { GroupKind } from "../../src/desired-state/identify";
 import { KubeObject, Scope } from "../../src/desired-state/object-id";
 import { OverlayRequest } from "../../src/render/kustomize-overlay";
+import { OciArtifactRequest } from "../../src/render/oci-artifact";
 
 /** Render tools for unit tests: answers from tables, records what was asked. */
 export class FakeRenderTools implements RenderTools {
@@ -13,6 +14,9 @@ export class FakeRenderTools implements RenderTools {
   readonly gitRequests: { readonly url: string; readonly ref: GitRef; readonly request?: GitCheckoutRequest }[] = [];
   /** Folders standing for checkouts of other git repositories, by URL; no git otherwise. */
   readonly gitCheckouts: Record<string, string> = {};
+  readonly ociRequests: OciArtifactRequest[] = [];
+  /** Folders standing for unpacked OCI artifacts, by `oci://` URL; no registry otherwise. */
+  readonly ociArtifacts: Record<string, string> = {};
   /** Answers URL fetches (externalSourceRef) when set; no network otherwise. */
   fetcher?: (url: string, unit: string) => Promise<string>;
   constructor(
@@ -54,5 +58,11 @@ export class FakeRenderTools implements RenderTools {
     const dir = this.gitCheckouts[url];
     if (dir !== undefined) return Promise.resolve(dir);
     return Promise.reject(new Error(`no git in unit tests (${url} at ${describeGitRef(ref)})`));
+  }
+  pullOciArtifact(request: OciArtifactRequest): Promise<string> {
+    this.ociRequests.push(request);
+    const dir = this.ociArtifacts[request.source.url];
+    if (dir !== undefined) return Promise.resolve(dir);
+    return Promise.reject(new Error(`no registry in unit tests (${request.source.url})`));
   }
 }

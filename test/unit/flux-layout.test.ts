@@ -269,16 +269,16 @@ describe("buildDesiredState: Flux objects wherever they are found", () => {
     assert.deepEqual(tools.gitRequests, []);
   });
 
-  it("refuses by name a sourceRef it cannot follow: an OCIRepository, a missing GitRepository, a serviceAccountName", async () => {
+  it("refuses by name a sourceRef it cannot follow: a Bucket, a missing GitRepository, a serviceAccountName", async () => {
     const repo = tempDir();
     writeFiles(repo, {
-      "c/oci.yaml": kustomization("oci", "  path: ./x\n  prune: true\n  sourceRef: {kind: OCIRepository, name: manifests}\n"),
+      "c/bucket.yaml": kustomization("bucket", "  path: ./x\n  prune: true\n  sourceRef: {kind: Bucket, name: manifests}\n"),
       "c/missing.yaml": kustomization("missing", "  path: ./x\n  prune: true\n  sourceRef: {kind: GitRepository, name: nowhere}\n"),
       "c/sa.yaml": kustomization("sa", "  path: ./x\n  prune: true\n  serviceAccountName: deployer\n"),
       "x/app.yaml": configMap("app"),
     });
     const message = await buildError(buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), new FakeRenderTools()));
-    assert.match(message, /c\/oci\.yaml:1.*Kustomization\/flux-system\/oci: spec\.sourceRef kind OCIRepository is not supported/);
+    assert.match(message, /c\/bucket\.yaml:1.*Kustomization\/flux-system\/bucket: spec\.sourceRef kind Bucket is not supported/);
     assert.match(message, /c\/missing\.yaml:1.*GitRepository\/flux-system\/nowhere, which is not in the repository/);
     assert.match(message, /c\/sa\.yaml.*spec\.serviceAccountName. is not supported.*another service account/);
   });
