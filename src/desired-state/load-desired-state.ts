@@ -39,7 +39,7 @@ const CHART_FILE = "Chart.yaml";
  * {@link GuardError} for a folder that is missing or outside the checkout.
  */
 export function loadConfigFolder(options: LoadOptions): LoadedFolder {
-  const checkout = fs.realpathSync(options.checkout);
+  const checkout = fs.realpathSync.native(options.checkout);
   const rel = normalizeRelative(options.path);
   const folder = path.join(checkout, rel);
   if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) {
@@ -48,7 +48,7 @@ export function loadConfigFolder(options: LoadOptions): LoadedFolder {
         `  fix: check the path (--path or the stack's ferry:path) against the config repo's layout`,
     );
   }
-  assertInside(checkout, fs.realpathSync(folder), rel);
+  assertInside(checkout, fs.realpathSync.native(folder), rel);
 
   const errors: ManifestError[] = [];
   const kustomizeDirs: string[] = [];
@@ -106,11 +106,11 @@ export function readCheckoutFile(checkout: string, relFile: string): string {
  * symlink on the way) stays inside the checkout. Throws a GuardError otherwise.
  */
 export function resolveInCheckout(checkout: string, rel: string, what: "file" | "folder"): string {
-  const root = fs.realpathSync(checkout);
+  const root = fs.realpathSync.native(checkout);
   const n = normalizeRelative(rel);
   const abs = path.join(root, n);
   if (!fs.existsSync(abs)) throw new Error(`${what} "${n}" does not exist in the checkout`);
-  assertInside(root, fs.realpathSync(abs), n);
+  assertInside(root, fs.realpathSync.native(abs), n);
   return abs;
 }
 
@@ -120,7 +120,7 @@ export function resolveInCheckout(checkout: string, rel: string, what: "file" | 
  * naming each path before Kustomize runs.
  */
 export function assertKustomizationConfined(checkout: string, absDir: string, allowRemoteBases: boolean): void {
-  const root = fs.realpathSync(checkout);
+  const root = fs.realpathSync.native(checkout);
   const refusals = confineKustomization(fileTree, { root, dir: absDir, allowRemoteBases });
   if (refusals.length > 0) throw new ConfinementError(refusals, root);
 }
@@ -130,7 +130,7 @@ export function assertKustomizationConfined(checkout: string, absDir: string, al
  * outside `root` (the checkout the chart comes from): throws a {@link ConfinementError} naming each.
  */
 export function assertChartConfined(root: string, chartDir: string): void {
-  const realRoot = fs.realpathSync(root);
+  const realRoot = fs.realpathSync.native(root);
   const refusals = confineChart(fileTree, { root: realRoot, dir: chartDir });
   if (refusals.length > 0) throw new ConfinementError(refusals, realRoot);
 }
@@ -141,7 +141,7 @@ const MAX_KUSTOMIZATION_BYTES = 1024 * 1024;
 const fileTree: TreeReader = {
   realpath: (p) => {
     try {
-      return fs.realpathSync(p);
+      return fs.realpathSync.native(p);
     } catch {
       return undefined;
     }
@@ -221,7 +221,7 @@ function listManifests(checkout: string, folder: string, errors: ManifestError[]
         continue; // a dangling symlink declares nothing
       }
       if (entry.isSymbolicLink()) {
-        const real = fs.realpathSync(full);
+        const real = fs.realpathSync.native(full);
         if (!isInside(checkout, real)) {
           errors.push(
             new ManifestError(

@@ -71,8 +71,8 @@ export function dependencySources(chartDir: string, root: string, chart: string)
     }
     if (repo.startsWith("file://")) {
       const dir = path.resolve(chartDir, repo.slice("file://".length));
-      const realRoot = fs.realpathSync(root);
-      const real = fs.existsSync(dir) ? fs.realpathSync(dir) : dir;
+      const realRoot = fs.realpathSync.native(root);
+      const real = fs.existsSync(dir) ? fs.realpathSync.native(dir) : dir;
       if (real !== realRoot && !real.startsWith(realRoot + path.sep)) {
         const namedIn = path.join(chartDir, "Chart.yaml");
         throw new ConfinementError(

@@ -80,4 +80,17 @@ describe("loadConfigFolder", () => {
     assert.throws(() => readCheckoutFile(repo, "out/secret.yaml"), /outside the checkout/);
     assert.throws(() => readCheckoutFile(repo, "c/../../etc/passwd"), /leaves the checkout/);
   });
+
+  it("resolves symlink chains as the kernel does: `..` in a link target applies after the link before it", () => {
+    // work/repo/b -> .  and  work/repo/a -> b/..  : the kernel resolves a to work/, outside the
+    // checkout (a lexical resolution would say work/repo).
+    const work = tempDir();
+    const repo = path.join(work, "repo");
+    writeFiles(work, { "secret.yaml": cm("outside"), "repo/c/ok.yaml": cm("ok") });
+    fs.symlinkSync(".", path.join(repo, "b"));
+    fs.symlinkSync("b/..", path.join(repo, "a"));
+    fs.symlinkSync("../a/secret.yaml", path.join(repo, "c", "stolen.yaml"));
+    assert.throws(() => loadConfigFolder({ checkout: repo, path: "c" }), /c\/stolen\.yaml:1: symbolic link to .* outside the checkout/);
+    assert.throws(() => readCheckoutFile(repo, "a/secret.yaml"), /outside the checkout/);
+  });
 });
