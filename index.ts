@@ -48,13 +48,17 @@ function impersonation(state: ProgramInput["state"], kubeconfig: string | undefi
   if (users.length === 0) return {};
   // The provider takes the kubeconfig's contents as well as its path.
   if (kubeconfig?.includes("\n"))
-    return Object.fromEntries(users.map((user) => [user, impersonatingKubeconfig([{ text: kubeconfig, dir: process.cwd() }], context, user)]));
+    return Object.fromEntries(
+      users.map((user) => [user, impersonatingKubeconfig([{ text: kubeconfig, dir: process.cwd() }], context, user)]),
+    );
   const paths = kubeconfig
     ? [kubeconfig]
     : process.env.KUBECONFIG
       ? process.env.KUBECONFIG.split(path.delimiter).filter((p) => p !== "")
       : [path.join(os.homedir(), ".kube", "config")];
-  const files = paths.filter((p) => fs.existsSync(p)).map((p) => ({ text: fs.readFileSync(p, "utf8"), dir: path.dirname(path.resolve(p)) }));
+  const files = paths
+    .filter((p) => fs.existsSync(p))
+    .map((p) => ({ text: fs.readFileSync(p, "utf8"), dir: path.dirname(path.resolve(p)) }));
   return Object.fromEntries(users.map((user) => [user, impersonatingKubeconfig(files, context, user)]));
 }
 

@@ -62,7 +62,8 @@ export class ClusterStack extends pulumi.ComponentResource {
       let p = impersonating.get(user);
       if (!p) {
         const kubeconfig = args.impersonation?.[user];
-        if (kubeconfig === undefined) throw new Error(`no kubeconfig impersonating ${user} was given to the program: run the stack through ferry`);
+        if (kubeconfig === undefined)
+          throw new Error(`no kubeconfig impersonating ${user} was given to the program: run the stack through ferry`);
         // The kubeconfig holds the stack's credentials: kept encrypted in the state.
         p = new k8s.Provider(`cluster-as-${user}`, { kubeconfig: pulumi.secret(kubeconfig), ...options }, { parent: this });
         impersonating.set(user, p);
