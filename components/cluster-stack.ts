@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { applyDependencies, applyPhase } from "../src/desired-state/apply-order";
+import { applyDependencies, applyRank } from "../src/desired-state/apply-order";
 import { DesiredState, unitKey } from "../src/desired-state/desired-state";
 import { resourceName } from "../src/desired-state/object-id";
 import { impersonatedUser } from "../src/desired-state/service-account";
@@ -79,7 +79,7 @@ export class ClusterStack extends pulumi.ComponentResource {
     let registered!: () => void;
     const allRegistered = new Promise<void>((resolve) => (registered = resolve));
     // Registered in apply order, so every dependency exists before its dependents.
-    const ordered = entries.map((e, i) => ({ ...e, i })).sort((a, b) => applyPhase(a.o.id) - applyPhase(b.o.id) || a.i - b.i);
+    const ordered = entries.map((e, i) => ({ ...e, i })).sort((a, b) => applyRank(a.o) - applyRank(b.o) || a.i - b.i);
     for (const { unit, dependsOnUnits, o } of ordered) {
       const rn = resourceName(o.id);
       const direct = (dependencies.get(rn) ?? []).flatMap((d) => resources.get(d) ?? []);
