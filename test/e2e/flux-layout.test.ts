@@ -102,6 +102,11 @@ describe("Flux v2 layout", () => {
     assert.equal(applied.code, 0, `${applied.result.message}\n${applied.stderr}`);
     const config = await e.getJson<K8sObject>("configmap", "tenant-config", "-n", "tenant");
     assert.equal(config.data?.["applied-as"], "deployer");
+    // Converged: the impersonating provider is as stable as the stack's own.
+    const again = await sync();
+    assert.equal(again.code, 0, again.result.message);
+    const { created = 0, updated = 0, deleted: gone = 0 } = again.result.changes ?? {};
+    assert.deepEqual({ created, updated, gone }, { created: 0, updated: 0, gone: 0 });
 
     // Moving a unit off its account changes the provider only: nothing is replaced or deleted.
     const apps = fs.readFileSync(path.join(repo.dir, "clusters/dev/tenant-apps.yaml"), "utf8");
