@@ -102,9 +102,10 @@ export function impersonatingKubeconfig(files: readonly KubeconfigFile[], contex
 
 /** A user entry without impersonation of its own (ferry's `as` replaces it, and groups or extras would not belong to the account). */
 function withoutImpersonation(user: Record<string, unknown>): Record<string, unknown> {
-  const { as: _as, "as-groups": _groups, "as-uid": _uid, "as-user-extra": _extra, ...rest } = user;
-  return rest;
+  return Object.fromEntries(Object.entries(user).filter(([key]) => !IMPERSONATION_FIELDS.has(key)));
 }
+
+const IMPERSONATION_FIELDS = new Set(["as", "as-groups", "as-uid", "as-user-extra"]);
 
 function absolutePaths(entry: Record<string, unknown>, section: string, dir: string): Record<string, unknown> {
   const key = section === "clusters" ? "cluster" : section === "users" ? "user" : undefined;
