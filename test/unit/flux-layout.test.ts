@@ -265,6 +265,29 @@ describe("buildDesiredState: Flux objects wherever they are found", () => {
       "ConfigMap/plain -",
     ]);
   });
+
+  it("runs a HelmRelease's hooks as its serviceAccountName", async () => {
+    const repo = tempDir();
+    writeFiles(repo, {
+      "c/source.yaml": helmRepository("charts", "apps"),
+      "c/release.yaml": helmRelease(
+        "hooked",
+        "apps",
+        "  serviceAccountName: releaser\n  chart: {spec: {chart: hooked, sourceRef: {kind: HelmRepository, name: charts}}}\n",
+      ),
+    });
+    const hooked = (r: HelmTemplateRequest) =>
+      chartConfigMap(r) +
+      "---\napiVersion: batch/v1\nkind: Job\nmetadata: {name: migrate, annotations: {helm.sh/hook: pre-install}}\n" +
+      "spec: {template: {spec: {restartPolicy: Never, containers: [{name: m, image: busybox}]}}}\n";
+    const state = await buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), new FakeRenderTools({ hooked }));
+    const unit = state.units.find((u) => unitKey(u) === "HelmRelease/apps/hooked");
+    assert.deepEqual(
+      unit?.hooks?.map((h) => [h.object.kind, h.serviceAccount]),
+      [["Job", { namespace: "apps", name: "releaser" }]],
+    );
+    assert.deepEqual(unit?.objects[0]?.serviceAccount, { namespace: "apps", name: "releaser" });
+  });
 });
 
 describe("buildDesiredState: chart folders", () => {
