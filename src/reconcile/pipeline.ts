@@ -354,10 +354,7 @@ async function runHooks(runs: ReturnType<typeof hookRuns>["pre"], ports: Ports, 
       .map((o) => [o.id.name, o.object]),
   );
   for (const r of runs) {
-    options.progress?.phase(
-      "apply",
-      `${r.release}: ${r.event} hooks ${r.hooks.map((h) => `${h.object.kind}/${h.object.metadata.name ?? "?"}`).join(", ")}`,
-    );
+    options.progress?.phase("apply", `${r.release}: ${r.event} hooks ${r.hooks.map((h) => `${h.object.kind}/${h.object.metadata.name ?? "?"}`).join(", ")}`);
     const failed = await ports.cluster.runHooks(r.hooks, { timeoutMs: HOOK_TIMEOUT_MS, signal: options.signal, namespaces });
     if (failed !== undefined) {
       throw new Stop(

@@ -149,13 +149,7 @@ describe("runHelmHooks", () => {
     const f = fake(["running", "succeeded"]);
     const hooks = [job(["hook-succeeded"], "checker", "ServiceAccount"), job(["hook-succeeded", "before-hook-creation"], "check")];
     assert.deepEqual(await runHelmHooks(hooks, f.api, { timeoutMs: 5000, pollMs: 1 }), { ok: true });
-    assert.deepEqual(f.calls, [
-      "create apps/checker",
-      "remove apps/check",
-      "create apps/check",
-      "remove apps/check",
-      "remove apps/checker",
-    ]);
+    assert.deepEqual(f.calls, ["create apps/checker", "remove apps/check", "create apps/check", "remove apps/check", "remove apps/checker"]);
   });
 
   it("stops at a failed hook: the hooks after it do not run, and those before it stay", async () => {
