@@ -2,10 +2,12 @@
 // Run by ferry (every run builds the desired state once and hands it over in ferry:desiredState),
 // or by hand: `pulumi up --stack <cluster>`, which builds it here with the same build phase.
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterStack } from "./components/cluster-stack";
 import { deserializeProgramInput, PROGRAM_INPUT_KEY_ENV, ProgramInput } from "./src/desired-state/program-input";
+import { impersonatedUsers, impersonatingKubeconfig } from "./src/desired-state/service-account";
 
 const config = new pulumi.Config("ferry");
 
@@ -43,14 +45,40 @@ async function programInput(): Promise<ProgramInput> {
   return { state, adopt: {}, outputs: {} };
 }
 
+/**
+ * For each account the state applies objects as (Flux serviceAccountName), the stack's kubeconfig
+ * impersonating it: the kubeconfig files read here, at the edge, as client-go finds them.
+ */
+function impersonation(state: ProgramInput["state"], kubeconfig: string | undefined, context: string | undefined): Record<string, string> {
+  const users = impersonatedUsers(state);
+  if (users.length === 0) return {};
+  // The provider takes the kubeconfig's contents as well as its path.
+  if (kubeconfig?.includes("\n"))
+    return Object.fromEntries(
+      users.map((user) => [user, impersonatingKubeconfig([{ text: kubeconfig, dir: process.cwd() }], context, user)]),
+    );
+  const paths = kubeconfig
+    ? [kubeconfig]
+    : process.env.KUBECONFIG
+      ? process.env.KUBECONFIG.split(path.delimiter).filter((p) => p !== "")
+      : [path.join(os.homedir(), ".kube", "config")];
+  const files = paths
+    .filter((p) => fs.existsSync(p))
+    .map((p) => ({ text: fs.readFileSync(p, "utf8"), dir: path.dirname(path.resolve(p)) }));
+  return Object.fromEntries(users.map((user) => [user, impersonatingKubeconfig(files, context, user)]));
+}
+
 export = async (): Promise<Record<string, unknown>> => {
   const input = await programInput();
+  const kubeconfig = config.get("kubeconfig");
+  const context = config.get("context");
   const cluster = new ClusterStack("cluster", {
     state: input.state,
     adopt: input.adopt,
-    kubeconfig: config.get("kubeconfig"),
-    context: config.get("context"),
+    kubeconfig,
+    context,
     clusterIdentifier: config.get("clusterIdentifier") ?? pulumi.getStack(),
+    impersonation: impersonation(input.state, kubeconfig, context),
   });
   // A rollback's pin travels in the outputs, so every ferry sharing the backend sees it.
   return { objectCount: cluster.objectCount, ...input.outputs };

@@ -1,8 +1,9 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { applyDependencies, applyPhase, unitWave, waveDependencies } from "../src/desired-state/apply-order";
+import { applyDependencies, applyRank, unitWave, waveDependencies } from "../src/desired-state/apply-order";
 import { DesiredState, unitKey } from "../src/desired-state/desired-state";
 import { resourceName } from "../src/desired-state/object-id";
+import { impersonatedUser } from "../src/desired-state/service-account";
 import { kubeObject } from "./kube-object";
 
 /** Arguments of {@link ClusterStack}. */
@@ -25,6 +26,12 @@ export interface ClusterStackArgs {
    * must not make Pulumi replace the provider and every object under it.
    */
   readonly clusterIdentifier: string;
+  /**
+   * For each account objects are applied as (`system:serviceaccount:<ns>:<name>`), a kubeconfig
+   * (contents) reaching the same cluster with the same credentials, impersonating it: its objects
+   * get a provider of their own with it. Required for every account the state names.
+   */
+  readonly impersonation?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -38,19 +45,31 @@ export class ClusterStack extends pulumi.ComponentResource {
 
   constructor(name: string, args: ClusterStackArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ferry:index:ClusterStack", name, {}, opts);
-    const provider = new k8s.Provider(
-      "cluster",
-      {
-        kubeconfig: args.kubeconfig,
-        context: args.context,
-        clusterIdentifier: args.clusterIdentifier,
-        // GitOps semantics (kubectl apply, Flux, Argo CD): a changed ConfigMap or Secret is updated
-        // in place, not replaced by a new object.
-        enableConfigMapMutable: true,
-        enableSecretMutable: true,
-      },
-      { parent: this },
-    );
+    const options = {
+      clusterIdentifier: args.clusterIdentifier,
+      // GitOps semantics (kubectl apply, Flux, Argo CD): a changed ConfigMap or Secret is updated
+      // in place, not replaced by a new object.
+      enableConfigMapMutable: true,
+      enableSecretMutable: true,
+    };
+    const provider = new k8s.Provider("cluster", { kubeconfig: args.kubeconfig, context: args.context, ...options }, { parent: this });
+    // One provider per impersonated account, with the same clusterIdentifier: moving an object to or
+    // from an account changes its provider, which the engine asks the provider about (DiffConfig)
+    // and which is then an update, never a replacement; its URN stays its identity.
+    const impersonating = new Map<string, k8s.Provider>();
+    const providerFor = (user: string | undefined): k8s.Provider => {
+      if (user === undefined) return provider;
+      let p = impersonating.get(user);
+      if (!p) {
+        const kubeconfig = args.impersonation?.[user];
+        if (kubeconfig === undefined)
+          throw new Error(`no kubeconfig impersonating ${user} was given to the program: run the stack through ferry`);
+        // The kubeconfig holds the stack's credentials: kept encrypted in the state.
+        p = new k8s.Provider(`cluster-as-${user}`, { kubeconfig: pulumi.secret(kubeconfig), ...options }, { parent: this });
+        impersonating.set(user, p);
+      }
+      return p;
+    };
     const entries = args.state.units.flatMap((u) =>
       u.objects.map((o) => ({ unit: unitKey(u), dependsOnUnits: u.dependsOn, o, wave: unitWave(u, o) })),
     );
@@ -64,9 +83,7 @@ export class ClusterStack extends pulumi.ComponentResource {
     let registered!: () => void;
     const allRegistered = new Promise<void>((resolve) => (registered = resolve));
     // Registered in apply order, so every dependency exists before its dependents.
-    const ordered = entries
-      .map((e, i) => ({ ...e, i }))
-      .sort((a, b) => applyPhase(a.o.id) - applyPhase(b.o.id) || a.wave - b.wave || a.i - b.i);
+    const ordered = entries.map((e, i) => ({ ...e, i })).sort((a, b) => applyRank(a.o) - applyRank(b.o) || a.wave - b.wave || a.i - b.i);
     for (const { unit, dependsOnUnits, o } of ordered) {
       const rn = resourceName(o.id);
       const direct = [...(dependencies.get(rn) ?? []), ...(waves.get(rn) ?? [])].flatMap((d) => resources.get(d) ?? []);
@@ -80,7 +97,7 @@ export class ClusterStack extends pulumi.ComponentResource {
         o.object,
         {
           parent: this,
-          provider,
+          provider: providerFor(o.serviceAccount && impersonatedUser(o.serviceAccount)),
           dependsOn,
           aliases: adopted ? [adopted] : undefined,
           // Never pruned (fluxcd.io/ignore: sync_only, prune disabled): leave the object when it leaves Git.

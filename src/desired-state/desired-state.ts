@@ -2,6 +2,7 @@ import { HealthPolicy } from "./health-policy";
 import type { HelmHook } from "./helm-hooks";
 import { ManifestError, SourceLocation } from "./manifest-error";
 import { KubeObject, ObjectId } from "./object-id";
+import type { ServiceAccountRef } from "./service-account";
 
 /** An object as a file, a chart or Kustomize gives it, before its identity is resolved. */
 export interface SourceObject {
@@ -16,6 +17,11 @@ export interface SourceObject {
    * is secret — masked in previews and results, stored encrypted in the stack's state.
    */
   readonly sensitive?: boolean;
+  /**
+   * The ServiceAccount the object is applied as (its unit's Flux `serviceAccountName`): the engine,
+   * the dry run and hooks impersonate it. Absent: the stack's own credentials.
+   */
+  readonly serviceAccount?: ServiceAccountRef;
 }
 
 /**

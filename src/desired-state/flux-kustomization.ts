@@ -26,6 +26,7 @@ import {
 } from "./manifest-schema";
 import { DEFAULT_HEALTH_TIMEOUT_MS, HealthPolicy, parseGoDuration } from "./health-policy";
 import { KubeObject } from "./object-id";
+import { ServiceAccountRef, serviceAccountOf } from "./service-account";
 import { defineKey, isMapping } from "./yaml-data";
 
 /** A Flux `postBuild.substituteFrom` entry: a ConfigMap or Secret whose data keys are variables. */
@@ -62,6 +63,8 @@ export interface FluxKustomizationSpec {
   readonly overlay: KustomizeOverlay;
   /** `wait`, `healthChecks` and `timeout`: undefined when the Kustomization waits for nothing. */
   readonly health?: HealthPolicy;
+  /** `spec.serviceAccountName`, in the Kustomization's namespace: its objects are applied as that account. */
+  readonly serviceAccount?: ServiceAccountRef;
   readonly location: SourceLocation;
 }
 
@@ -133,6 +136,7 @@ const kustomizationSchema = z.object({
     }),
     sourceRef: optionalMapping({ kind: requiredString, name: requiredString, namespace: optionalString }),
     suspend: optionalBoolean,
+    serviceAccountName: optionalString,
     dependsOn: optionalList(z.object({ name: requiredString, namespace: optionalString })),
     wait: optionalBoolean,
     healthChecks: optionalList(
@@ -183,10 +187,8 @@ const KUSTOMIZATION_FIELDS: FieldRules = {
   postBuild: fields({ substitute: SUPPORTED, substituteFrom: SUPPORTED }),
   decryption: refused("ferry cannot decrypt SOPS files", "keep Secrets out of Git or decrypt them before ferry reads the repository"),
   kubeConfig: refused("ferry applies to its own cluster only", "run a ferry stack for the other cluster"),
-  serviceAccountName: refused(
-    "ferry cannot apply this Kustomization as another service account yet",
-    "remove spec.serviceAccountName, or apply this folder from a stack whose credentials have only the rights it needs",
-  ),
+  // Its objects are applied impersonating the account (engine, dry run): the cluster's RBAC decides.
+  serviceAccountName: SUPPORTED,
   deletionPolicy: refused(
     "ferry deletes a removed Kustomization's objects exactly when `prune` is true (Flux's MirrorPrune)",
     "remove spec.deletionPolicy or set it to MirrorPrune, and use `prune`",
@@ -275,6 +277,7 @@ export function parseFluxKustomization(obj: KubeObject, location: SourceLocation
     ...(spec.wait || spec.healthChecks.length > 0
       ? { health: { wait: spec.wait ?? false, checks: spec.healthChecks, timeoutMs: spec.timeout ?? DEFAULT_HEALTH_TIMEOUT_MS } }
       : {}),
+    ...(spec.serviceAccountName ? { serviceAccount: serviceAccountOf(spec.serviceAccountName, namespace)! } : {}),
     location,
   };
 }

@@ -1,5 +1,6 @@
 import { ManifestError, SourceLocation } from "./manifest-error";
 import { KubeObject } from "./object-id";
+import type { ServiceAccountRef } from "./service-account";
 
 /** The hook events of Helm 3 (`helm.sh/hook`), and Helm 2's `crd-install`. */
 export const HOOK_EVENTS = [
@@ -54,6 +55,8 @@ export interface HelmHook {
    * with only `generateName` finds its earlier instances to delete (`before-hook-creation`).
    */
   readonly label?: string;
+  /** The ServiceAccount its release is applied as (HelmRelease `serviceAccountName`): the hook runs as it too. */
+  readonly serviceAccount?: ServiceAccountRef;
 }
 
 /** What {@link splitHooks} returns: the release's objects and its hooks. */

@@ -69,10 +69,8 @@ export const HELM_RELEASE_V2_FIELDS: FieldRules = {
   dependsOn: SUPPORTED,
   timeout: meaningless(READINESS),
   maxHistory: meaningless(NO_HELM_STORAGE),
-  serviceAccountName: refused(
-    "ferry cannot apply this release as another service account",
-    "remove spec.serviceAccountName, or apply this release from a stack whose credentials have only the rights it needs",
-  ),
+  // Its objects and hooks are applied impersonating the account (engine, dry run, hooks): the cluster's RBAC decides.
+  serviceAccountName: SUPPORTED,
   persistentClient: meaningless("ferry starts no Helm client to keep"),
   driftDetection: fields({
     mode: meaningless("the stack's mode decides what ferry does with drift (detect, heal)"),

@@ -24,6 +24,7 @@ import {
 } from "./manifest-schema";
 import { KubeObject, splitApiVersion } from "./object-id";
 import { REMOTE_GIT_URL_HINT, remoteGitUrlProblem } from "./outbound-policy";
+import { ServiceAccountRef, serviceAccountOf } from "./service-account";
 
 /** Where one layer of a HelmRelease's values comes from, in the order the release lists them. */
 export type ValuesRef =
@@ -118,6 +119,8 @@ export interface HelmReleaseSpec {
   readonly updateCRDs?: boolean;
   readonly suspend: boolean;
   readonly dependsOn: readonly { readonly name: string; readonly namespace: string }[];
+  /** Flux v2 `spec.serviceAccountName`, in the release's namespace: its objects and hooks are applied as that account. */
+  readonly serviceAccount?: ServiceAccountRef;
   readonly location: SourceLocation;
 }
 
@@ -363,6 +366,7 @@ const fluxV2Schema = z.object({
     upgrade: optionalMapping({ crds: optionalOneOf(["Skip", "Create", "CreateReplace"]) }),
     skipCRDs: optionalBoolean,
     suspend: optionalBoolean,
+    serviceAccountName: optionalString,
     dependsOn: optionalList(z.object({ name: requiredString, namespace: optionalString })),
   }),
 });
@@ -455,6 +459,7 @@ function fluxV2Spec(obj: KubeObject, common: Common, sources: readonly KubeObjec
     updateCRDs: spec.upgrade?.crds === "CreateReplace",
     suspend: spec.suspend ?? false,
     dependsOn: spec.dependsOn.map((dep) => ({ name: dep.name, namespace: dep.namespace ?? namespace })),
+    ...(spec.serviceAccountName ? { serviceAccount: serviceAccountOf(spec.serviceAccountName, namespace)! } : {}),
   };
 }
 

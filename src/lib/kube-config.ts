@@ -4,6 +4,8 @@ import * as k8s from "@kubernetes/client-node";
 export interface ClusterAccess {
   readonly kubeconfig?: string;
   readonly context?: string;
+  /** A user to impersonate (`Impersonate-User`, as kubectl's `--as`), e.g. `system:serviceaccount:ns:name`. */
+  readonly impersonate?: string;
 }
 
 /** The client configuration of a cluster. */
@@ -12,7 +14,18 @@ export function kubeConfig(access: ClusterAccess): k8s.KubeConfig {
   if (access.kubeconfig) kc.loadFromFile(access.kubeconfig);
   else kc.loadFromDefault();
   if (access.context) kc.setCurrentContext(access.context);
-  return kc;
+  if (access.impersonate === undefined) return kc;
+  const current = kc.getCurrentUser();
+  if (!current)
+    throw new Error(`kubeconfig: the context "${kc.getCurrentContext()}" names no user to impersonate ${access.impersonate} with`);
+  const impersonating = new k8s.KubeConfig();
+  impersonating.loadFromOptions({
+    clusters: kc.clusters,
+    contexts: kc.contexts,
+    users: kc.users.map((u) => (u.name === current.name ? { ...u, impersonateUser: access.impersonate } : u)),
+    currentContext: kc.getCurrentContext(),
+  });
+  return impersonating;
 }
 
 /** Whether an error of the Kubernetes client is the API server's 404. */

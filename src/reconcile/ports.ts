@@ -38,15 +38,19 @@ export interface Cluster {
   serves(apiVersion: string, kind: string): Promise<boolean>;
   /** Whether a namespace exists. */
   hasNamespace(name: string): Promise<boolean>;
-  /** A server-side apply of the object in a dry run (nothing is persisted): the API server's refusal, or undefined. */
-  dryRun(object: KubeObject): Promise<string | undefined>;
+  /**
+   * A server-side apply of the object in a dry run (nothing is persisted): the API server's refusal,
+   * or undefined. `impersonate`: the user it is applied as (`system:serviceaccount:<ns>:<name>`),
+   * so the cluster's RBAC for that account decides.
+   */
+  dryRun(object: KubeObject, options?: { readonly impersonate?: string }): Promise<string | undefined>;
   /** The live object, status included, or undefined when it is not there. */
   read(ref: ObjectRef): Promise<Readonly<Record<string, unknown>> | undefined>;
   /**
    * Runs one event's hooks of a release as Helm does (in order, delete policies, wait for a Job or
    * Pod until `timeoutMs`): the failure, naming the hook, or undefined. `namespaces`: the Namespaces
-   * Git declares, by name; a hook's is created first when missing (the update then takes it over). See
-   * `helm-hook-runner.ts`.
+   * Git declares, by name; a hook's is created first when missing (the update then takes it over). A
+   * hook with a `serviceAccount` (its release's) is run impersonating it. See `helm-hook-runner.ts`.
    */
   runHooks(
     hooks: readonly HelmHook[],

@@ -4,6 +4,7 @@ import * as k8s from "@kubernetes/client-node";
 import { isProcessAlive } from "../lib/process-alive";
 import { ClusterAccess, isNotFound, kubeConfig } from "../lib/kube-config";
 import { Logger } from "../lib/log";
+import { impersonatedUser } from "../desired-state/service-account";
 import { ClusterDiscovery } from "../render/cluster-discovery";
 import { renderCheckout } from "../render/render-checkout";
 import { UntypedObjectApi } from "./untyped-object-api";
@@ -151,21 +152,31 @@ function liveCluster(access: ClusterAccess): Cluster {
   let core: k8s.CoreV1Api | undefined;
   let api: k8s.KubernetesObjectApi | undefined;
   let untyped: UntypedObjectApi | undefined;
+  const impersonating = new Map<string, UntypedObjectApi>();
   return {
     serves: async (apiVersion, kind) => (await discovery.kind(apiVersion, kind)) !== undefined,
     async runHooks(hooks, options) {
-      const outcome = await runHelmHooks(hooks, liveHookApi(access, discovery), options).catch((err: unknown) => ({
+      // The hooks of one release share its account (HelmRelease serviceAccountName): run as it.
+      const account = hooks.find((h) => h.serviceAccount)?.serviceAccount;
+      const as = account ? { ...access, impersonate: impersonatedUser(account) } : access;
+      const outcome = await runHelmHooks(hooks, liveHookApi(as, discovery), options).catch((err: unknown) => ({
         ok: false as const,
         message: err instanceof k8s.ApiException ? apiMessage(err) : err instanceof Error ? err.message : String(err),
       }));
       return outcome.ok ? undefined : outcome.message;
     },
-    async dryRun(object) {
-      untyped ??= kubeConfig(access).makeApiClient(UntypedObjectApi);
+    async dryRun(object, options) {
+      const user = options?.impersonate;
+      let client: UntypedObjectApi;
+      if (user === undefined) client = untyped ??= kubeConfig(access).makeApiClient(UntypedObjectApi);
+      else {
+        client = impersonating.get(user) ?? kubeConfig({ ...access, impersonate: user }).makeApiClient(UntypedObjectApi);
+        impersonating.set(user, client);
+      }
       try {
         // The field manager of the provider's own applies would take ownership were this not a dry
         // run; force, as the update does (Git wins over kubectl edits).
-        await untyped.applyDryRun(object as k8s.KubernetesObject, "ferry-dry-run");
+        await client.applyDryRun(object as k8s.KubernetesObject, "ferry-dry-run");
         return undefined;
       } catch (err) {
         if (err instanceof k8s.ApiException) return apiMessage(err);

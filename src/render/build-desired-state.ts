@@ -323,6 +323,8 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
         prune: o.prune && inside.prune,
         suspended: inside.suspend,
         ...(fromSecret ? { sensitive: true } : {}),
+        // Applied as the Kustomization's own account; a HelmRelease or Kustomization it yields uses its own (Flux).
+        ...(spec.serviceAccount ? { serviceAccount: spec.serviceAccount } : {}),
       }));
       kustomizations.get(key)!.unit = {
         kind: "Kustomization",
@@ -448,6 +450,7 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
           prune: o.prune && origin.prune,
           suspended: spec.suspend || origin.suspend || o.suspended === true,
           ...(rendered.sensitive ? { sensitive: true } : {}),
+          ...(spec.serviceAccount ? { serviceAccount: spec.serviceAccount } : {}),
         })),
         dependsOn: waits(
           unitKey({ kind: "HelmRelease", name: key }),
@@ -455,7 +458,9 @@ export async function buildDesiredState(loaded: LoadedFolder, tools: RenderTools
           origin.dependsOn,
           spec.dependsOn.map((d) => unitKey({ kind: "HelmRelease", name: `${d.namespace}/${d.name}` })),
         ),
-        ...(rendered.hooks.length > 0 ? { hooks: rendered.hooks } : {}),
+        ...(rendered.hooks.length > 0
+          ? { hooks: spec.serviceAccount ? rendered.hooks.map((h) => ({ ...h, serviceAccount: spec.serviceAccount })) : rendered.hooks }
+          : {}),
         // helm install puts namespaced objects that name no namespace in the release namespace.
         namespace: { namespace: spec.targetNamespace, override: false },
       });

@@ -1,6 +1,7 @@
 // End to end: the standard Flux v2 layout (bootstrap folder, Kustomizations two levels deep, a
 // HelmRelease from a HelmRepository another Kustomization declares), a Kustomization reading a
-// second git repository, and a chart folder, in one sync.
+// second git repository, and a chart folder, in one sync; Kustomizations applied as their
+// serviceAccountName, refused by the cluster's RBAC where the account may not go.
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -78,5 +79,44 @@ describe("Flux v2 layout", () => {
     assert.equal(second.code, 0, second.result.message);
     const { created = 0, updated = 0, deleted = 0, replaced = 0 } = second.result.changes ?? {};
     assert.deepEqual({ created, updated, deleted, replaced }, { created: 0, updated: 0, deleted: 0, replaced: 0 });
+  });
+
+  it("applies a Kustomization as its serviceAccountName, so the cluster's RBAC refuses what the account may not do", async () => {
+    const e = env();
+    const repo = await ConfigRepo.create(path.join(e.dir, "tenant-repo"), "tenant-accounts");
+    const sync = () => e.sync({ repo: repo.dir, path: "clusters/dev", stack: "tenants" });
+    const user = "system:serviceaccount:tenant:deployer";
+
+    // The tenant's account may not create a ClusterRole: the API server's refusal names both.
+    await repo.commitStep("step1", "A tenant with two Kustomizations applied as its account");
+    const refused = await sync();
+    assert.notEqual(refused.code, 0, "the run fails");
+    const message = refused.result.message ?? "";
+    assert.match(message, /ClusterRole\/tenant-admin/);
+    assert.ok(message.includes(user), message);
+    assert.equal(await e.exists("clusterrole", "tenant-admin"), false);
+
+    // What the account may do applies (per-unit isolation is not this test's: the refused unit leaves Git).
+    await repo.commitStep("step2", "The tenant keeps to its namespace");
+    const applied = await sync();
+    assert.equal(applied.code, 0, `${applied.result.message}\n${applied.stderr}`);
+    const config = await e.getJson<K8sObject>("configmap", "tenant-config", "-n", "tenant");
+    assert.equal(config.data?.["applied-as"], "deployer");
+    // Converged: the impersonating provider is as stable as the stack's own.
+    const again = await sync();
+    assert.equal(again.code, 0, again.result.message);
+    const { created = 0, updated = 0, deleted: gone = 0 } = again.result.changes ?? {};
+    assert.deepEqual({ created, updated, gone }, { created: 0, updated: 0, gone: 0 });
+
+    // Moving a unit off its account changes the provider only: nothing is replaced or deleted.
+    const apps = fs.readFileSync(path.join(repo.dir, "clusters/dev/tenant-apps.yaml"), "utf8");
+    await repo
+      .edit({ "clusters/dev/tenant-apps.yaml": apps.replace("  serviceAccountName: deployer\n", "") })
+      .commitAll("Applied with ferry's rights");
+    const moved = await sync();
+    assert.equal(moved.code, 0, `${moved.result.message}\n${moved.stderr}`);
+    const { deleted = 0, replaced = 0 } = moved.result.changes ?? {};
+    assert.deepEqual({ deleted, replaced }, { deleted: 0, replaced: 0 });
+    assert.ok(await e.exists("configmap", "tenant-config", "-n", "tenant"));
   });
 });

@@ -92,4 +92,38 @@ describe("ClusterStack", () => {
     );
     assert.equal(urn, objectUrn("dev", deployment.id));
   });
+
+  it("applies a serviceAccountName unit's objects through a provider impersonating it, with the same clusterIdentifier", async () => {
+    const repo = tempDir();
+    writeFiles(repo, {
+      "c/tenant.yaml":
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: tenant, namespace: tenant}\n" +
+        "spec: {path: ./tenant, prune: true, serviceAccountName: deployer}\n",
+      "c/own.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: own, namespace: tenant}\n",
+      "tenant/app.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app, namespace: tenant}\n",
+    });
+    const { ClusterStack } = await import("../../components/cluster-stack");
+    const state = await buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), new FakeRenderTools());
+    const seen: pulumi.ResourceTransformationArgs[] = [];
+    const user = "system:serviceaccount:tenant:deployer";
+    new ClusterStack(
+      "tenant",
+      { state, clusterIdentifier: "dev", impersonation: { [user]: "kubeconfig impersonating the deployer" } },
+      { transformations: [(a) => void seen.push(a)] },
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    const providers = seen.filter((a) => a.type === "pulumi:providers:kubernetes");
+    assert.deepEqual(providers.map((p) => p.name).sort(), ["cluster", `cluster-as-${user}`]);
+    const impersonating = providers.find((p) => p.name !== "cluster")!;
+    assert.equal((impersonating.props as { clusterIdentifier?: string }).clusterIdentifier, "dev");
+    assert.ok(pulumi.Output.isInstance((impersonating.props as { kubeconfig?: unknown }).kubeconfig), "the kubeconfig is a secret");
+    const providerOf = (name: string) => seen.find((a) => a.name === name)?.opts.provider;
+    assert.equal(providerOf("core/ConfigMap/tenant/app"), impersonating.resource);
+    assert.equal(providerOf("core/ConfigMap/tenant/own"), providers.find((p) => p.name === "cluster")!.resource);
+    // Without the kubeconfig the program refuses rather than apply with the stack's own rights.
+    assert.throws(
+      () => new ClusterStack("again", { state, clusterIdentifier: "dev" }),
+      /no kubeconfig impersonating system:serviceaccount:tenant:deployer/,
+    );
+  });
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { applyDependencies, applyPhase } from "../../src/desired-state/apply-order";
+import { applyDependencies, applyPhase, applyRank } from "../../src/desired-state/apply-order";
 import { DesiredObject } from "../../src/desired-state/desired-state";
 import { builtinScope, identify, KubeObject, splitApiVersion } from "../../src/desired-state/object-id";
 
@@ -39,5 +39,37 @@ describe("apply order", () => {
     // A namespace that is not declared (it already exists) is no dependency.
     assert.deepEqual(deps.get("core/ConfigMap/elsewhere/c"), ["networking.k8s.io/IngressClass/nginx"]);
     assert.deepEqual(deps.get("core/Namespace/demo"), []);
+  });
+
+  it("applies an account's ordinary objects after the ServiceAccounts and RBAC the stack applies with its own credentials", () => {
+    const deployer = { namespace: "tenant", name: "deployer" };
+    const objects = [
+      { ...obj({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "app", namespace: "tenant" } }), serviceAccount: deployer },
+      obj({ apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding", metadata: { name: "rb", namespace: "tenant" } }),
+      obj({ apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "deployer", namespace: "tenant" } }),
+      {
+        ...obj({ apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: "own", namespace: "tenant" } }),
+        serviceAccount: deployer,
+      },
+      { ...obj({ apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: { name: "cr" } }), serviceAccount: deployer },
+    ];
+    const deps = applyDependencies(objects);
+    assert.deepEqual(deps.get("core/ConfigMap/tenant/app"), [
+      "rbac.authorization.k8s.io/ClusterRole/cr",
+      "rbac.authorization.k8s.io/RoleBinding/tenant/rb",
+      "core/ServiceAccount/tenant/deployer",
+    ]);
+    // The account's own RBAC objects grant nothing it waits for; a ClusterRole (applied early) waits for nothing.
+    assert.deepEqual(deps.get("rbac.authorization.k8s.io/Role/tenant/own"), [
+      "rbac.authorization.k8s.io/ClusterRole/cr",
+      "rbac.authorization.k8s.io/RoleBinding/tenant/rb",
+      "core/ServiceAccount/tenant/deployer",
+    ]);
+    assert.deepEqual(deps.get("rbac.authorization.k8s.io/ClusterRole/cr"), []);
+    // Registered after what they wait for.
+    assert.deepEqual(
+      objects.map((o) => applyRank(o)),
+      [7, 6, 6, 7, 4],
+    );
   });
 });

@@ -136,10 +136,6 @@ describe("parseFluxKustomization", () => {
     );
     assert.equal(k.path, ".");
     const refusals: [Record<string, unknown>, RegExp][] = [
-      [
-        { serviceAccountName: "apps" },
-        /`spec\.serviceAccountName` is not supported: ferry cannot apply this Kustomization as another service account/,
-      ],
       [{ kubeConfig: { secretRef: { name: "x" } } }, /`spec\.kubeConfig` is not supported: ferry applies to its own cluster only/],
       [{ healthCheckExprs: [{ apiVersion: "v1", kind: "X", current: "true" }] }, /`spec\.healthCheckExprs` is not supported/],
       [
@@ -166,6 +162,15 @@ describe("parseFluxKustomization", () => {
     );
     assert.equal(parseFluxKustomization(kustomization({ path: "./" }), at).path, ".");
     assert.equal(parseFluxKustomization(kustomization({ path: "clusters//dev/../prod" }), at).path, "clusters/prod");
+  });
+
+  it("reads serviceAccountName as the account in the Kustomization's own namespace", () => {
+    assert.deepEqual(parseFluxKustomization(kustomization({ serviceAccountName: "deployer", targetNamespace: "web" }), at).serviceAccount, {
+      namespace: "flux-system",
+      name: "deployer",
+    });
+    assert.equal(parseFluxKustomization(kustomization({}), at).serviceAccount, undefined);
+    throwsManifestError(() => parseFluxKustomization(kustomization({ serviceAccountName: 3 }), at), /spec\.serviceAccountName/);
   });
 
   it("refuses a path that leaves the checkout", () => {

@@ -269,18 +269,73 @@ describe("buildDesiredState: Flux objects wherever they are found", () => {
     assert.deepEqual(tools.gitRequests, []);
   });
 
-  it("refuses by name a sourceRef it cannot follow: a Bucket, a missing GitRepository, a serviceAccountName", async () => {
+  it("refuses by name a sourceRef it cannot follow: a Bucket, a missing GitRepository", async () => {
     const repo = tempDir();
     writeFiles(repo, {
       "c/bucket.yaml": kustomization("bucket", "  path: ./x\n  prune: true\n  sourceRef: {kind: Bucket, name: manifests}\n"),
       "c/missing.yaml": kustomization("missing", "  path: ./x\n  prune: true\n  sourceRef: {kind: GitRepository, name: nowhere}\n"),
-      "c/sa.yaml": kustomization("sa", "  path: ./x\n  prune: true\n  serviceAccountName: deployer\n"),
       "x/app.yaml": configMap("app"),
     });
     const message = await buildError(buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), new FakeRenderTools()));
     assert.match(message, /c\/bucket\.yaml:1.*Kustomization\/flux-system\/bucket: spec\.sourceRef kind Bucket is not supported/);
     assert.match(message, /c\/missing\.yaml:1.*GitRepository\/flux-system\/nowhere, which is not in the repository/);
-    assert.match(message, /c\/sa\.yaml.*spec\.serviceAccountName. is not supported.*another service account/);
+  });
+
+  it("applies a Kustomization's objects as its serviceAccountName, and what a HelmRelease or Kustomization inside it yields as their own", async () => {
+    const repo = tempDir();
+    writeFiles(repo, {
+      "c/tenant.yaml": kustomization("tenant", "  path: ./tenant\n  prune: true\n  serviceAccountName: deployer\n", "apps"),
+      "tenant/app.yaml": configMap("app"),
+      "tenant/inner.yaml": kustomization("inner", "  path: ./inner\n  prune: true\n", "apps"),
+      "tenant/source.yaml": helmRepository("charts", "apps"),
+      "tenant/release.yaml":
+        helmRelease(
+          "own",
+          "apps",
+          "  serviceAccountName: releaser\n  chart: {spec: {chart: own, sourceRef: {kind: HelmRepository, name: charts}}}\n",
+        ) +
+        "---\n" +
+        helmRelease("plain", "apps", "  chart: {spec: {chart: plain, sourceRef: {kind: HelmRepository, name: charts}}}\n"),
+      "inner/inner.yaml": configMap("inner"),
+    });
+    const tools = new FakeRenderTools({ own: chartConfigMap, plain: chartConfigMap });
+    const state = await buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), tools);
+    const accounts = state.units.flatMap((u) =>
+      u.objects.map(
+        (o) => `${o.id.kind}/${o.id.name} ${o.serviceAccount ? `${o.serviceAccount.namespace}:${o.serviceAccount.name}` : "-"}`,
+      ),
+    );
+    // Flux: the Kustomization applies its own objects as its account; helm-controller and
+    // kustomize-controller apply a nested release or Kustomization with its own account, or their own rights.
+    assert.deepEqual(accounts.sort(), [
+      "ConfigMap/app apps:deployer",
+      "ConfigMap/inner -",
+      "ConfigMap/own apps:releaser",
+      "ConfigMap/plain -",
+    ]);
+  });
+
+  it("runs a HelmRelease's hooks as its serviceAccountName", async () => {
+    const repo = tempDir();
+    writeFiles(repo, {
+      "c/source.yaml": helmRepository("charts", "apps"),
+      "c/release.yaml": helmRelease(
+        "hooked",
+        "apps",
+        "  serviceAccountName: releaser\n  chart: {spec: {chart: hooked, sourceRef: {kind: HelmRepository, name: charts}}}\n",
+      ),
+    });
+    const hooked = (r: HelmTemplateRequest) =>
+      chartConfigMap(r) +
+      "---\napiVersion: batch/v1\nkind: Job\nmetadata: {name: migrate, annotations: {helm.sh/hook: pre-install}}\n" +
+      "spec: {template: {spec: {restartPolicy: Never, containers: [{name: m, image: busybox}]}}}\n";
+    const state = await buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), new FakeRenderTools({ hooked }));
+    const unit = state.units.find((u) => unitKey(u) === "HelmRelease/apps/hooked");
+    assert.deepEqual(
+      unit?.hooks?.map((h) => [h.object.kind, h.serviceAccount]),
+      [["Job", { namespace: "apps", name: "releaser" }]],
+    );
+    assert.deepEqual(unit?.objects[0]?.serviceAccount, { namespace: "apps", name: "releaser" });
   });
 });
 

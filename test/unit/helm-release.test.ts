@@ -186,6 +186,14 @@ describe("parseHelmRelease", () => {
     assert.equal(v2("web", "apps", { install: { crds: "CreateReplace" } }).skipCRDs, false);
   });
 
+  it("reads serviceAccountName as the account in the release's own namespace, not its targetNamespace", () => {
+    assert.deepEqual(v2("web", "apps", { serviceAccountName: "deployer", targetNamespace: "web" }).serviceAccount, {
+      namespace: "apps",
+      name: "deployer",
+    });
+    assert.equal(v2("web", "apps", {}).serviceAccount, undefined);
+  });
+
   it("resolves Flux v2 charts from GitRepository, OCI HelmRepository and OCIRepository sources", () => {
     const git = source("GitRepository", "charts", "apps", { url: "https://github.com/org/charts", ref: { branch: "main", tag: "v1.2.0" } });
     const spec = parseHelmRelease(
@@ -517,10 +525,6 @@ describe("parseHelmRelease: messages name the field and say how to fix it", () =
       /`spec\.chart\.spec\.valuesFiles` reads files inside the chart archive of a Helm or OCI repository/,
     );
     const refusals: [Record<string, unknown>, RegExp][] = [
-      [
-        { serviceAccountName: "deployer" },
-        /`spec\.serviceAccountName` is not supported: ferry cannot apply this release as another service account/,
-      ],
       [{ test: { enable: true } }, /`spec\.test\.enable` is not supported: ferry does not run Helm tests/],
       [{ install: { createNamespace: true } }, /`spec\.install\.createNamespace` is not supported[^]*fix: declare the Namespace/],
       [{ upgrade: { preserveValues: true } }, /`spec\.upgrade\.preserveValues` is not supported/],
