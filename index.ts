@@ -75,6 +75,7 @@ export = async (): Promise<Record<string, unknown>> => {
   const cluster = new ClusterStack("cluster", {
     state: input.state,
     adopt: input.adopt,
+    keep: input.keep,
     kubeconfig,
     context,
     clusterIdentifier: config.get("clusterIdentifier") ?? pulumi.getStack(),

@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { applyDependencies, applyRank, unitWave, waveDependencies } from "../src/desired-state/apply-order";
 import { DesiredState, unitKey } from "../src/desired-state/desired-state";
 import { resourceName } from "../src/desired-state/object-id";
+import { KeptObject } from "../src/desired-state/program-input";
 import { impersonatedUser } from "../src/desired-state/service-account";
 import { kubeObject } from "./kube-object";
 
@@ -17,6 +18,11 @@ export interface ClusterStackArgs {
    * anew and deleting the old resource.
    */
   readonly adopt?: Readonly<Record<string, string>>;
+  /**
+   * Objects the state holds that no unit declares while some unit failed: registered as the state
+   * recorded them, every change ignored, so the update neither changes nor deletes them.
+   */
+  readonly keep?: readonly KeptObject[];
   /** Kubeconfig contents or path; the ambient kubeconfig when absent. */
   readonly kubeconfig?: string;
   /** Kubeconfig context; the current context when absent. */
@@ -73,7 +79,11 @@ export class ClusterStack extends pulumi.ComponentResource {
     const entries = args.state.units.flatMap((u) =>
       u.objects.map((o) => ({ unit: unitKey(u), dependsOnUnits: u.dependsOn, o, wave: unitWave(u, o) })),
     );
-    const dependencies = applyDependencies(entries.map((e) => e.o));
+    const unitOf = new Map(entries.map((e) => [e.o, e.unit]));
+    const dependencies = applyDependencies(
+      entries.map((e) => e.o),
+      (o) => unitOf.get(o) ?? "",
+    );
     // Argo CD sync waves: an object waits for the lower waves of its own unit.
     const waves = waveDependencies(args.state.units);
     const resources = new Map<string, pulumi.CustomResource>();
@@ -109,6 +119,15 @@ export class ClusterStack extends pulumi.ComponentResource {
       );
       resources.set(rn, resource);
       unitResources.get(unit)?.push(resource);
+    }
+    for (const k of args.keep ?? []) {
+      const rn = resourceName(k.id);
+      if (resources.has(rn)) continue;
+      const ownUrn = k.urn === undefined;
+      resources.set(
+        rn,
+        kubeObject(k.id, k.object, { parent: this, provider, aliases: ownUrn ? undefined : [k.urn!], ignoreChanges: ["*"] }, k.sensitive),
+      );
     }
     registered();
     this.objectCount = resources.size;

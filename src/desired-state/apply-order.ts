@@ -44,16 +44,21 @@ export function applyRank(o: DesiredObject): number {
 
 /**
  * For every object, the resource names of the objects of the same desired state it must wait for:
- * its Namespace, the CRD of its kind, and (for ordinary objects) every ClusterRole and `*Class`;
+ * its Namespace, the CRD of its kind, and (for ordinary objects) every ClusterRole and `*Class` of
+ * its own unit (as kustomize-controller and Helm order one apply; across units only dependsOn
+ * orders, so a unit's failing ClusterRole holds back no other unit);
  * an ordinary object applied as an account also waits for the ServiceAccounts and RBAC objects the
  * stack applies with its own credentials (as Flux's tenants get their RBAC before their
  * Kustomization runs). Only declared objects count: an object already in the cluster needs no
  * ordering. Pure.
  */
-export function applyDependencies(objects: readonly DesiredObject[]): Map<string, string[]> {
+export function applyDependencies(
+  objects: readonly DesiredObject[],
+  unitOf: (o: DesiredObject) => string = () => "",
+): Map<string, string[]> {
   const namespaces = new Map<string, string>();
   const crds = new Map<string, string>(); // "group/Kind" -> resource name
-  const early: string[] = [];
+  const early = new Map<string, string[]>(); // unit -> its ClusterRoles and classes
   const granting: string[] = [];
   for (const o of objects) {
     const name = resourceName(o.id);
@@ -62,7 +67,7 @@ export function applyDependencies(objects: readonly DesiredObject[]): Map<string
       const spec = o.object.spec as { group?: unknown; names?: { kind?: unknown } } | undefined;
       if (typeof spec?.group === "string" && typeof spec.names?.kind === "string") crds.set(`${spec.group}/${spec.names.kind}`, name);
     }
-    if (applyPhase(o.id) === 2) early.push(name);
+    if (applyPhase(o.id) === 2) early.set(unitOf(o), [...(early.get(unitOf(o)) ?? []), name]);
     if (grants(o) && applyPhase(o.id) === 3) granting.push(name);
   }
   const deps = new Map<string, string[]>();
@@ -72,7 +77,7 @@ export function applyDependencies(objects: readonly DesiredObject[]): Map<string
     if (ns) mine.push(ns);
     const crd = crds.get(`${splitApiVersion(o.object.apiVersion).group}/${o.id.kind}`);
     if (crd) mine.push(crd);
-    if (applyPhase(o.id) === 3) mine.push(...early);
+    if (applyPhase(o.id) === 3) mine.push(...(early.get(unitOf(o)) ?? []));
     if (asAccount(o)) mine.push(...granting);
     deps.set(resourceName(o.id), mine);
   }

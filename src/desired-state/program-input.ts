@@ -1,5 +1,21 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { DesiredState } from "./desired-state";
+import { KubeObject, ObjectId } from "./object-id";
+
+/**
+ * An object the stack's state holds that no unit of this run declares while some unit failed: the
+ * program registers it as it was last applied and changes nothing of it (a failed unit's objects
+ * stay as they were; nothing is deleted while a unit fails).
+ */
+export interface KeptObject {
+  readonly id: ObjectId;
+  /** The object as the state recorded it (secret values decrypted: the input file is encrypted). */
+  readonly object: KubeObject;
+  /** It held secret values: they stay secret in the state. */
+  readonly sensitive: boolean;
+  /** The URN of its state entry when it is not the one its identity gives (an earlier ferry's). */
+  readonly urn?: string;
+}
 
 /**
  * What a run hands the Pulumi program (as a file, `ferry:desiredState`): the desired state to
@@ -14,6 +30,8 @@ export interface ProgramInput {
   readonly adopt: Readonly<Record<string, string>>;
   /** Outputs of the stack (a rollback's pin travels in the state this way). */
   readonly outputs: Readonly<Record<string, unknown>>;
+  /** State entries no unit declares while some unit failed: registered unchanged. */
+  readonly keep?: readonly KeptObject[];
 }
 
 /** The environment variable that hands the program the key of its input file; the key is never written to disk. */

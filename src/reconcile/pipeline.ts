@@ -9,6 +9,7 @@ import { adoptions } from "./adoption";
 import { changeOf, countChanges, hasChanges, isKubernetesObject, objectDisplayName } from "./change-summary";
 import { clusterRejections, dryRunRejections, engineRejections, Rejection, rejectionMessage, sameData } from "./dry-run";
 import { buildFailures, holdBack, UnitFailure } from "../desired-state/unit-isolation";
+import { keptObjects } from "./kept-objects";
 import { hookName, releaseHookRuns } from "./helm-hook-runner";
 import { declaredDeletes } from "./identity-guard";
 import { Mode, runKind, writes } from "./mode";
@@ -455,6 +456,15 @@ async function apply(mode: Mode, ports: Ports, options: PipelineOptions, run: Ru
   options.progress?.phase("apply", `${desired.length} objects from ${options.path}`);
   const stateIds = new Map(run.snapshot!.objects.map((m) => [m.urn, m.id]));
   run.keptUndeclared = run.failures.length > 0;
+  if (run.keptUndeclared) {
+    const { keep, unreadable } = keptObjects(run.snapshot!, run.input!, (id) => ports.engine.urnOf(id));
+    if (unreadable.length > 0)
+      throw new Stop(
+        "GuardRefused",
+        `units failed, and the state holds objects ferry cannot keep as they are (no recorded inputs): ${unreadable.join(", ")}`,
+      );
+    run.input = { ...run.input!, keep };
+  }
   try {
     await ports.engine.apply(run.input!, {
       message: formatUpdateMessage({
@@ -466,7 +476,6 @@ async function apply(mode: Mode, ports: Ports, options: PipelineOptions, run: Ru
       }),
       revision,
       targets: run.targets,
-      keepUndeclared: run.keptUndeclared,
       signal: options.signal,
       veto: (step) =>
         step.op === "delete" && isKubernetesObject(step.type) && stateIds.has(step.urn)

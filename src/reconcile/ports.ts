@@ -62,8 +62,10 @@ export interface Cluster {
 export interface ManagedObject {
   readonly urn: string;
   readonly id: ObjectId;
-  /** The object as the program last declared it (Secret data encrypted). */
+  /** The object as the program last declared it (secret values revealed). */
   readonly inputs?: Readonly<Record<string, unknown>>;
+  /** Its inputs held secret values. */
+  readonly secret?: boolean;
 }
 
 /** What a run needs to know of a stack's state, read once. */
@@ -149,11 +151,6 @@ export interface Engine {
       readonly message: string;
       readonly revision: Revision;
       readonly targets?: readonly string[];
-      /**
-       * Some units failed: leave every state entry the program does not register as it is (a targeted
-       * update of what it registers), so nothing a failed unit declared is changed or deleted.
-       */
-      readonly keepUndeclared?: boolean;
       readonly signal?: AbortSignal;
       /** Asked before each step starts: a reason aborts the update before that step. */
       readonly veto?: (step: EngineStep) => string | undefined;

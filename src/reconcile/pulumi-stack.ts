@@ -2,7 +2,6 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { ConcurrentUpdateError, EngineEvent, LocalWorkspace, PulumiCommand, Stack, StackNotFoundError } from "@pulumi/pulumi/automation";
 import { liveObjectId, ObjectId, pulumiType, resourceName } from "../desired-state/object-id";
-import { allObjects } from "../desired-state/desired-state";
 import { newProgramInputKey, PROGRAM_INPUT_KEY_ENV, ProgramInput, serializeProgramInput } from "../desired-state/program-input";
 import { ferryRoot } from "../lib/paths";
 import { watchOwnProcesses } from "../lib/process-watchdog";
@@ -67,18 +66,6 @@ export function revisionEnv(revision: Revision, repoUrl: string): Record<string,
 /** The URN the program registers an object under: it depends on the stack and the object's identity only. */
 export function objectUrn(stack: string, id: ObjectId): string {
   return `urn:pulumi:${stack}::${PROJECT}::${CLUSTER_STACK_TYPE}$${pulumiType(id)}::${resourceName(id)}`;
-}
-
-/**
- * The URNs of a targeted update that registers everything the program declares and leaves every
- * other state entry alone: the stack, its `ClusterStack` component, the component's providers, and
- * the declared objects.
- */
-export function declaredTargets(stack: string, input: ProgramInput): string[] {
-  const stackUrn = `urn:pulumi:${stack}::${PROJECT}::pulumi:pulumi:Stack::${PROJECT}-${stack}`;
-  const component = `urn:pulumi:${stack}::${PROJECT}::${CLUSTER_STACK_TYPE}::cluster`;
-  const providers = `urn:pulumi:${stack}::${PROJECT}::${CLUSTER_STACK_TYPE}$pulumi:providers:kubernetes::*`;
-  return [stackUrn, component, providers, ...allObjects(input.state).map((o) => objectUrn(stack, o.id))];
 }
 
 /** A stack the backend does not have, opened by a run that may not create it (preview, detect, history, rollback). */
@@ -161,7 +148,9 @@ export function snapshotOf(deployment: ExportedDeployment): StackSnapshot {
     const id =
       liveObjectId((r.outputs ?? {}) as Parameters<typeof liveObjectId>[0]) ??
       liveObjectId((r.inputs ?? {}) as Parameters<typeof liveObjectId>[0]);
-    return id ? [{ urn: r.urn, id, inputs: r.inputs }] : [];
+    if (!id) return [];
+    const { value, secret } = r.inputs ? revealed(r.inputs) : { value: undefined, secret: false };
+    return [{ urn: r.urn, id, inputs: value as Record<string, unknown> | undefined, ...(secret ? { secret } : {}) }];
   });
   return {
     objects,
@@ -169,6 +158,30 @@ export function snapshotOf(deployment: ExportedDeployment): StackSnapshot {
       .length,
     pin: parsePin(resources.find((r) => r.type === "pulumi:pulumi:Stack")?.outputs?.pin),
   };
+}
+
+/** Pulumi's marker of a secret value in an exported state (`{<sig>: SECRET_SIG, plaintext | ciphertext}`). */
+const SIG_KEY = "4dabf18193072939515e22adb298388d";
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+
+/**
+ * A value of an exported state (`pulumi stack export --show-secrets`) with its secrets revealed:
+ * each envelope replaced by its plaintext, and whether there was one. Pure.
+ */
+export function revealed(value: unknown): { value: unknown; secret: boolean } {
+  if (Array.isArray(value)) {
+    const items = value.map(revealed);
+    return { value: items.map((i) => i.value), secret: items.some((i) => i.secret) };
+  }
+  if (typeof value !== "object" || value === null) return { value, secret: false };
+  const o = value as Record<string, unknown>;
+  if (o[SIG_KEY] === SECRET_SIG) {
+    if (typeof o.plaintext !== "string")
+      throw new Error("the stack's state holds a secret ferry cannot read (exported without --show-secrets)");
+    return { value: revealed(JSON.parse(o.plaintext)).value, secret: true };
+  }
+  const entries = Object.entries(o).map(([k, v]) => [k, revealed(v)] as const);
+  return { value: Object.fromEntries(entries.map(([k, r]) => [k, r.value])), secret: entries.some(([, r]) => r.secret) };
 }
 
 /** Reads the stack's state once. */
@@ -244,7 +257,7 @@ export function pulumiEngine(settings: EngineSettings): Engine {
           refresh: true,
           message: options.message,
           target: options.targets ? [...options.targets] : undefined,
-          targetDependents: options.targets && !options.keepUndeclared ? true : undefined,
+          targetDependents: options.targets ? true : undefined,
           // A failing object does not stop the others; what depends on it waits (Flux's isolation).
           continueOnError: true,
           color: "never",
@@ -333,8 +346,7 @@ export function pulumiEngine(settings: EngineSettings): Engine {
       return steps;
     },
     async apply(input, options) {
-      const targets = options.keepUndeclared && !options.targets ? declaredTargets(settings.stack, input) : options.targets;
-      return withInput(input, () => update({ ...options, targets }));
+      return withInput(input, () => update(options));
     },
     async history() {
       return stackHistory(opened ?? (await openStack(settings, { create: false })));

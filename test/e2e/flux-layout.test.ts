@@ -87,16 +87,23 @@ describe("Flux v2 layout", () => {
     const sync = () => e.sync({ repo: repo.dir, path: "clusters/dev", stack: "tenants" });
     const user = "system:serviceaccount:tenant:deployer";
 
-    // The tenant's account may not create a ClusterRole: the API server's refusal names both.
+    // The tenant's account may not create a ClusterRole: the API server's refusal names both, and
+    // fails that unit only; the other unit applied as the account goes on.
     await repo.commitStep("step1", "A tenant with two Kustomizations applied as its account");
     const refused = await sync();
-    assert.notEqual(refused.code, 0, "the run fails");
+    assert.equal(refused.code, 1, "the run fails");
     const message = refused.result.message ?? "";
     assert.match(message, /ClusterRole\/tenant-admin/);
     assert.ok(message.includes(user), message);
     assert.equal(await e.exists("clusterrole", "tenant-admin"), false);
+    assert.deepEqual(
+      refused.result.failedUnits?.map((u) => u.unit),
+      ["Kustomization/tenant/tenant-admin"],
+      message,
+    );
+    assert.ok(await e.exists("configmap", "tenant-config", "-n", "tenant"), message);
 
-    // What the account may do applies (per-unit isolation is not this test's: the refused unit leaves Git).
+    // The refused unit leaves Git: the run succeeds.
     await repo.commitStep("step2", "The tenant keeps to its namespace");
     const applied = await sync();
     assert.equal(applied.code, 0, `${applied.result.message}\n${applied.stderr}`);
@@ -118,5 +125,47 @@ describe("Flux v2 layout", () => {
     const { deleted = 0, replaced = 0 } = moved.result.changes ?? {};
     assert.deepEqual({ deleted, replaced }, { deleted: 0, replaced: 0 });
     assert.ok(await e.exists("configmap", "tenant-config", "-n", "tenant"));
+  });
+
+  it("units isolated: a broken HelmRelease fails alone, what waits for it waits, the others apply, nothing is deleted", async () => {
+    const e = env();
+    const repo = await ConfigRepo.create(path.join(e.dir, "isolation-repo"), "isolation", { CHART_REPO: charts.url });
+    const sync = () => e.sync({ repo: repo.dir, path: "clusters/dev", stack: "isolation" });
+    const greeting = async (release: string) => (await e.getJson<K8sObject>("configmap", `${release}-webapp`, "-n", "iso")).data?.greeting;
+
+    await repo.commitStep("step1", "Three releases");
+    const first = await sync();
+    assert.equal(first.code, 0, `${first.result.message}\n${first.stderr}`);
+
+    // other asks for a chart version the repository does not have; after dependsOn other.
+    await repo.commitStep("step2", "New greetings; other asks for a chart version that does not exist");
+    const partial = await sync();
+    assert.equal(partial.code, 1, partial.result.message);
+    assert.equal(partial.result.reason, "BuildFailed", partial.result.message);
+    assert.deepEqual(
+      partial.result.failedUnits?.map((u) => [u.unit, u.reason]),
+      [
+        ["HelmRelease/iso/other", "BuildFailed"],
+        ["HelmRelease/iso/after", "DependencyFailed"],
+      ],
+    );
+    assert.match(partial.result.message ?? "", /clusters\/dev\/other\.yaml:\d+.*HelmRelease\/iso\/other/);
+    assert.equal(await greeting("good"), "v2");
+    // Neither deleted nor changed: the failed release's objects and those of the one that waits for it.
+    assert.equal(await greeting("other"), "v1");
+    assert.equal(await greeting("after"), "v1");
+    assert.ok(await e.exists("deployment", "other-webapp", "-n", "iso"));
+    const { deleted = 0 } = partial.result.changes ?? {};
+    assert.equal(deleted, 0);
+
+    // Fixed: everything catches up.
+    await repo
+      .edit({
+        "clusters/dev/other.yaml": fs.readFileSync(path.join(repo.dir, "clusters/dev/other.yaml"), "utf8").replace('"9.x"', '"1.x"'),
+      })
+      .commitAll("other back on 1.x");
+    const fixed = await sync();
+    assert.equal(fixed.code, 0, `${fixed.result.message}\n${fixed.stderr}`);
+    assert.deepEqual([await greeting("other"), await greeting("after")], ["v2", "v2"]);
   });
 });

@@ -18,6 +18,20 @@ describe("apply order", () => {
     assert.equal(phase("example.com/v1", "WidgetClass"), phase("apps/v1", "Deployment"));
   });
 
+  it("makes an object wait for the ClusterRoles and classes of its own unit only (a failing one holds back no other unit)", () => {
+    const role = obj({ apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: { name: "admin-ish" } });
+    const mine = obj({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "mine", namespace: "a" } });
+    const other = obj({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "other", namespace: "b" } });
+    const unit = new Map([
+      [role, "Kustomization/a"],
+      [mine, "Kustomization/a"],
+      [other, "Kustomization/b"],
+    ]);
+    const deps = applyDependencies([role, mine, other], (o) => unit.get(o)!);
+    assert.deepEqual(deps.get("core/ConfigMap/a/mine"), ["rbac.authorization.k8s.io/ClusterRole/admin-ish"]);
+    assert.deepEqual(deps.get("core/ConfigMap/b/other"), []);
+  });
+
   it("makes objects wait for their declared Namespace, CRD and the cluster-wide classes", () => {
     const deps = applyDependencies([
       obj({ apiVersion: "v1", kind: "Namespace", metadata: { name: "demo" } }),

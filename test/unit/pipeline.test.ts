@@ -71,7 +71,7 @@ function fakePorts(over: {
 }) {
   const calls: string[] = [];
   const inputs: ProgramInput[] = [];
-  const applies: { message: string; targets?: readonly string[]; keepUndeclared?: boolean }[] = [];
+  const applies: { message: string; targets?: readonly string[]; kept?: string[] }[] = [];
   const refs: (string | undefined)[] = [];
   const ports: Ports = {
     source: {
@@ -120,7 +120,7 @@ function fakePorts(over: {
       apply: async (input, options) => {
         calls.push("apply");
         inputs.push(input);
-        applies.push({ message: options.message, targets: options.targets, keepUndeclared: options.keepUndeclared });
+        applies.push({ message: options.message, targets: options.targets, kept: input.keep?.map((k) => k.id.name) });
         if (over.apply) return over.apply();
         for (const s of over.applied ?? over.planned ?? [step("create", cm("app"))]) {
           const vetoed = options.veto?.(s);
@@ -500,7 +500,8 @@ describe("reconcile pipeline", () => {
         f.inputs[0]?.state.units.map((u) => u.name),
         ["default/good"],
       );
-      assert.equal(f.applies[0]?.keepUndeclared, true);
+      // What the state holds and no unit declares is registered as it was, changes ignored: nothing deleted.
+      assert.deepEqual(f.applies[0]?.kept, ["old-broken", "gone"]);
       assert.deepEqual(r.objects, [{ change: "created", object: "ConfigMap/default/good" }]);
     });
 
@@ -525,7 +526,7 @@ describe("reconcile pipeline", () => {
         f.inputs[0]?.state.units.map((u) => u.name),
         ["default/good"],
       );
-      assert.equal(f.applies[0]?.keepUndeclared, true);
+      assert.deepEqual(f.applies[0]?.kept, []);
       const all = fakePorts({ state, dryRun: () => "data: Invalid value" });
       const none = await reconcile(apply, all.ports, options);
       assert.equal(none.reason, "DryRunFailed");
@@ -571,7 +572,7 @@ describe("reconcile pipeline", () => {
         [["HelmRelease/default/bad", "ApplyFailed"]],
       );
       assert.match(r.message ?? "", /clusters\/dev\/app\.yaml:1: ConfigMap\/default\/bad: the API server rejects it: forbidden/);
-      assert.equal(f.applies[0]?.keepUndeclared, false);
+      assert.equal(f.applies[0]?.kept, undefined);
     });
   });
 

@@ -88,8 +88,13 @@ export function printResult(result: ReconcileResult, json: boolean): void {
       process.stdout.write(`  ${u.health === "Failed" ? out.red("✗") : "…"} ${u.unit} ${u.health}: ${what}\n`);
     }
   } else {
-    // Source, build and guard failures stop before Pulumi runs: the cluster was not touched.
-    const untouched = result.reason === "ApplyFailed" || result.reason === "HealthCheckFailed" ? "" : " (nothing was applied)";
-    process.stdout.write(`${out.red("✗")} ${result.stack} ${result.reason}${rev}${untouched}:\n${result.message ?? ""}\n`);
+    // Source, build and guard failures stop before Pulumi runs: the cluster was not touched. When
+    // units failed but the update ran, the rest of the desired state was applied.
+    const applied = result.changes
+      ? ` (${result.failedUnits?.length ?? 0} unit(s) failed; the rest applied: ${formatCounts(result.changes)})`
+      : result.reason === "ApplyFailed" || result.reason === "HealthCheckFailed"
+        ? ""
+        : " (nothing was applied)";
+    process.stdout.write(`${out.red("✗")} ${result.stack} ${result.reason}${rev}${applied}:\n${result.message ?? ""}\n`);
   }
 }
