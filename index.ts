@@ -35,6 +35,8 @@ async function programInput(): Promise<ProgramInput> {
     cacheDir: path.join(cacheDir(), "render"),
     // The stack's policy as ferry last wrote it (ferry:policy); the walls up when there is none.
     policy: sourcePolicy(config.getObject("policy") ?? {}),
+    // An update by hand applies: charts' lookup reads the cluster, as in ferry's syncs.
+    clusterLookup: true,
   });
   // By hand, the program cannot leave a failed unit's objects alone (a plain update deletes whatever
   // it does not register): refuse, as a whole, what `ferry sync` would isolate.

@@ -116,6 +116,8 @@ export function localPorts(
           repoUrl: settings.repo,
           gitAuth: settings.auth,
           policy: settings.policy,
+          // Charts read the cluster (`lookup`) in runs that apply, never in a preview or drift check.
+          clusterLookup: stack.create,
           log: binaries.log,
           stack: settings.stack,
         }),

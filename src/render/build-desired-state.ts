@@ -36,6 +36,7 @@ import { maskQuoted, redactor, secretObjectForms, sensitiveForms } from "../desi
 import { redactCredentials } from "../desired-state/outbound-policy";
 import { SourcePolicy, sourcePolicy } from "../desired-state/source-policy";
 import { isConfigRepoUrl } from "../source/credentials";
+import { impersonatedUser } from "../desired-state/service-account";
 import { isEmptyOverlay } from "../desired-state/kustomize-fields";
 import { substituteVariables } from "./envsubst";
 import { mergeValues, parseValuesText, setValueAtPath } from "./helm-values";
@@ -66,6 +67,8 @@ export interface HelmTemplateRequest {
   readonly auth?: { readonly username: string; readonly password: string };
   /** An `oci://` chart from a registry its source marks `insecure: true`: plain HTTP (helm's `--plain-http`). */
   readonly plainHttp?: boolean;
+  /** The user the release's `lookup` calls read the cluster as (its serviceAccountName's). */
+  readonly lookupAs?: string;
 }
 
 /** A checkout of another git repository that a unit names. */
@@ -624,6 +627,7 @@ async function renderHelmRelease(
       ...(chartRoot ? { chartRoot } : {}),
       ...(basicAuth && spec.chart.type !== "git" ? { auth: basicAuth } : {}),
       ...(spec.chart.type === "oci" && spec.chart.insecure ? { plainHttp: true } : {}),
+      ...(spec.serviceAccount ? { lookupAs: impersonatedUser(spec.serviceAccount) } : {}),
     });
   } catch (err) {
     if (!secretValues || !fromTemplate(message(err))) throw err;

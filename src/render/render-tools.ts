@@ -37,6 +37,13 @@ export interface RenderToolsOptions {
   readonly gitAuth?: GitAuth;
   /** What the repo's content may reach. */
   readonly policy: SourcePolicy;
+  /**
+   * Charts' `lookup` reads the live cluster (`helm template --dry-run=server`), as it does under
+   * helm-controller: a chart that keeps a generated password in a Secret finds it again, so a
+   * release converges. Runs that apply only; a preview's charts (a pull request's) never read the
+   * cluster.
+   */
+  readonly clusterLookup?: boolean;
   /** Where each outbound fetch is logged (with the stack and the unit); ferry's own logger when absent. */
   readonly log?: Logger;
   /** The stack the render is for, logged with each outbound fetch. */
@@ -105,6 +112,13 @@ export function localRenderTools(options: RenderToolsOptions): RenderTools {
         // file: without the source's `insecure: true`, it gets the system's, and plain HTTP fails.
         if (request.plainHttp) args.push("--plain-http");
         else args.push("--ca-file", systemCaFile(options.cacheDir));
+      }
+      if (options.clusterLookup) {
+        // --take-ownership: objects ferry applied carry no Helm release annotations; helm must not refuse them.
+        args.push("--dry-run=server", "--take-ownership");
+        if (options.kubeconfig) args.push("--kubeconfig", options.kubeconfig);
+        if (options.context) args.push("--kube-context", options.context);
+        if (request.lookupAs) args.push("--kube-as-user", request.lookupAs);
       }
       if (request.includeCRDs) args.push("--include-crds");
       else args.push("--skip-crds");
