@@ -549,10 +549,7 @@ async function renderHelmRelease(
   const auth = await sourceCredentials(
     spec.chart.secretRef,
     name,
-    {
-      declared: (namespace, secret) => declaredObject(git, "Secret", namespace, secret),
-      live: (namespace, secret) => tools.readLive("Secret", namespace, secret),
-    },
+    secretsOf(git, tools),
     policy,
     spec.chart.type === "oci" ? ociRegistryHost(spec.chart.url) : undefined,
   );
@@ -713,6 +710,14 @@ function lookupIn(git: PlainObjects, tools: RenderTools): SubstituteLookup {
 }
 
 /** A ConfigMap or Secret the folder's plain manifests declare. */
+/** Where a source's secretRef is looked up: the Secret Git declares, else the live cluster's. */
+function secretsOf(git: PlainObjects, tools: RenderTools): Parameters<typeof sourceCredentials>[2] {
+  return {
+    declared: (namespace, secret) => declaredObject(git, "Secret", namespace, secret),
+    live: (namespace, secret) => tools.readLive("Secret", namespace, secret),
+  };
+}
+
 function declaredObject(git: PlainObjects, kind: "ConfigMap" | "Secret", namespace: string, name: string): KubeObject | undefined {
   return git.objects.find((o) => {
     const id = identify(o.object, "Namespaced", git.namespace);
@@ -943,15 +948,7 @@ async function kustomizationRoot(
   const repo = gitRepositoryOf(spec, source.repo);
   if (repoUrl !== undefined && isConfigRepoUrl(repo.url, repoUrl)) return loaded.checkout;
   const name = `Kustomization/${spec.namespace}/${spec.name}`;
-  const auth = await sourceCredentials(
-    repo.secretRef,
-    name,
-    {
-      declared: (namespace, secret) => declaredObject(context.git, "Secret", namespace, secret),
-      live: (namespace, secret) => tools.readLive("Secret", namespace, secret),
-    },
-    context.policy,
-  );
+  const auth = await sourceCredentials(repo.secretRef, name, secretsOf(context.git, tools), context.policy);
   for (const v of [auth?.password, auth?.identity]) if (v) for (const f of sensitiveForms(v)) context.sensitive.add(f);
   return tools.checkoutGit(repo.url, repo.ref, { unit: name, ...(auth ? { auth } : {}) });
 }
@@ -964,16 +961,7 @@ async function ociArtifactRoot(spec: FluxKustomizationSpec, repo: KubeObject, to
   const name = `Kustomization/${spec.namespace}/${spec.name}`;
   const what = `${name}: OCIRepository/${repo.metadata.namespace || "default"}/${repo.metadata.name}`;
   const source = ociRepositorySource(repo, { what, location: spec.location });
-  const auth = await sourceCredentials(
-    source.secretRef,
-    name,
-    {
-      declared: (namespace, secret) => declaredObject(context.git, "Secret", namespace, secret),
-      live: (namespace, secret) => tools.readLive("Secret", namespace, secret),
-    },
-    context.policy,
-    source.host,
-  );
+  const auth = await sourceCredentials(source.secretRef, name, secretsOf(context.git, tools), context.policy, source.host);
   for (const v of [auth?.password]) if (v) for (const f of sensitiveForms(v)) context.sensitive.add(f);
   return tools.pullOciArtifact({ unit: name, source, ...(auth ? { auth } : {}) });
 }
