@@ -55,14 +55,23 @@ export function objectDisplayName(urn: string): string {
 /** Counts the changes of Kubernetes objects in a list of completed steps, once per object. Pure. */
 export function countChanges(steps: readonly StepEvent[]): ChangeCounts {
   const counts = { created: 0, updated: 0, replaced: 0, deleted: 0, unchanged: 0 };
-  const last = new Map<string, ObjectChange>();
+  const net = new Map<string, ObjectChange | undefined>();
   for (const s of steps) {
     if (!isKubernetesObject(s.type)) continue;
     const change = changeOf(s.op);
-    if (change) last.set(s.urn, change);
+    if (change) net.set(s.urn, netChange(net.get(s.urn), change));
   }
-  for (const change of last.values()) counts[change]++;
+  for (const change of net.values()) if (change) counts[change]++;
   return counts;
+}
+
+/** What an object went through over the steps of a run (one update, or two when it settles): created stays created. */
+function netChange(before: ObjectChange | undefined, now: ObjectChange): ObjectChange | undefined {
+  if (before === undefined) return now;
+  if (now === "deleted") return before === "created" ? undefined : "deleted";
+  if (before === "created" || before === "deleted") return before;
+  const rank: Record<ObjectChange, number> = { unchanged: 0, updated: 1, replaced: 2, created: 3, deleted: 3 };
+  return rank[now] > rank[before] ? now : before;
 }
 
 /** Whether a run changed (or, previewed, would change) any object. Pure. */

@@ -139,7 +139,8 @@ export async function reconcile(mode: Mode, ports: Ports, options: PipelineOptio
     if (!run.targets) await check(ports, options, run);
     const hooks = run.targets ? undefined : hookRuns(ports, run);
     if (hooks) await runHooks(hooks.pre, ports, options, run);
-    const changes = await apply(mode, ports, options, run);
+    let changes = await apply(mode, ports, options, run);
+    changes = (await settle(mode, ports, options, run)) ?? changes;
     if (hooks) await runHooks(hooks.post, ports, options, run);
     const units = await health(mode, ports, options, run);
     options.progress?.phase("done", "");
@@ -231,7 +232,8 @@ async function fetch(mode: Mode, ports: Ports, options: PipelineOptions, run: Ru
 /**
  * 4. Build the desired state; bad input stops the run before anything touches the cluster. A unit
  * that does not build is held back (with the units that wait for it) and the run goes on with the
- * others; a preview or drift check of a commit with a broken unit fails, as the commit would.
+ * others; a preview or drift check of a commit with a broken unit fails, as the commit would, and
+ * a rollback to one is refused (it goes back to a whole commit or not at all).
  */
 async function build(mode: Mode, ports: Ports, options: PipelineOptions, run: RunState): Promise<void> {
   const r = run.revision!;
@@ -243,7 +245,9 @@ async function build(mode: Mode, ports: Ports, options: PipelineOptions, run: Ru
     throw new Stop(err instanceof GuardError ? "GuardRefused" : "BuildFailed", errorText(err));
   }
   const failed = run.state.failed ?? [];
-  if (failed.length > 0 && !writes(mode)) throw new Stop("BuildFailed", new DesiredStateError(failed.flatMap((f) => f.errors)).message);
+  // A rollback goes back to a whole commit or not at all; previews and drift checks judge the commit.
+  if (failed.length > 0 && mode.kind !== "apply" && mode.kind !== "heal")
+    throw new Stop("BuildFailed", new DesiredStateError(failed.flatMap((f) => f.errors)).message);
   isolate(buildFailures(run.state), options, run);
   options.onDesired?.(allObjects(run.state));
 }
@@ -497,6 +501,45 @@ async function apply(mode: Mode, ports: Ports, options: PipelineOptions, run: Ru
     run.failures.push(...failures);
   }
   return countChanges(run.steps);
+}
+
+/**
+ * 7b. Settle: a chart that reads the cluster (`lookup`) renders differently once the objects it
+ * looks up exist — the install of a chart that keeps a generated password in a Secret, whose
+ * StatefulSet carries a checksum of it. After an update that created objects, the desired state is
+ * built again from the same checkout; when it differs from what was applied, it is guarded and
+ * applied once more, so a sync leaves a state the next sync does not change. Returns the changes of
+ * both updates, or undefined when nothing was applied again.
+ */
+async function settle(mode: Mode, ports: Ports, options: PipelineOptions, run: RunState) {
+  const created = run.steps.some((s) => s.op === "create" && isKubernetesObject(s.type));
+  if (!ports.renderer.readsCluster || mode.kind !== "apply" || run.targets || run.failures.length > 0 || !created) return undefined;
+  let next: DesiredState;
+  try {
+    next = await ports.renderer.build();
+  } catch {
+    return undefined; // the commit built once; what fails now is the next run's to report
+  }
+  if ((next.failed ?? []).length > 0) return undefined;
+  const applied = new Map(allObjects(run.state!).map((o) => [resourceName(o.id), o.object]));
+  const now = allObjects(next);
+  const differ = now.filter((o) => !sameData(applied.get(resourceName(o.id)) ?? null, o.object));
+  if (differ.length === 0 && now.length === applied.size) return undefined;
+  options.progress?.phase(
+    "apply",
+    `${differ.length} object(s) render differently now that the objects their charts look up exist; applying again`,
+  );
+  // What either build read from Secrets stays masked.
+  const sensitive = [...new Set([...(run.state!.sensitive ?? []), ...(next.sensitive ?? [])])];
+  run.state = { ...next, ...(sensitive.length > 0 ? { sensitive } : {}) };
+  run.redact = redactor(run.state.sensitive);
+  try {
+    run.snapshot = await ports.engine.open((what) => options.progress?.phase("apply", what));
+  } catch (err) {
+    throw new Stop(err instanceof EngineError && err.locked ? "Locked" : "ApplyFailed", errorText(err));
+  }
+  guard(mode, ports, options, run);
+  return apply(mode, ports, options, run);
 }
 
 /**

@@ -22,6 +22,11 @@ export interface Source {
  */
 export interface Renderer {
   build(): Promise<DesiredState>;
+  /**
+   * Charts read the live cluster while they render (Helm's `lookup`): what they render may change
+   * once the objects an update created exist, so an update that created objects builds again.
+   */
+  readonly readsCluster?: boolean;
 }
 
 /** Which object to read: its API version, kind, name and namespace (none when cluster-scoped). */

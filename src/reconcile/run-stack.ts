@@ -104,6 +104,7 @@ export function localPorts(
   return {
     source: gitSource(settings),
     renderer: {
+      readsCluster: stack.create,
       build: () =>
         renderCheckout({
           checkout: settings.checkoutDir,

@@ -20,4 +20,17 @@ describe("change summary", () => {
     assert.equal(formatCounts(counts), "1 created, 1 updated, 1 deleted, 1 unchanged");
     assert.equal(objectDisplayName(urn("kubernetes:apps/v1:Deployment", "apps/Deployment/demo/web")), "Deployment/demo/web");
   });
+
+  it("counts what an object went through over two updates of one run (a run that settles): created stays created", () => {
+    const t = "kubernetes:core/v1:ConfigMap";
+    const counts = countChanges([
+      { op: "create", type: t, urn: "a" },
+      { op: "create", type: t, urn: "b" },
+      { op: "same", type: t, urn: "c" },
+      { op: "same", type: t, urn: "a" },
+      { op: "update", type: t, urn: "b" },
+      { op: "update", type: t, urn: "c" },
+    ]);
+    assert.deepEqual(counts, { created: 2, updated: 1, replaced: 0, deleted: 0, unchanged: 0 });
+  });
 });

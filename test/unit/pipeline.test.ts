@@ -68,6 +68,7 @@ function fakePorts(over: {
   dryRun?: (o: KubeObject) => string | undefined;
   live?: (ref: ObjectRef) => Record<string, unknown> | undefined;
   hookFails?: (name: string) => string | undefined;
+  readsCluster?: boolean;
 }) {
   const calls: string[] = [];
   const inputs: ProgramInput[] = [];
@@ -84,6 +85,7 @@ function fakePorts(over: {
       changedPaths: () => Promise.resolve(over.changed ?? []),
     },
     renderer: {
+      readsCluster: over.readsCluster,
       build: () => {
         calls.push("build");
         return over.build ? over.build() : Promise.resolve(over.state ?? stateOf(cm("app")));
@@ -457,6 +459,38 @@ describe("reconcile pipeline", () => {
     });
   });
 
+  describe("settle", () => {
+    const withData = (k: string) => object({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "app" }, data: { k } });
+
+    it("builds again after an update that created objects, and applies once more what renders differently now", async () => {
+      const builds = [stateOf(withData("random")), stateOf(withData("looked-up"))];
+      const f = fakePorts({ readsCluster: true, build: () => Promise.resolve(builds.shift()!), applied: [step("create", cm("app"))] });
+      const r = await reconcile(apply, f.ports, options);
+      assert.equal(r.succeeded, true, r.message);
+      assert.deepEqual(
+        f.calls.filter((c) => c === "build" || c === "apply" || c === "open"),
+        ["open", "build", "apply", "build", "open", "apply"],
+      );
+      assert.deepEqual(f.inputs.at(-1)?.state.units[0]?.objects[0]?.object.data, { k: "looked-up" });
+    });
+
+    it("applies once when the second build renders the same, or when charts do not read the cluster", async () => {
+      const same = fakePorts({ readsCluster: true, state: stateOf(withData("v")), applied: [step("create", cm("app"))] });
+      assert.equal((await reconcile(apply, same.ports, options)).succeeded, true);
+      assert.deepEqual(
+        same.calls.filter((c) => c === "build" || c === "apply"),
+        ["build", "apply", "build"],
+      );
+      const builds = [stateOf(withData("a")), stateOf(withData("b"))];
+      const offline = fakePorts({ build: () => Promise.resolve(builds.shift()!), applied: [step("create", cm("app"))] });
+      assert.equal((await reconcile(apply, offline.ports, options)).succeeded, true);
+      assert.deepEqual(
+        offline.calls.filter((c) => c === "build" || c === "apply"),
+        ["build", "apply"],
+      );
+    });
+  });
+
   describe("unit isolation", () => {
     const unit = (name: string, objects: DesiredObject[], dependsOn: string[] = []): DesiredState["units"][number] => ({
       kind: "HelmRelease",
@@ -505,12 +539,22 @@ describe("reconcile pipeline", () => {
       assert.deepEqual(r.objects, [{ change: "created", object: "ConfigMap/default/good" }]);
     });
 
-    it("a preview of a commit with a unit that does not build fails as the commit would", async () => {
-      const f = fakePorts({ state: { path: "clusters/dev", units: [unit("default/good", [cm("good")])], failed: [broken] } });
+    it("a preview of a commit with a unit that does not build fails as the commit would; a rollback to it is refused", async () => {
+      const state: DesiredState = { path: "clusters/dev", units: [unit("default/good", [cm("good")])], failed: [broken] };
+      const f = fakePorts({ state });
       const r = await reconcile({ kind: "preview", ref: "feature" }, f.ports, options);
       assert.equal(r.reason, "BuildFailed");
       assert.match(r.message ?? "", /chart not found/);
       assert.ok(!f.calls.includes("plan"));
+      const back = fakePorts({ state });
+      const rb = await reconcile(
+        { kind: "rollback", pin: { revision: OLD, from: HEAD, by: "dana", policy: "resume" } },
+        back.ports,
+        options,
+      );
+      assert.equal(rb.reason, "BuildFailed");
+      assert.match(rb.message ?? "", /nothing was applied/);
+      assert.ok(!back.calls.includes("apply"));
     });
 
     it("a unit the API server refuses is held back; the others apply; when every unit is refused nothing is applied", async () => {
