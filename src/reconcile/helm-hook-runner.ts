@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import * as k8s from "@kubernetes/client-node";
 import { DesiredState, DesiredUnit, unitKey } from "../desired-state/desired-state";
 import { argoHooksFor, HOOK_LABEL } from "../desired-state/argo-hooks";
@@ -124,6 +125,19 @@ export function releaseHookRuns(
     if (hooks.length > 0) runs.push({ release: unitKey(unit), event, hooks });
   }
   return runs;
+}
+
+/**
+ * A digest of each unit's hooks, recorded in the stack's outputs after an update: a unit whose
+ * hooks are recorded was installed, and one whose hooks' digest differs changed, even when it has
+ * no managed object to tell (a file holding only an Argo CD hook Job). Pure.
+ */
+export function hookDigests(state: DesiredState): Record<string, string> {
+  return Object.fromEntries(
+    state.units
+      .filter((u) => u.hooks?.length)
+      .map((u) => [unitKey(u), createHash("sha256").update(JSON.stringify(u.hooks)).digest("hex").slice(0, 32)]),
+  );
 }
 
 /** `Job/ns/name` (`Job/ns/name-*` for a `generateName` hook not created yet) */

@@ -10,7 +10,7 @@ import { changeOf, countChanges, hasChanges, isKubernetesObject, objectDisplayNa
 import { clusterRejections, dryRunRejections, engineRejections, Rejection, rejectionMessage, sameData } from "./dry-run";
 import { buildFailures, holdBack, UnitFailure } from "../desired-state/unit-isolation";
 import { keptObjects } from "./kept-objects";
-import { hookName, releaseHookRuns } from "./helm-hook-runner";
+import { hookDigests, hookName, releaseHookRuns } from "./helm-hook-runner";
 import { declaredDeletes } from "./identity-guard";
 import { Mode, runKind, writes } from "./mode";
 import { decideRef, Pin } from "./pin";
@@ -332,7 +332,11 @@ function programInput(ports: Ports, run: RunState): ProgramInput {
   return {
     state: run.state!,
     adopt: adoptions(allObjects(run.state!), run.snapshot!, (id) => ports.engine.urnOf(id)),
-    outputs: run.pin ? { pin: run.pin } : {},
+    outputs: {
+      ...(run.pin ? { pin: run.pin } : {}),
+      // Held-back units keep what the last update recorded of their hooks.
+      hooks: { ...(run.failures.length > 0 ? run.snapshot!.hooks : {}), ...hookDigests(run.state!) },
+    },
   };
 }
 
@@ -415,11 +419,18 @@ const HOOK_TIMEOUT_MS = 5 * 60_000;
 function hookRuns(ports: Ports, run: RunState) {
   const managed = new Set(run.snapshot!.objects.map((m) => m.urn));
   const changed = new Set(changedObjects(allObjects(run.state!), run.snapshot!).map((o) => resourceName(o.id)));
+  // A unit's hooks recorded by the last update: installed; another digest: changed (a unit of hooks only has nothing else to tell).
+  const recorded = run.snapshot!.hooks ?? {};
+  const digests = hookDigests(run.state!);
   const releases = (when: "pre" | "post") =>
-    releaseHookRuns(run.state!, when, (unit) => ({
-      installed: unit.objects.some((o) => managed.has(ports.engine.urnOf(o.id))),
-      changed: unit.objects.some((o) => changed.has(resourceName(o.id))),
-    }));
+    releaseHookRuns(run.state!, when, (unit) => {
+      const key = unitKey(unit);
+      return {
+        installed: unit.objects.some((o) => managed.has(ports.engine.urnOf(o.id))) || recorded[key] !== undefined,
+        changed:
+          unit.objects.some((o) => changed.has(resourceName(o.id))) || (recorded[key] !== undefined && recorded[key] !== digests[key]),
+      };
+    });
   return { pre: releases("pre"), post: releases("post") };
 }
 

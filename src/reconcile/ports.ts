@@ -80,6 +80,8 @@ export interface StackSnapshot {
   readonly pendingCreates: number;
   /** The pin `ferry rollback` set, carried by the stack's outputs. */
   readonly pin?: Pin;
+  /** Each unit's hooks' digest as the last update recorded it (`hookDigests`), carried by the stack's outputs. */
+  readonly hooks?: Readonly<Record<string, string>>;
 }
 
 /** What the engine does to one resource (Pulumi's step operations). */

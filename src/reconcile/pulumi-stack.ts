@@ -157,6 +157,7 @@ export function snapshotOf(deployment: ExportedDeployment): StackSnapshot {
     pendingCreates: (deployment.pending_operations ?? []).filter((p) => p.type === "creating" && isKubernetesObject(p.resource.type))
       .length,
     pin: parsePin(resources.find((r) => r.type === "pulumi:pulumi:Stack")?.outputs?.pin),
+    ...hooksOutput(resources.find((r) => r.type === "pulumi:pulumi:Stack")?.outputs?.hooks),
   };
 }
 
@@ -182,6 +183,13 @@ export function revealed(value: unknown): { value: unknown; secret: boolean } {
   }
   const entries = Object.entries(o).map(([k, v]) => [k, revealed(v)] as const);
   return { value: Object.fromEntries(entries.map(([k, r]) => [k, r.value])), secret: entries.some(([, r]) => r.secret) };
+}
+
+/** The `hooks` output (unit -> digest of its hooks), when it is one. */
+function hooksOutput(value: unknown): { hooks?: Record<string, string> } {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return {};
+  const entries = Object.entries(value).filter((e): e is [string, string] => typeof e[1] === "string");
+  return { hooks: Object.fromEntries(entries) };
 }
 
 /** Reads the stack's state once. */

@@ -23,7 +23,10 @@ describe("Flux v2 layout", () => {
   let gitServer: RecordingServer;
 
   before(async () => {
-    charts = await startChartRepo(env().toolchain.bin("helm"), [{ name: "webapp", version: "1.2.0" }]);
+    charts = await startChartRepo(env().toolchain.bin("helm"), [
+      { name: "webapp", version: "1.2.0" },
+      { name: "keeper", version: "0.1.0" },
+    ]);
     gitServer = await startGitHttpServer(path.join(env().dir, "git"));
   });
   after(async () => {
@@ -167,5 +170,38 @@ describe("Flux v2 layout", () => {
     const fixed = await sync();
     assert.equal(fixed.code, 0, `${fixed.result.message}\n${fixed.stderr}`);
     assert.deepEqual([await greeting("other"), await greeting("after")], ["v2", "v2"]);
+  });
+
+  it("a chart that keeps a generated password in a Secret (lookup) converges in one sync and keeps its password", async () => {
+    const e = env();
+    const repo = await ConfigRepo.create(path.join(e.dir, "keeper-repo"), "isolation", { CHART_REPO: charts.url });
+    await repo.commitStep("step1", "Three releases");
+    await repo
+      .edit({
+        "clusters/dev/good.yaml": undefined,
+        "clusters/dev/other.yaml": undefined,
+        "clusters/dev/after.yaml": undefined,
+        "clusters/dev/keeper.yaml": [
+          "apiVersion: helm.toolkit.fluxcd.io/v2",
+          "kind: HelmRelease",
+          "metadata: {name: vault, namespace: iso}",
+          "spec:",
+          "  interval: 5m",
+          "  chart: {spec: {chart: keeper, version: 0.1.0, sourceRef: {kind: HelmRepository, name: charts}}}",
+          "",
+        ].join("\n"),
+      })
+      .commitAll("A release whose chart looks up its own Secret");
+    const sync = () => e.sync({ repo: repo.dir, path: "clusters/dev", stack: "keeper" });
+    const first = await sync();
+    assert.equal(first.code, 0, `${first.result.message}\n${first.stderr}`);
+    // The first render did not find the Secret; the run built again once it existed, and settled.
+    assert.match(first.stderr, /render differently now that the objects their charts look up exist; applying again/);
+    const password = (await e.getJson<{ data: Record<string, string> }>("secret", "vault-auth", "-n", "iso")).data.password;
+    const second = await sync();
+    assert.equal(second.code, 0, second.result.message);
+    const { created = 0, updated = 0, deleted = 0, replaced = 0 } = second.result.changes ?? {};
+    assert.deepEqual({ created, updated, deleted, replaced }, { created: 0, updated: 0, deleted: 0, replaced: 0 });
+    assert.equal((await e.getJson<{ data: Record<string, string> }>("secret", "vault-auth", "-n", "iso")).data.password, password);
   });
 });

@@ -300,6 +300,42 @@ describe("reconcile pipeline", () => {
       assert.ok(!f.calls.includes("apply"));
     });
 
+    it("runs the hooks of a unit that has only hooks when the last update did not record them as they are now", async () => {
+      const only: DesiredState = {
+        path: "clusters/dev",
+        units: [
+          {
+            kind: "ManifestFile",
+            name: "clusters/dev/app.yaml",
+            location: { file: "clusters/dev/app.yaml", line: 1 },
+            objects: [cm("app")],
+            dependsOn: [],
+          },
+          {
+            kind: "ManifestFile",
+            name: "clusters/dev/migrate.yaml",
+            location: { file: "clusters/dev/migrate.yaml", line: 1 },
+            objects: [],
+            dependsOn: [],
+            hooks: [hook("migrate", ["PreSync"])],
+          },
+        ],
+      };
+      const first = fakePorts({ state: only });
+      assert.equal((await reconcile(apply, first.ports, options)).succeeded, true);
+      const recorded = first.inputs.at(-1)?.outputs.hooks as Record<string, string>;
+      assert.ok(recorded["ManifestFile/clusters/dev/migrate.yaml"]);
+      const again = fakePorts({ state: only, snapshot: { objects: [], pendingCreates: 0, hooks: recorded } });
+      assert.equal((await reconcile(apply, again.ports, options)).succeeded, true);
+      const edited = fakePorts({
+        state: only,
+        snapshot: { objects: [], pendingCreates: 0, hooks: { "ManifestFile/clusters/dev/migrate.yaml": "other" } },
+      });
+      assert.equal((await reconcile(apply, edited.ports, options)).succeeded, true);
+      const ran = (f: typeof first) => f.calls.filter((c) => c.startsWith("hook")).length;
+      assert.deepEqual([ran(first), ran(again), ran(edited)], [1, 0, 1]);
+    });
+
     it("runs no hooks in a preview", async () => {
       const f = fakePorts({ state: release([cm("app")]) });
       await reconcile({ kind: "preview", ref: "main" }, f.ports, options);
@@ -670,7 +706,7 @@ describe("reconcile pipeline", () => {
       assert.equal(r.unpinned, "resume");
       assert.equal(r.pin, undefined);
       assert.match(f.applies[0]?.message ?? "", /^resume /);
-      assert.deepEqual(f.inputs.at(-1)?.outputs, {});
+      assert.deepEqual(f.inputs.at(-1)?.outputs, { hooks: {} });
     });
 
     it("preview: no lock, a plan of the ref, nothing applied", async () => {
