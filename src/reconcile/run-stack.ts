@@ -72,6 +72,8 @@ export async function runStack(settings: SyncSettings, mode: Mode, runtime: RunR
       mode,
       localPorts({ ...settings, ...dirs }, runtime, inputFile, {
         create: writes(mode),
+        // A pull request's charts never read the cluster; the branch's do, as under helm-controller.
+        clusterLookup: mode.kind !== "preview",
         emptyStateDir: scratch && path.join(scratch, "empty-state"),
       }),
       defaultPipelineOptions({
@@ -98,13 +100,13 @@ export function localPorts(
   settings: SyncSettings,
   binaries: SyncBinaries & { readonly log?: Logger },
   inputFile: string,
-  stack: Pick<EngineSettings, "create" | "emptyStateDir">,
+  stack: Pick<EngineSettings, "create" | "emptyStateDir"> & { readonly clusterLookup: boolean },
 ): Ports {
   const access: ClusterAccess = { kubeconfig: settings.kubeconfig, context: settings.context };
   return {
     source: gitSource(settings),
     renderer: {
-      readsCluster: stack.create,
+      readsCluster: stack.clusterLookup,
       build: () =>
         renderCheckout({
           checkout: settings.checkoutDir,
@@ -117,8 +119,7 @@ export function localPorts(
           repoUrl: settings.repo,
           gitAuth: settings.auth,
           policy: settings.policy,
-          // Charts read the cluster (`lookup`) in runs that apply, never in a preview or drift check.
-          clusterLookup: stack.create,
+          clusterLookup: stack.clusterLookup,
           log: binaries.log,
           stack: settings.stack,
         }),
