@@ -1,5 +1,6 @@
 // End to end: HelmReleases whose charts come from a real OCI registry on loopback (the toolchain's
-// CNCF Distribution, plain HTTP, basic auth): one through a HelmRepository of type oci, one through
+// CNCF Distribution, plain HTTP, basic auth): one through a HelmRepository of type oci (two Flux
+// Kustomizations down, as in the standard Flux v2 layout), one through
 // an OCIRepository and `spec.chartRef`; and a Flux Kustomization whose sourceRef is an OCIRepository
 // (a `flux push artifact`-style artifact pushed with plain distribution API calls).
 import assert from "node:assert/strict";
@@ -42,7 +43,7 @@ describe("OCI charts", () => {
   });
   after(async () => registry?.close());
 
-  it("renders a chart from a HelmRepository of type oci and one from an OCIRepository with chartRef, with the sources' logins", async () => {
+  it("renders a chart from a HelmRepository of type oci (two Kustomizations down) and one from an OCIRepository with chartRef, with the sources' logins", async () => {
     const e = env();
     await repo.commitStep("step1", "Charts from an OCI registry");
     const { code, result, stderr } = await sync();
