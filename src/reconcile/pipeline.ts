@@ -138,10 +138,10 @@ export async function reconcile(mode: Mode, ports: Ports, options: PipelineOptio
     }
     if (!run.targets) await check(ports, options, run);
     const hooks = run.targets ? undefined : hookRuns(ports, run);
-    if (hooks) await runHooks(hooks.pre, ports, options, run);
+    if (hooks) await runHooks("pre", hooks.pre, ports, options, run);
     let changes = await apply(mode, ports, options, run);
     changes = (await settle(mode, ports, options, run)) ?? changes;
-    if (hooks) await runHooks(hooks.post, ports, options, run);
+    if (hooks) await runHooks("post", hooks.post, ports, options, run);
     const units = await health(mode, ports, options, run);
     options.progress?.phase("done", "");
     for (const u of units.filter((u) => u.waited === "failed")) {
@@ -352,7 +352,6 @@ async function check(ports: Ports, options: PipelineOptions, run: RunState): Pro
   const refuse = (rejected: readonly Rejection[]): void => {
     if (rejected.length === 0) return;
     isolate(unitRejections(rejected, run.state!, "DryRunFailed"), options, run, new Stop("DryRunFailed", rejectionMessage(rejected)));
-    run.input = programInput(ports, run);
   };
   try {
     refuse(await clusterRejections(allObjects(run.state!), ports.cluster));
@@ -439,7 +438,13 @@ function hookRuns(ports: Ports, run: RunState) {
  * update, post-* after it, in weight order, with their delete policy. A failed hook fails its
  * release (after a pre-hook, nothing of it is applied, nor of the units that wait for it).
  */
-async function runHooks(runs: ReturnType<typeof hookRuns>["pre"], ports: Ports, options: PipelineOptions, run: RunState): Promise<void> {
+async function runHooks(
+  when: "pre" | "post",
+  runs: ReturnType<typeof hookRuns>["pre"],
+  ports: Ports,
+  options: PipelineOptions,
+  run: RunState,
+): Promise<void> {
   const namespaces = new Map(
     allObjects(run.state!)
       .filter((o) => o.id.group === "" && o.id.kind === "Namespace")
@@ -452,11 +457,9 @@ async function runHooks(runs: ReturnType<typeof hookRuns>["pre"], ports: Ports, 
     const message = `${r.release}: ${r.event} hook ${failed}
   fix: check the hook with kubectl (its logs, events); it runs again on the next install or upgrade of the release`;
     const failure: UnitFailure = { unit: r.release, reason: "HookFailed", message };
-    if (r.event.startsWith("post-")) run.failures.push(failure);
-    else {
-      isolate([failure], options, run, new Stop("ApplyFailed", message));
-      run.input = programInput(ports, run);
-    }
+    // After the update its objects are applied: the unit fails, nothing is held back.
+    if (when === "post") run.failures.push(failure);
+    else isolate([failure], options, run, new Stop("ApplyFailed", message));
   }
 }
 
@@ -470,6 +473,8 @@ async function apply(mode: Mode, ports: Ports, options: PipelineOptions, run: Ru
   const desired = allObjects(run.state!);
   options.progress?.phase("apply", `${desired.length} objects from ${options.path}`);
   const stateIds = new Map(run.snapshot!.objects.map((m) => [m.urn, m.id]));
+  // What the program registers follows the units held back since the guard (dry run, pre-hooks).
+  run.input = programInput(ports, run);
   run.keptUndeclared = run.failures.length > 0;
   if (run.keptUndeclared) {
     const { keep, unreadable } = keptObjects(run.snapshot!, run.input!, (id) => ports.engine.urnOf(id));

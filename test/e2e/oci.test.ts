@@ -59,41 +59,30 @@ describe("OCI charts", () => {
     assert.ok(await e.exists("deployment", "web-webapp", "-n", "oci-b"));
   });
 
+  /** An OCIRepository `latest` (its spec's other fields given) and a HelmRelease of its chart. */
+  const latestRelease = (spec: string) =>
+    [
+      "apiVersion: source.toolkit.fluxcd.io/v1",
+      "kind: OCIRepository",
+      "metadata: {name: latest, namespace: oci-b}",
+      `spec: {url: "oci://${registry.host}/charts/webapp", ${spec}}`,
+      "---",
+      "apiVersion: helm.toolkit.fluxcd.io/v2",
+      "kind: HelmRelease",
+      "metadata: {name: latest, namespace: oci-b}",
+      "spec: {chartRef: {kind: OCIRepository, name: latest}}",
+      "",
+    ].join("\n");
+
   it("refuses by name what it cannot honour: a tag that is not a chart version, a registry without insecure on plain HTTP", async () => {
-    repo.edit({
-      "clusters/dev/latest.yaml": [
-        "apiVersion: source.toolkit.fluxcd.io/v1",
-        "kind: OCIRepository",
-        "metadata: {name: latest, namespace: oci-b}",
-        `spec: {url: "oci://${registry.host}/charts/webapp", insecure: true, ref: {tag: latest}}`,
-        "---",
-        "apiVersion: helm.toolkit.fluxcd.io/v2",
-        "kind: HelmRelease",
-        "metadata: {name: latest, namespace: oci-b}",
-        "spec: {chartRef: {kind: OCIRepository, name: latest}}",
-        "",
-      ].join("\n"),
-    });
+    repo.edit({ "clusters/dev/latest.yaml": latestRelease("insecure: true, ref: {tag: latest}") });
     await repo.commitAll("A chart by the latest tag");
     let run = await sync();
     assert.notEqual(run.code, 0);
     assert.match(run.result.message ?? "", /OCIRepository\/oci-b\/latest: `spec\.ref\.tag` is "latest", which is not a chart version/);
 
     // Without `insecure: true` helm speaks https to the plain-HTTP registry, and fails.
-    repo.edit({
-      "clusters/dev/latest.yaml": [
-        "apiVersion: source.toolkit.fluxcd.io/v1",
-        "kind: OCIRepository",
-        "metadata: {name: latest, namespace: oci-b}",
-        `spec: {url: "oci://${registry.host}/charts/webapp", ref: {tag: 1.0.0}}`,
-        "---",
-        "apiVersion: helm.toolkit.fluxcd.io/v2",
-        "kind: HelmRelease",
-        "metadata: {name: latest, namespace: oci-b}",
-        "spec: {chartRef: {kind: OCIRepository, name: latest}}",
-        "",
-      ].join("\n"),
-    });
+    repo.edit({ "clusters/dev/latest.yaml": latestRelease("ref: {tag: 1.0.0}") });
     await repo.commitAll("Not insecure");
     run = await sync();
     assert.notEqual(run.code, 0);

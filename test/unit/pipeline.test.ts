@@ -336,6 +336,31 @@ describe("reconcile pipeline", () => {
       assert.deepEqual([ran(first), ran(again), ran(edited)], [1, 0, 1]);
     });
 
+    it("a hook that fails after the update (Argo CD PostSync) fails its unit, whose objects stay applied", async () => {
+      const state: DesiredState = {
+        path: "clusters/dev",
+        units: [
+          {
+            kind: "ManifestFile",
+            name: "clusters/dev/app.yaml",
+            location: { file: "clusters/dev/app.yaml", line: 1 },
+            objects: [cm("app")],
+            dependsOn: [],
+            hooks: [hook("notify", ["PostSync"])],
+          },
+        ],
+      };
+      const f = fakePorts({ state, hookFails: () => "Job/default/notify: the Job failed" });
+      const r = await reconcile(apply, f.ports, options);
+      assert.equal(r.reason, "ApplyFailed");
+      assert.deepEqual(
+        r.failedUnits?.map((u) => [u.unit, u.reason]),
+        [["ManifestFile/clusters/dev/app.yaml", "HookFailed"]],
+      );
+      assert.match(r.message ?? "", /the rest of the desired state was applied/);
+      assert.deepEqual(r.objects, [{ change: "created", object: "ConfigMap/default/app" }]);
+    });
+
     it("runs no hooks in a preview", async () => {
       const f = fakePorts({ state: release([cm("app")]) });
       await reconcile({ kind: "preview", ref: "main" }, f.ports, options);
