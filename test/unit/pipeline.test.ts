@@ -148,7 +148,7 @@ function fakePorts(over: {
 }
 
 const options = defaultPipelineOptions({ stack: STACK, path: "clusters/dev" });
-const apply: Mode = { kind: "apply", run: "sync" };
+const apply: Mode = { kind: "apply", run: "sync", scope: "full" };
 
 describe("reconcile pipeline", () => {
   it("applies a commit: lock, open, fetch, build, dry run, apply, unlock, with the update's message", async () => {
@@ -726,7 +726,7 @@ describe("reconcile pipeline", () => {
       assert.deepEqual(pinned.refs, [OLD]);
       assert.equal(held.pin?.revision, OLD);
       const f = fakePorts({ snapshot: { objects: [], pendingCreates: 0, pin } });
-      const r = await reconcile({ kind: "apply", run: "sync", unpin: true }, f.ports, options);
+      const r = await reconcile({ kind: "apply", run: "sync", unpin: true, scope: "full" }, f.ports, options);
       assert.deepEqual(f.refs, [undefined]);
       assert.equal(r.unpinned, "resume");
       assert.equal(r.pin, undefined);

@@ -45,7 +45,7 @@ export function demoCommand(): Command {
         const runSync = async (): Promise<boolean> => {
           const result = await runStack(
             settings,
-            { kind: "apply", run: "sync" },
+            { kind: "apply", run: "sync", scope: "full" },
             { ...syncBinaries(toolchain), progress: stderrProgress() },
           );
           printResult(result, false);

@@ -32,7 +32,7 @@ export function syncCommand(): Command {
       });
       const result = await runStack(
         settings,
-        { kind: "apply", run: "sync", unpin: opts.unpin as boolean },
+        { kind: "apply", run: "sync", unpin: opts.unpin as boolean, scope: "full" },
         { ...(await ensureSyncBinaries()), progress: stderrProgress(), lockWaitMs: lockTimeout(opts.lockTimeout as string) },
       );
       printResult(result, opts.output === "json");
