@@ -151,13 +151,18 @@ export interface Engine {
   resolvePendingCreates(): Promise<StackSnapshot>;
   /** What an update would do (a preview); nothing is written. Throws {@link EngineError}. */
   plan(input: ProgramInput, options: { readonly refresh: boolean; readonly signal?: AbortSignal }): Promise<EngineStep[]>;
-  /** Updates the stack (refreshing first): only `targets` (URNs) when given. Throws {@link EngineError}. */
+  /**
+   * Updates the stack, refreshing first. With `targets`, only those objects (URNs) are refreshed and
+   * updated (with what depends on them when `dependents`), and the stack's frame — its outputs, its
+   * providers — with them; the engine leaves every other entry as the state has it. Throws
+   * {@link EngineError}.
+   */
   apply(
     input: ProgramInput,
     options: {
       readonly message: string;
       readonly revision: Revision;
-      readonly targets?: readonly string[];
+      readonly targets?: { readonly urns: readonly string[]; readonly dependents: boolean };
       readonly signal?: AbortSignal;
       /** Asked before each step starts: a reason aborts the update before that step. */
       readonly veto?: (step: EngineStep) => string | undefined;

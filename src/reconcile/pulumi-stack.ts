@@ -68,6 +68,20 @@ export function objectUrn(stack: string, id: ObjectId): string {
   return `urn:pulumi:${stack}::${PROJECT}::${CLUSTER_STACK_TYPE}$${pulumiType(id)}::${resourceName(id)}`;
 }
 
+/**
+ * The entries every targeted update of a stack includes: the stack itself (its outputs: the pin,
+ * hook digests), the ClusterStack component, and every Kubernetes provider (a glob: the stack's
+ * kubeconfig or an impersonating one may have changed, and a new account's provider is created).
+ */
+export function frameUrns(stack: string): string[] {
+  const prefix = `urn:pulumi:${stack}::${PROJECT}::`;
+  return [
+    `${prefix}pulumi:pulumi:Stack::${PROJECT}-${stack}`,
+    `${prefix}${CLUSTER_STACK_TYPE}::cluster`,
+    `${prefix}${CLUSTER_STACK_TYPE}$pulumi:providers:kubernetes::*`,
+  ];
+}
+
 /** A stack the backend does not have, opened by a run that may not create it (preview, detect, history, rollback). */
 export class MissingStackError extends Error {
   constructor(stack: string, backendUrl: string, options?: { cause?: unknown }) {
@@ -264,8 +278,10 @@ export function pulumiEngine(settings: EngineSettings): Engine {
         stack().up({
           refresh: true,
           message: options.message,
-          target: options.targets ? [...options.targets] : undefined,
-          targetDependents: options.targets ? true : undefined,
+          // A targeted update refreshes only its targets (pulumi/pulumi#4174); the frame keeps the
+          // outputs and the providers' configuration current.
+          target: options.targets ? [...frameUrns(settings.stack), ...options.targets.urns] : undefined,
+          targetDependents: options.targets?.dependents || undefined,
           // A failing object does not stop the others; what depends on it waits (Flux's isolation).
           continueOnError: true,
           color: "never",

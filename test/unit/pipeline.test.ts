@@ -72,7 +72,7 @@ function fakePorts(over: {
 }) {
   const calls: string[] = [];
   const inputs: ProgramInput[] = [];
-  const applies: { message: string; targets?: readonly string[]; kept?: string[] }[] = [];
+  const applies: { message: string; targets?: readonly string[]; dependents?: boolean; kept?: string[] }[] = [];
   const refs: (string | undefined)[] = [];
   const ports: Ports = {
     source: {
@@ -122,7 +122,12 @@ function fakePorts(over: {
       apply: async (input, options) => {
         calls.push("apply");
         inputs.push(input);
-        applies.push({ message: options.message, targets: options.targets, kept: input.keep?.map((k) => k.id.name) });
+        applies.push({
+          message: options.message,
+          targets: options.targets?.urns,
+          dependents: options.targets?.dependents,
+          kept: input.keep?.map((k) => k.id.name),
+        });
         if (over.apply) return over.apply();
         for (const s of over.applied ?? over.planned ?? [step("create", cm("app"))]) {
           const vetoed = options.veto?.(s);
