@@ -324,7 +324,7 @@ function guard(mode: Mode, ports: Ports, options: PipelineOptions, run: RunState
     // Objects the state does not hold yet (or no longer) are not a heal: the run goes on like any other.
     const managed = new Set(snapshot.objects.map((m) => m.urn));
     const urns = mode.targets.map((t) => ports.engine.urnOf(t));
-    if (urns.every((u) => managed.has(u))) run.scope = { kind: "targets", urns, dependents: true };
+    if (urns.every((u) => managed.has(u))) run.scope = { kind: "targets", urns, creates: [], dependents: true };
   }
   run.input = programInput(ports, run);
   if (writes(mode) && run.scope === undefined && !partial) {
@@ -605,14 +605,19 @@ function touchedState(run: RunState, ports: Ports): DesiredState {
   const scope = run.scope;
   if (scope === undefined || scope.kind === "full") return run.state!;
   if (scope.kind === "none") return { ...run.state!, units: [] };
-  const urns = new Set(scope.urns);
+  const urns = new Set([...scope.urns, ...scope.creates]);
   return { ...run.state!, units: run.state!.units.filter((u) => u.objects.some((o) => urns.has(ports.engine.urnOf(o.id)))) };
 }
 
 /** How much of the stack the run's update touched, for its result. */
 function scopeOf(run: RunState): Pick<ReconcileResult, "scope"> {
   const s = run.scope ?? { kind: "full" };
-  return { scope: { kind: s.kind, objects: s.kind === "full" ? allObjects(run.state!).length : s.kind === "none" ? 0 : s.urns.length } };
+  return {
+    scope: {
+      kind: s.kind,
+      objects: s.kind === "full" ? allObjects(run.state!).length : s.kind === "none" ? 0 : s.urns.length + s.creates.length,
+    },
+  };
 }
 
 /** Reports a step that changes a Kubernetes object, once per object. */

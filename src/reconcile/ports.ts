@@ -152,9 +152,10 @@ export interface Engine {
   /** What an update would do (a preview); nothing is written. Throws {@link EngineError}. */
   plan(input: ProgramInput, options: { readonly refresh: boolean; readonly signal?: AbortSignal }): Promise<EngineStep[]>;
   /**
-   * Updates the stack, refreshing first. With `targets`, only those objects (URNs) are refreshed and
-   * updated (with what depends on them when `dependents`), and the stack's frame — its outputs, its
-   * providers — with them; the engine leaves every other entry as the state has it. Throws
+   * Updates the stack, refreshing first. With `targets`, only those objects (URNs of state entries;
+   * `creates`: of objects the state does not hold yet) are refreshed and updated (with what depends
+   * on them when `dependents`), and the stack's frame — its outputs, its providers — with them; the
+   * engine leaves every other entry as the state has it. Throws
    * {@link EngineError}.
    */
   apply(
@@ -162,7 +163,7 @@ export interface Engine {
     options: {
       readonly message: string;
       readonly revision: Revision;
-      readonly targets?: { readonly urns: readonly string[]; readonly dependents: boolean };
+      readonly targets?: { readonly urns: readonly string[]; readonly creates?: readonly string[]; readonly dependents: boolean };
       readonly signal?: AbortSignal;
       /** Asked before each step starts: a reason aborts the update before that step. */
       readonly veto?: (step: EngineStep) => string | undefined;

@@ -13,7 +13,13 @@ import { StackSnapshot } from "./ports";
  */
 export type RunScope =
   | { readonly kind: "full" }
-  | { readonly kind: "targets"; readonly urns: readonly string[]; readonly dependents: boolean }
+  | {
+      readonly kind: "targets";
+      /** Entries of the state; `creates`: of objects the state does not hold yet. */
+      readonly urns: readonly string[];
+      readonly creates: readonly string[];
+      readonly dependents: boolean;
+    }
   | { readonly kind: "none" };
 
 /** The desired objects an update creates or changes: not in the state, or declared otherwise than the state recorded. Pure. */
@@ -65,5 +71,14 @@ export function changedScope(o: ChangedScopeInput): { scope: RunScope; why: stri
   }
   if (urns.size === 0 && !o.outputsChanged) return { scope: { kind: "none" }, why: "nothing differs from what the last update applied" };
   const parts = [`${changed} changed`, `${drifted} drifted`, `${deleted} removed from Git`];
-  return { scope: { kind: "targets", urns: [...urns], dependents: false }, why: `${parts.join(", ")} of ${o.desired.length} objects` };
+  const inState = new Set(o.snapshot.objects.map((m) => m.urn));
+  return {
+    scope: {
+      kind: "targets",
+      urns: [...urns].filter((u) => inState.has(u)),
+      creates: [...urns].filter((u) => !inState.has(u)),
+      dependents: false,
+    },
+    why: `${parts.join(", ")} of ${o.desired.length} objects`,
+  };
 }
