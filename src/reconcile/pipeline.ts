@@ -80,6 +80,8 @@ interface RunState {
    * entry the program does not register as it is: nothing is deleted, whatever failed declared stays.
    */
   failures: UnitFailure[];
+  /** The cluster's identity ({@link Cluster.uid}), read before the update and recorded in its outputs. */
+  clusterUid?: string;
   /** The update left undeclared state entries alone because units were held back. */
   keptUndeclared?: boolean;
   objects: ObjectStep[];
@@ -347,6 +349,7 @@ function programInput(ports: Ports, run: RunState): ProgramInput {
       ...(run.pin ? { pin: run.pin } : {}),
       // Held-back units keep what the last update recorded of their hooks.
       hooks: { ...(run.failures.length > 0 ? run.snapshot!.hooks : {}), ...hookDigests(run.state!) },
+      ...(run.clusterUid ? { clusterUid: run.clusterUid } : {}),
     },
   };
 }
@@ -474,6 +477,7 @@ async function apply(mode: Mode, ports: Ports, options: PipelineOptions, run: Ru
   const desired = allObjects(run.state!);
   options.progress?.phase("apply", `${desired.length} objects from ${options.path}`);
   const stateIds = new Map(run.snapshot!.objects.map((m) => [m.urn, m.id]));
+  run.clusterUid = await ports.cluster.uid().catch(() => undefined);
   // What the program registers follows the units held back since the guard (dry run, pre-hooks).
   run.input = programInput(ports, run);
   run.keptUndeclared = run.failures.length > 0;
@@ -493,6 +497,8 @@ async function apply(mode: Mode, ports: Ports, options: PipelineOptions, run: Ru
       adopt: run.input.adopt,
       drifted: mode.drifted ?? [],
       deleteUndeclared: !run.keptUndeclared,
+      // Unknown (unreadable) counts as another cluster: the run is full.
+      clusterChanged: run.clusterUid === undefined || run.clusterUid !== run.snapshot!.clusterUid,
       outputsChanged: !sameData(recordedOutputs(run.snapshot!), { hooks: {}, ...run.input.outputs }),
       urnOf: (id) => ports.engine.urnOf(id),
     });
@@ -597,7 +603,11 @@ async function health(mode: Mode, ports: Ports, options: PipelineOptions, run: R
 
 /** The outputs the state recorded, as the program input writes them. */
 function recordedOutputs(snapshot: StackSnapshot): ProgramInput["outputs"] {
-  return { ...(snapshot.pin ? { pin: snapshot.pin } : {}), hooks: snapshot.hooks ?? {} };
+  return {
+    ...(snapshot.pin ? { pin: snapshot.pin } : {}),
+    hooks: snapshot.hooks ?? {},
+    ...(snapshot.clusterUid ? { clusterUid: snapshot.clusterUid } : {}),
+  };
 }
 
 /** The desired state of the units the update touched: all of them, those with a targeted object, or none. */

@@ -41,6 +41,11 @@ export interface ObjectRef {
 export interface Cluster {
   /** Whether the cluster serves this kind at this API version. */
   serves(apiVersion: string, kind: string): Promise<boolean>;
+  /**
+   * What tells this cluster (and its etcd) from another: the uid of its kube-system Namespace, new
+   * when the cluster was rebuilt or its etcd lost.
+   */
+  uid(): Promise<string | undefined>;
   /** Whether a namespace exists. */
   hasNamespace(name: string): Promise<boolean>;
   /**
@@ -80,6 +85,8 @@ export interface StackSnapshot {
   readonly pendingCreates: number;
   /** The pin `ferry rollback` set, carried by the stack's outputs. */
   readonly pin?: Pin;
+  /** The cluster the last update applied to ({@link Cluster.uid}), carried by the stack's outputs. */
+  readonly clusterUid?: string;
   /** Each unit's hooks' digest as the last update recorded it (`hookDigests`), carried by the stack's outputs. */
   readonly hooks?: Readonly<Record<string, string>>;
 }

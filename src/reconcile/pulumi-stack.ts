@@ -191,6 +191,7 @@ export function snapshotOf(deployment: ExportedDeployment): StackSnapshot {
       .length,
     pin: parsePin(resources.find((r) => r.type === "pulumi:pulumi:Stack")?.outputs?.pin),
     ...hooksOutput(resources.find((r) => r.type === "pulumi:pulumi:Stack")?.outputs?.hooks),
+    ...clusterUidOutput(resources.find((r) => r.type === "pulumi:pulumi:Stack")?.outputs?.clusterUid),
   };
 }
 
@@ -216,6 +217,11 @@ export function revealed(value: unknown): { value: unknown; secret: boolean } {
   }
   const entries = Object.entries(o).map(([k, v]) => [k, revealed(v)] as const);
   return { value: Object.fromEntries(entries.map(([k, r]) => [k, r.value])), secret: entries.some(([, r]) => r.secret) };
+}
+
+/** The `clusterUid` output, when it is one. */
+function clusterUidOutput(value: unknown): { clusterUid?: string } {
+  return typeof value === "string" ? { clusterUid: value } : {};
 }
 
 /** The `hooks` output (unit -> digest of its hooks), when it is one. */

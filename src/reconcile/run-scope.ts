@@ -41,6 +41,8 @@ export interface ChangedScopeInput {
   readonly drifted: readonly ObjectId[];
   /** State entries no unit declares are deleted (false while a unit is held back: they are kept). */
   readonly deleteUndeclared: boolean;
+  /** The cluster is not the one the last update applied to (rebuilt, its etcd lost, or another). */
+  readonly clusterChanged: boolean;
   /** The stack's outputs (a pin, hook digests) differ from what the state recorded. */
   readonly outputsChanged: boolean;
   readonly urnOf: (id: ObjectId) => string;
@@ -54,6 +56,8 @@ export interface ChangedScopeInput {
  */
 export function changedScope(o: ChangedScopeInput): { scope: RunScope; why: string } {
   if (o.snapshot.objects.length === 0) return { scope: { kind: "full" }, why: "the stack manages no object yet" };
+  if (o.clusterChanged)
+    return { scope: { kind: "full" }, why: "the cluster is not the one the last update applied to (its kube-system Namespace is new)" };
   if (Object.keys(o.adopt).length > 0)
     return { scope: { kind: "full" }, why: "state entries of an earlier ferry are taken over under their new names" };
   const declared = new Map(o.desired.map((d) => [o.urnOf(d.id), d]));
