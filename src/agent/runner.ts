@@ -126,7 +126,12 @@ export class Runner {
 function workerMode(o: Parameters<WorkerDeps["reconcile"]>[1]): Mode {
   if (o.detectOnly) return { kind: "detect" };
   if (o.targets && !o.unpin) return { kind: "heal", targets: o.targets };
-  return { kind: "apply", run: o.trigger === "drift" ? "drift" : o.trigger === "manual" ? "manual" : "sync", unpin: o.unpin, scope: "full" };
+  return {
+    kind: "apply",
+    run: o.trigger === "drift" ? "drift" : o.trigger === "manual" ? "manual" : "sync",
+    unpin: o.unpin,
+    scope: "full",
+  };
 }
 
 /** A runner stack's settings for a run: everything comes from the runner's config file. */

@@ -3,7 +3,6 @@ import { DesiredStateError, GuardError } from "../desired-state/manifest-error";
 import { ProgramInput } from "../desired-state/program-input";
 import { Redactor, redactor } from "../desired-state/sensitive-values";
 import { resourceName } from "../desired-state/object-id";
-import { withoutProviderAnnotations } from "../desired-state/provider-annotations";
 import { Revision, SourceError } from "../source/git-source";
 import { adoptions } from "./adoption";
 import { changeOf, countChanges, hasChanges, isKubernetesObject, objectDisplayName } from "./change-summary";
@@ -20,6 +19,7 @@ import { runRedaction } from "./run-redaction";
 import { checkHealth, healthFailure, UnitReadiness } from "./health";
 import { FailureReason, ObjectStep, ReconcileResult } from "./reconcile-result";
 import { touchesStack } from "./touched-stacks";
+import { changedObjects, changedScope, RunScope } from "./run-scope";
 import { formatUpdateMessage } from "./update-message";
 
 /** What a run reports while it runs. */
@@ -70,13 +70,18 @@ interface RunState {
   redact?: Redactor;
   input?: ProgramInput;
   planned?: EngineStep[];
-  /** A heal of objects the stack manages: the URNs of a targeted update (no plan: it only touches declared objects). */
-  targets?: string[];
+  /**
+   * What the update touches: every object (full), targets (a heal of drifted objects the stack
+   * manages, or a run of what changed), or none. Undefined: full.
+   */
+  scope?: RunScope;
   /**
    * Units that failed or were held back so far. While there is one, the update leaves every state
    * entry the program does not register as it is: nothing is deleted, whatever failed declared stays.
    */
   failures: UnitFailure[];
+  /** The cluster's identity ({@link Cluster.uid}), read before the update and recorded in its outputs. */
+  clusterUid?: string;
   /** The update left undeclared state entries alone because units were held back. */
   keptUndeclared?: boolean;
   objects: ObjectStep[];
@@ -136,8 +141,9 @@ export async function reconcile(mode: Mode, ports: Ports, options: PipelineOptio
       if (mode.kind === "preview") return result({ succeeded: true, changes, planned: run.planned });
       return result({ succeeded: true, changes, drift: hasChanges(changes), pin: run.snapshot?.pin });
     }
-    if (!run.targets) await check(ports, options, run);
-    const hooks = run.targets ? undefined : hookRuns(ports, run);
+    const healing = mode.kind === "heal" && run.scope?.kind === "targets";
+    if (!healing) await check(ports, options, run);
+    const hooks = healing ? undefined : hookRuns(ports, run);
     if (hooks) await runHooks("pre", hooks.pre, ports, options, run);
     let changes = await apply(mode, ports, options, run);
     changes = (await settle(mode, ports, options, run)) ?? changes;
@@ -148,8 +154,14 @@ export async function reconcile(mode: Mode, ports: Ports, options: PipelineOptio
       run.failures.push({ unit: u.unit, reason: "HealthCheckFailed", message: healthFailure([u], run.state!) });
     }
     if (run.failures.length > 0)
-      return result({ succeeded: false, ...failedRun(run.failures, run.keptUndeclared ? "kept" : "full"), changes, units });
-    return result({ succeeded: true, changes, units });
+      return result({
+        succeeded: false,
+        ...failedRun(run.failures, run.keptUndeclared ? "kept" : "full"),
+        changes,
+        units,
+        ...scopeOf(run),
+      });
+    return result({ succeeded: true, changes, units, ...scopeOf(run) });
   } catch (err) {
     if (err instanceof Stop) {
       // A failed run records nothing: the pin in force is still the state's.
@@ -309,14 +321,15 @@ function guard(mode: Mode, ports: Ports, options: PipelineOptions, run: RunState
     );
     if (!prune.allowed) throw new Stop("GuardRefused", prune.message!);
   }
+  run.scope = undefined;
   if (mode.kind === "heal") {
     // Objects the state does not hold yet (or no longer) are not a heal: the run goes on like any other.
     const managed = new Set(snapshot.objects.map((m) => m.urn));
     const urns = mode.targets.map((t) => ports.engine.urnOf(t));
-    if (urns.every((u) => managed.has(u))) run.targets = urns;
+    if (urns.every((u) => managed.has(u))) run.scope = { kind: "targets", urns, creates: [], dependents: true };
   }
   run.input = programInput(ports, run);
-  if (writes(mode) && !run.targets && !partial) {
+  if (writes(mode) && run.scope === undefined && !partial) {
     const kept = new Set([...desired.map((o) => ports.engine.urnOf(o.id)), ...Object.values(run.input.adopt)]);
     const refused = declaredDeletes(
       snapshot.objects.filter((m) => !kept.has(m.urn)).map((m) => m.urn),
@@ -336,6 +349,7 @@ function programInput(ports: Ports, run: RunState): ProgramInput {
       ...(run.pin ? { pin: run.pin } : {}),
       // Held-back units keep what the last update recorded of their hooks.
       hooks: { ...(run.failures.length > 0 ? run.snapshot!.hooks : {}), ...hookDigests(run.state!) },
+      ...(run.clusterUid ? { clusterUid: run.clusterUid } : {}),
     },
   };
 }
@@ -370,16 +384,6 @@ function unitRejections(rejected: readonly Rejection[], state: DesiredState, rea
     for (const unit of new Set(r.objects.flatMap((o) => unitOf.get(o) ?? []))) byUnit.set(unit, [...(byUnit.get(unit) ?? []), r]);
   }
   return [...byUnit].map(([unit, rs]) => ({ unit, reason, message: rs.map((r) => r.message).join("\n") }));
-}
-
-/** The desired objects an update creates or changes: not in the state, or declared otherwise than the state recorded. */
-function changedObjects(desired: readonly DesiredObject[], snapshot: StackSnapshot): DesiredObject[] {
-  const recorded = new Map(snapshot.objects.map((m) => [resourceName(m.id), m.inputs]));
-  return desired.filter((o) => {
-    const inputs = recorded.get(resourceName(o.id));
-    // Secret data is encrypted in the state: always asked.
-    return !inputs || (o.id.group === "" && o.id.kind === "Secret") || !sameData(withoutProviderAnnotations(inputs), o.object);
-  });
 }
 
 /**
@@ -473,6 +477,7 @@ async function apply(mode: Mode, ports: Ports, options: PipelineOptions, run: Ru
   const desired = allObjects(run.state!);
   options.progress?.phase("apply", `${desired.length} objects from ${options.path}`);
   const stateIds = new Map(run.snapshot!.objects.map((m) => [m.urn, m.id]));
+  run.clusterUid = await ports.cluster.uid().catch(() => undefined);
   // What the program registers follows the units held back since the guard (dry run, pre-hooks).
   run.input = programInput(ports, run);
   run.keptUndeclared = run.failures.length > 0;
@@ -485,6 +490,22 @@ async function apply(mode: Mode, ports: Ports, options: PipelineOptions, run: Ru
       );
     run.input = { ...run.input!, keep };
   }
+  if (mode.kind === "apply" && mode.scope === "changed") {
+    const decided = changedScope({
+      snapshot: run.snapshot!,
+      desired,
+      adopt: run.input.adopt,
+      drifted: mode.drifted ?? [],
+      deleteUndeclared: !run.keptUndeclared,
+      // Unknown (unreadable) counts as another cluster: the run is full.
+      clusterChanged: run.clusterUid === undefined || run.clusterUid !== run.snapshot!.clusterUid,
+      outputsChanged: !sameData(recordedOutputs(run.snapshot!), { hooks: {}, ...run.input.outputs }),
+      urnOf: (id) => ports.engine.urnOf(id),
+    });
+    run.scope = decided.scope;
+    options.progress?.phase("apply", decided.scope.kind === "full" ? `every object: ${decided.why}` : decided.why);
+    if (decided.scope.kind === "none") return countChanges(run.steps);
+  }
   try {
     await ports.engine.apply(run.input!, {
       message: formatUpdateMessage({
@@ -495,7 +516,7 @@ async function apply(mode: Mode, ports: Ports, options: PipelineOptions, run: Ru
         by: mode.kind === "rollback" ? mode.pin.by : undefined,
       }),
       revision,
-      targets: run.targets,
+      targets: run.scope?.kind === "targets" ? run.scope : undefined,
       signal: options.signal,
       veto: (step) =>
         step.op === "delete" && isKubernetesObject(step.type) && stateIds.has(step.urn)
@@ -529,7 +550,7 @@ async function apply(mode: Mode, ports: Ports, options: PipelineOptions, run: Ru
  */
 async function settle(mode: Mode, ports: Ports, options: PipelineOptions, run: RunState) {
   const created = run.steps.some((s) => s.op === "create" && isKubernetesObject(s.type));
-  if (!ports.renderer.readsCluster || mode.kind !== "apply" || run.targets || run.failures.length > 0 || !created) return undefined;
+  if (!ports.renderer.readsCluster || mode.kind !== "apply" || run.failures.length > 0 || !created) return undefined;
   let next: DesiredState;
   try {
     next = await ports.renderer.build();
@@ -564,10 +585,12 @@ async function settle(mode: Mode, ports: Ports, options: PipelineOptions, run: R
  * never a reason to fail a run whose apply succeeded.
  */
 async function health(mode: Mode, ports: Ports, options: PipelineOptions, run: RunState): Promise<UnitReadiness[]> {
-  const wait = (mode.kind === "apply" || mode.kind === "rollback") && run.state!.units.some((u) => u.health);
+  const wait = (mode.kind === "apply" || mode.kind === "rollback") && touchedState(run, ports).units.some((u) => u.health);
   options.progress?.phase("health", wait ? "reading readiness; waiting for the units that ask" : "reading readiness");
+  const state = touchedState(run, ports);
+  if (state.units.length === 0) return [];
   try {
-    return await checkHealth(run.state!, ports.cluster, {
+    return await checkHealth(state, ports.cluster, {
       wait,
       signal: options.signal,
       onWait: (line) => options.progress?.phase("health", line),
@@ -576,6 +599,35 @@ async function health(mode: Mode, ports: Ports, options: PipelineOptions, run: R
     options.progress?.phase("health", `cannot read readiness: ${errorText(err)}`);
     return [];
   }
+}
+
+/** The outputs the state recorded, as the program input writes them. */
+function recordedOutputs(snapshot: StackSnapshot): ProgramInput["outputs"] {
+  return {
+    ...(snapshot.pin ? { pin: snapshot.pin } : {}),
+    hooks: snapshot.hooks ?? {},
+    ...(snapshot.clusterUid ? { clusterUid: snapshot.clusterUid } : {}),
+  };
+}
+
+/** The desired state of the units the update touched: all of them, those with a targeted object, or none. */
+function touchedState(run: RunState, ports: Ports): DesiredState {
+  const scope = run.scope;
+  if (scope === undefined || scope.kind === "full") return run.state!;
+  if (scope.kind === "none") return { ...run.state!, units: [] };
+  const urns = new Set([...scope.urns, ...scope.creates]);
+  return { ...run.state!, units: run.state!.units.filter((u) => u.objects.some((o) => urns.has(ports.engine.urnOf(o.id)))) };
+}
+
+/** How much of the stack the run's update touched, for its result. */
+function scopeOf(run: RunState): Pick<ReconcileResult, "scope"> {
+  const s = run.scope ?? { kind: "full" };
+  return {
+    scope: {
+      kind: s.kind,
+      objects: s.kind === "full" ? allObjects(run.state!).length : s.kind === "none" ? 0 : s.urns.length + s.creates.length,
+    },
+  };
 }
 
 /** Reports a step that changes a Kubernetes object, once per object. */

@@ -41,6 +41,11 @@ export interface ObjectRef {
 export interface Cluster {
   /** Whether the cluster serves this kind at this API version. */
   serves(apiVersion: string, kind: string): Promise<boolean>;
+  /**
+   * What tells this cluster (and its etcd) from another: the uid of its kube-system Namespace, new
+   * when the cluster was rebuilt or its etcd lost.
+   */
+  uid(): Promise<string | undefined>;
   /** Whether a namespace exists. */
   hasNamespace(name: string): Promise<boolean>;
   /**
@@ -80,6 +85,8 @@ export interface StackSnapshot {
   readonly pendingCreates: number;
   /** The pin `ferry rollback` set, carried by the stack's outputs. */
   readonly pin?: Pin;
+  /** The cluster the last update applied to ({@link Cluster.uid}), carried by the stack's outputs. */
+  readonly clusterUid?: string;
   /** Each unit's hooks' digest as the last update recorded it (`hookDigests`), carried by the stack's outputs. */
   readonly hooks?: Readonly<Record<string, string>>;
 }
@@ -151,13 +158,19 @@ export interface Engine {
   resolvePendingCreates(): Promise<StackSnapshot>;
   /** What an update would do (a preview); nothing is written. Throws {@link EngineError}. */
   plan(input: ProgramInput, options: { readonly refresh: boolean; readonly signal?: AbortSignal }): Promise<EngineStep[]>;
-  /** Updates the stack (refreshing first): only `targets` (URNs) when given. Throws {@link EngineError}. */
+  /**
+   * Updates the stack, refreshing first. With `targets`, only those objects (URNs of state entries;
+   * `creates`: of objects the state does not hold yet) are refreshed and updated (with what depends
+   * on them when `dependents`), and the stack's frame — its outputs, its providers — with them; the
+   * engine leaves every other entry as the state has it. Throws
+   * {@link EngineError}.
+   */
   apply(
     input: ProgramInput,
     options: {
       readonly message: string;
       readonly revision: Revision;
-      readonly targets?: readonly string[];
+      readonly targets?: { readonly urns: readonly string[]; readonly creates?: readonly string[]; readonly dependents: boolean };
       readonly signal?: AbortSignal;
       /** Asked before each step starts: a reason aborts the update before that step. */
       readonly veto?: (step: EngineStep) => string | undefined;

@@ -53,4 +53,10 @@ export interface ReconcileResult {
    * these declared as it was. `reason` is then the first one's.
    */
   readonly failedUnits?: readonly UnitFailure[];
+  /**
+   * Runs that apply: how much of the stack the update read and wrote — every object (`full`), the
+   * `targets` (what changed, drifted or left Git; a heal's objects), or `none` (nothing differed
+   * from what the last update applied: the engine did not run) — and how many objects that was.
+   */
+  readonly scope?: { readonly kind: "full" | "targets" | "none"; readonly objects: number };
 }

@@ -197,6 +197,10 @@ function liveCluster(access: ClusterAccess): Cluster {
         throw err;
       }
     },
+    async uid() {
+      core ??= kubeConfig(access).makeApiClient(k8s.CoreV1Api);
+      return (await core.readNamespace({ name: "kube-system" })).metadata?.uid;
+    },
     async hasNamespace(name) {
       core ??= kubeConfig(access).makeApiClient(k8s.CoreV1Api);
       try {

@@ -69,10 +69,11 @@ function fakePorts(over: {
   live?: (ref: ObjectRef) => Record<string, unknown> | undefined;
   hookFails?: (name: string) => string | undefined;
   readsCluster?: boolean;
+  clusterUid?: string;
 }) {
   const calls: string[] = [];
   const inputs: ProgramInput[] = [];
-  const applies: { message: string; targets?: readonly string[]; kept?: string[] }[] = [];
+  const applies: { message: string; targets?: readonly string[]; dependents?: boolean; kept?: string[] }[] = [];
   const refs: (string | undefined)[] = [];
   const ports: Ports = {
     source: {
@@ -93,6 +94,7 @@ function fakePorts(over: {
     },
     cluster: {
       serves: (apiVersion, kind) => Promise.resolve(over.serves ? over.serves(apiVersion, kind) : true),
+      uid: () => Promise.resolve(over.clusterUid ?? "cluster-uid"),
       hasNamespace: (name) => Promise.resolve((over.namespaces ?? ["default"]).includes(name)),
       read: (ref) => Promise.resolve(over.live ? over.live(ref) : { apiVersion: ref.apiVersion, kind: ref.kind }),
       dryRun: (o) => {
@@ -122,7 +124,12 @@ function fakePorts(over: {
       apply: async (input, options) => {
         calls.push("apply");
         inputs.push(input);
-        applies.push({ message: options.message, targets: options.targets, kept: input.keep?.map((k) => k.id.name) });
+        applies.push({
+          message: options.message,
+          targets: options.targets?.urns,
+          dependents: options.targets?.dependents,
+          kept: input.keep?.map((k) => k.id.name),
+        });
         if (over.apply) return over.apply();
         for (const s of over.applied ?? over.planned ?? [step("create", cm("app"))]) {
           const vetoed = options.veto?.(s);
@@ -731,7 +738,7 @@ describe("reconcile pipeline", () => {
       assert.equal(r.unpinned, "resume");
       assert.equal(r.pin, undefined);
       assert.match(f.applies[0]?.message ?? "", /^resume /);
-      assert.deepEqual(f.inputs.at(-1)?.outputs, { hooks: {} });
+      assert.deepEqual(f.inputs.at(-1)?.outputs, { hooks: {}, clusterUid: "cluster-uid" });
     });
 
     it("preview: no lock, a plan of the ref, nothing applied", async () => {
@@ -748,6 +755,55 @@ describe("reconcile pipeline", () => {
       const r = await reconcile({ kind: "preview", ref: "feature", base: "main" }, f.ports, options);
       assert.equal(r.skipped, true);
       assert.ok(!f.calls.includes("build"));
+    });
+  });
+
+  describe("a run of what changed", () => {
+    const changed = (drifted: ObjectId[] = []): Mode => ({ kind: "apply", run: "sync", scope: "changed", drifted });
+    const a = cm("a");
+    const b = cm("b");
+    const recorded = (...objects: DesiredObject[]): StackSnapshot => ({
+      objects: objects.map((o) => ({ urn: urn(o.id), id: o.id, inputs: o.object })),
+      pendingCreates: 0,
+      clusterUid: "cluster-uid",
+    });
+
+    it("runs no update when the desired state is what the state recorded, on the same cluster", async () => {
+      const f = fakePorts({ state: stateOf(a, b), snapshot: recorded(a, b) });
+      const r = await reconcile(changed(), f.ports, options);
+      assert.equal(r.succeeded, true, r.message);
+      assert.ok(!f.calls.includes("apply"), f.calls.join(","));
+      assert.deepEqual(r.scope, { kind: "none", objects: 0 });
+    });
+
+    it("targets what changed, what drifted and what left Git; new objects are creates", async () => {
+      const edited = { ...b, object: { ...b.object, data: { k: "new" } } };
+      const gone = cm("gone");
+      const fresh = cm("fresh");
+      const f = fakePorts({ state: stateOf(a, edited, fresh), snapshot: recorded(a, b, gone), applied: [] });
+      const r = await reconcile(changed([a.id]), f.ports, options);
+      assert.equal(r.succeeded, true, r.message);
+      assert.deepEqual([...(f.applies[0]?.targets ?? [])].sort(), [urn(a.id), urn(b.id), urn(gone.id)].sort());
+      assert.equal(f.applies[0]?.dependents, false);
+      assert.deepEqual(r.scope, { kind: "targets", objects: 4 });
+    });
+
+    it("updates every object on a cluster that is not the one the last update applied to (its etcd lost)", async () => {
+      const f = fakePorts({ state: stateOf(a, b), snapshot: recorded(a, b), clusterUid: "rebuilt", applied: [] });
+      const r = await reconcile(changed(), f.ports, options);
+      assert.equal(r.succeeded, true, r.message);
+      assert.ok(f.calls.includes("apply"));
+      assert.equal(f.applies[0]?.targets, undefined);
+      assert.equal(f.inputs.at(-1)?.outputs.clusterUid, "rebuilt");
+      assert.equal(r.scope?.kind, "full");
+    });
+
+    it("updates only the outputs when a unit's hooks changed and none of its objects", async () => {
+      const snapshot = { ...recorded(a), hooks: { "ManifestFile/clusters/dev/app.yaml": "old-digest" } };
+      const f = fakePorts({ state: stateOf(a), snapshot, applied: [] });
+      const r = await reconcile(changed(), f.ports, options);
+      assert.equal(r.succeeded, true, r.message);
+      assert.deepEqual(f.applies[0]?.targets, []);
     });
   });
 });

@@ -240,6 +240,7 @@ describe("checkHealth", () => {
     const c = {
       reads: 0,
       serves: () => Promise.resolve(true),
+      uid: () => Promise.resolve("cluster-uid"),
       hasNamespace: () => Promise.resolve(true),
       dryRun: () => Promise.resolve(undefined),
       read: (ref: ObjectRef) => Promise.resolve(live(ref, ++c.reads)),

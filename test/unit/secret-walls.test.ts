@@ -320,6 +320,7 @@ describe("what a run shows of Secret-derived values", () => {
       renderer: { build: () => Promise.resolve(state) },
       cluster: {
         serves: () => Promise.resolve(true),
+        uid: () => Promise.resolve("cluster-uid"),
         hasNamespace: () => Promise.resolve(true),
         dryRun: () => Promise.resolve(undefined),
         read: () => Promise.resolve({}),

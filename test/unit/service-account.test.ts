@@ -38,6 +38,7 @@ function recordingCluster(refuse: (o: KubeObject, as?: string) => string | undef
   return {
     asked,
     serves: () => Promise.resolve(true),
+    uid: () => Promise.resolve("cluster-uid"),
     hasNamespace: () => Promise.resolve(true),
     dryRun: (o, options) => {
       asked.push(`${o.kind}/${o.metadata.name ?? ""} as ${options?.impersonate ?? "ferry"}`);

@@ -15,12 +15,19 @@ const MARK: Record<string, string> = { created: "+", updated: "~", replaced: "+-
 export function syncCommand(): Command {
   return withStackOptions(
     new Command("sync")
-      .description("Reconcile a cluster once: fetch the config repo, then `pulumi up --refresh` its cluster folder")
+      .description(
+        "Reconcile a cluster once: fetch the config repo and apply what changed in its cluster folder since the last update (--full: refresh and update every object, which also corrects drift)",
+      )
       .option("-s, --stack <name>", "stack (cluster) to reconcile", "dev")
       .option("--ref <ref>", "branch, tag or commit to apply (default: ferry:ref, else the default branch)"),
   )
     .option("--allow-empty", "allow a cluster folder with no objects (prunes everything ferry manages)", false)
     .option("--allow-prune", "allow this run to delete more than ferry:maxPruneShare (default half) of the managed objects", false)
+    .option(
+      "--full",
+      "read every managed object from the cluster and update all of them (`pulumi up --refresh`): corrects drift made while no runner watched",
+      false,
+    )
     .option("--unpin", "lift a rollback's pin and apply the branch again (what `ferry resume` asks a runner to do)", false)
     .option("--lock-timeout <duration>", "how long to wait for another run of the stack (30s, 10m...); 0 gives up at once", "10m")
     .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
@@ -32,7 +39,7 @@ export function syncCommand(): Command {
       });
       const result = await runStack(
         settings,
-        { kind: "apply", run: "sync", unpin: opts.unpin as boolean, scope: "full" },
+        { kind: "apply", run: "sync", unpin: opts.unpin as boolean, scope: opts.full ? "full" : "changed" },
         { ...(await ensureSyncBinaries()), progress: stderrProgress(), lockWaitMs: lockTimeout(opts.lockTimeout as string) },
       );
       printResult(result, opts.output === "json");
@@ -78,8 +85,14 @@ export function printResult(result: ReconcileResult, json: boolean): void {
   const out = styler(process.stdout);
   const rev = result.revision ? ` at ${result.revision.sha.slice(0, 7)}` : "";
   if (result.succeeded) {
+    const scope =
+      result.scope?.kind === "none"
+        ? ", nothing differed"
+        : result.scope?.kind === "targets"
+          ? `, ${result.scope.objects} object(s) touched`
+          : "";
     process.stdout.write(
-      `${out.green("✓")} ${result.stack} synced${rev}: ${formatCounts(result.changes!)} (${(result.durationMs / 1000).toFixed(1)}s)${pin}\n`,
+      `${out.green("✓")} ${result.stack} synced${rev}: ${formatCounts(result.changes!)} (${(result.durationMs / 1000).toFixed(1)}s${scope})${pin}\n`,
     );
     // Not ready is not a failure unless the unit asked to be waited for: said, not hidden.
     for (const u of result.units ?? []) {
