@@ -9,6 +9,8 @@ import { backoffDelay } from "./backoff";
 export interface WatchedObject {
   readonly id: ObjectId;
   readonly object: KubeObject;
+  /** Ferry leaves this object as it is (a suspended unit's): counted as managed, never judged. */
+  readonly ignored?: boolean;
 }
 
 /** What the live view knows, for `ferry status` and the metrics. */
@@ -108,16 +110,16 @@ class HeldWatch extends k8s.Watch {
     callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
     done: (err: unknown) => void,
   ): Promise<AbortController> {
-    let ended = false;
-    let controller: AbortController | undefined;
+    // done() may run before super.watch() returns (a refused watch): then there is nothing to hold.
+    const held: { controller?: AbortController; ended?: boolean } = {};
     const timeoutSeconds = 240 + Math.floor(Math.random() * 120);
-    controller = await super.watch(path, { ...params, allowWatchBookmarks: true, timeoutSeconds }, callback, (err: unknown) => {
-      ended = true;
-      if (controller) this.open.delete(controller);
+    held.controller = await super.watch(path, { ...params, allowWatchBookmarks: true, timeoutSeconds }, callback, (err: unknown) => {
+      held.ended = true;
+      if (held.controller) this.open.delete(held.controller);
       done(err);
     });
-    if (!ended) this.open.add(controller);
-    return controller;
+    if (!held.ended) this.open.add(held.controller);
+    return held.controller;
   }
 
   abortAll(): void {
@@ -232,9 +234,10 @@ export class LiveView {
   }
 
   private setBaseline(objects: readonly WatchedObject[]): void {
-    const plan = planInformers(objects, this.options.maxNamespacesPerKind);
+    const judged = objects.filter((o) => !o.ignored);
+    const plan = planInformers(judged, this.options.maxNamespacesPerKind);
     const next = new Map<string, BaselineEntry>();
-    for (const o of objects) {
+    for (const o of judged) {
       const key = resourceName(o.id);
       const json = JSON.stringify(o.object);
       const old = this.baseline.get(key);
@@ -247,7 +250,10 @@ export class LiveView {
 
   /** The informers the baseline and the run in progress need, by key. */
   private wantedSpecs(): Map<string, InformerSpec> {
-    const objects = [...[...this.baseline.values()].map((e) => ({ id: e.id, object: e.object })), ...this.upcoming];
+    const objects = [
+      ...[...this.baseline.values()].map((e) => ({ id: e.id, object: e.object })),
+      ...this.upcoming.filter((o) => !o.ignored),
+    ];
     return planInformers(objects, this.options.maxNamespacesPerKind).specs;
   }
 

@@ -177,7 +177,11 @@ describe("ferry run", () => {
     }
     await eventually("stack three is Ready again", async () => (await status("three")).condition === "Ready", 60_000);
     // The notification is posted after the status turns Ready: wait for it rather than race it.
-    await eventually("a recovery notification arrives", async () => receiver.bodies.some((b) => (b as { event?: string }).event === "recovery"), 15_000);
+    await eventually(
+      "a recovery notification arrives",
+      async () => receiver.bodies.some((b) => (b as { event?: string }).event === "recovery"),
+      15_000,
+    );
   });
 
   it("answers ferry status, as text and JSON", async () => {

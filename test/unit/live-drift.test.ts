@@ -21,6 +21,14 @@ const deployment: KubeObject = {
   },
 };
 
+/** Sets a field of a test object by its dotted path. */
+function set(obj: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split(".");
+  let at = obj as Record<string, unknown>;
+  for (const k of keys.slice(0, -1)) at = at[k] as Record<string, unknown>;
+  at[keys[keys.length - 1]!] = value;
+}
+
 /** The Deployment as the API server returns it: defaults, server metadata, status. */
 function served(): Record<string, unknown> {
   return {
@@ -70,19 +78,19 @@ describe("live drift", () => {
 
   it("names the field ferry declares that someone changed", () => {
     const live = served();
-    (live.spec as { replicas: number }).replicas = 5;
+    set(live, "spec.replicas", 5);
     assert.deepEqual(liveDrift(deployment, live), { kind: "differs", path: "spec.replicas" });
     const image = served();
-    (image.spec as any).template.spec.containers[0].image = "nginx:1.28";
+    set(image, "spec.template.spec.containers.0.image", "nginx:1.28");
     assert.deepEqual(liveDrift(deployment, image), { kind: "differs", path: "spec.template.spec.containers.0.image" });
   });
 
   it("counts a label or annotation ferry sets, not those others add", () => {
     const relabelled = served();
-    (relabelled.metadata as any).labels = { app: "other" };
+    set(relabelled, "metadata.labels", { app: "other" });
     assert.deepEqual(liveDrift(deployment, relabelled), { kind: "differs", path: "metadata.labels.app" });
     const extra = served();
-    (extra.metadata as any).labels = { app: "web", added: "by-someone" };
+    set(extra, "metadata.labels", { app: "web", added: "by-someone" });
     assert.equal(liveDrift(deployment, extra), undefined);
   });
 
@@ -127,11 +135,11 @@ describe("live drift", () => {
   it("fingerprints only the fields ferry declares", () => {
     const a = served();
     const b = served();
-    (b.metadata as any).annotations["deployment.kubernetes.io/revision"] = "2";
-    (b.metadata as any).resourceVersion = "43";
-    (b.status as any).availableReplicas = 1;
+    set(b, "metadata.annotations", { team: "a", "deployment.kubernetes.io/revision": "2", "pulumi.com/skipAwait": "true" });
+    set(b, "metadata.resourceVersion", "43");
+    set(b, "status.availableReplicas", 1);
     assert.equal(managedFingerprint(deployment, a), managedFingerprint(deployment, b));
-    (b.spec as any).replicas = 3;
+    set(b, "spec.replicas", 3);
     assert.notEqual(managedFingerprint(deployment, a), managedFingerprint(deployment, b));
     assert.equal(managedFingerprint(deployment, undefined), "missing");
   });
