@@ -97,9 +97,9 @@ interface KindInformer {
 
 /**
  * A client-node Watch that asks for bookmarks (so a resumed watch rarely finds its resourceVersion
- * expired), has the server end each watch after a few minutes (so a connection that died silently
- * is replaced), and can abort every watch it opened (a ListWatch forgets the one it reopens after
- * a 410 at connect time).
+ * expired) and can abort every watch it opened (a ListWatch forgets the one it reopens after a 410
+ * at connect time). The server ends each watch after its `--min-request-timeout` (30-60 min by
+ * default); the ListWatch then resumes from the last resourceVersion.
  */
 class HeldWatch extends k8s.Watch {
   private readonly open = new Set<AbortController>();
@@ -112,8 +112,7 @@ class HeldWatch extends k8s.Watch {
   ): Promise<AbortController> {
     // done() may run before super.watch() returns (a refused watch): then there is nothing to hold.
     const held: { controller?: AbortController; ended?: boolean } = {};
-    const timeoutSeconds = 240 + Math.floor(Math.random() * 120);
-    held.controller = await super.watch(path, { ...params, allowWatchBookmarks: true, timeoutSeconds }, callback, (err: unknown) => {
+    held.controller = await super.watch(path, { ...params, allowWatchBookmarks: true }, callback, (err: unknown) => {
       held.ended = true;
       if (held.controller) this.open.delete(held.controller);
       done(err);
