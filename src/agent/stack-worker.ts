@@ -95,7 +95,15 @@ const LIVE_DEBOUNCE_MS = 300;
 export class StackWorker {
   readonly status: StackStatus;
   private running: Promise<void> | undefined;
-  private pending: { triggers: Set<Trigger>; targets: Map<string, ObjectId> | "all"; full: boolean } | undefined;
+  private pending:
+    | {
+        triggers: Set<Trigger>;
+        targets: Map<string, ObjectId> | "all";
+        full: boolean;
+        /** The newest head a poll saw during the run: no follow-up commit run when the run applied it. */
+        head?: string;
+      }
+    | undefined;
   private timers: NodeJS.Timeout[] = [];
   private retryTimer: NodeJS.Timeout | undefined;
   private liveTimer: NodeJS.Timeout | undefined;
@@ -167,7 +175,7 @@ export class StackWorker {
       // pinned commit, not the head: it runs once per new head (the pin's policy may lift it).
       const sourceBack = this.stalled && this.status.reason === "SourceFailed" && !this.running;
       const moved = head !== this.status.lastAttemptedRevision && !(this.status.pinned && seen);
-      if (moved || sourceBack) this.trigger("commit");
+      if (moved || sourceBack) this.trigger("commit", undefined, { head });
     } catch (err) {
       // Git unreachable: the cluster stays as it is; the stack is Stalled until the source is back.
       const message = err instanceof Error ? err.message : String(err);
@@ -179,7 +187,7 @@ export class StackWorker {
    * Requests a run; coalesced with any run in progress. Live triggers name the drifted objects;
    * `full` asks for a refresh of every object (`ferry reconcile --full`).
    */
-  trigger(trigger: Trigger, targets?: readonly ObjectId[], options: { full?: boolean } = {}): void {
+  trigger(trigger: Trigger, targets?: readonly ObjectId[], options: { full?: boolean; head?: string } = {}): void {
     if (this.stopped) return;
     if (this.status.mode === "suspended" && trigger !== "manual") return;
     const full = options.full ?? false;
@@ -187,6 +195,7 @@ export class StackWorker {
       this.pending ??= { triggers: new Set(), targets: new Map(), full: false };
       this.pending.triggers.add(trigger);
       this.pending.full ||= full;
+      if (options.head) this.pending.head = options.head;
       if (!targets || this.pending.targets === "all") this.pending.targets = "all";
       else for (const t of targets) this.pending.targets.set(resourceName(t), t);
       return;
@@ -199,7 +208,9 @@ export class StackWorker {
       this.running = undefined;
       const next = this.pending;
       this.pending = undefined;
-      if (next && !this.stopped) this.startRun(next.triggers, next.targets, next.full);
+      // A poll during the run saw the head the run then applied: that is no new commit.
+      if (next?.head && next.head === this.status.lastAttemptedRevision && !this.stalled) next.triggers.delete("commit");
+      if (next && next.triggers.size > 0 && !this.stopped) this.startRun(next.triggers, next.targets, next.full);
     });
   }
 

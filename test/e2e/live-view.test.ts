@@ -37,6 +37,14 @@ describe("the live view", () => {
   const start = async (): Promise<void> => {
     runner = await startRunner(config, { ...env().env, FERRY_API_TOKEN: API_TOKEN });
   };
+  /** What the runner did, for a failing assertion: its history and what it logged of the live view. */
+  const story = async (): Promise<string> => {
+    const lines = runner!
+      .output()
+      .split("\n")
+      .filter((l) => /"phase":"(watch|start|done)"/.test(l));
+    return `${JSON.stringify((await status()).history, null, 1)}\n${lines.slice(-40).join("\n")}`;
+  };
   /** The runs recorded after `run` (history is newest first). */
   const after_ = (history: readonly RunRecord[], run: RunRecord): RunRecord[] => history.filter((r) => r.startedAt > run.startedAt);
 
@@ -78,8 +86,8 @@ describe("the live view", () => {
 
   it("heals a Deployment deleted and a ConfigMap edited while a run is in progress, right after that run", async () => {
     const e = env();
-    repo.edit({ "clusters/live/bulk.yaml": many(100) });
-    const sha = await repo.commitAll("A hundred ConfigMaps");
+    repo.edit({ "clusters/live/bulk.yaml": many(60) });
+    const sha = await repo.commitAll("Sixty ConfigMaps");
     // Out-of-band changes once the run is applying (its refresh, if any, is behind it).
     await eventually(
       "the run is applying",
@@ -98,7 +106,7 @@ describe("the live view", () => {
     );
     await eventually("a heal run after the commit's run is recorded", async () =>
       after_((await status()).history, commitRun).some((r) => r.triggers.includes("live") && r.result === "Succeeded"),
-    );
+    ).catch(async (err: Error) => assert.fail(`${err.message}\n${await story()}`));
     const heals = after_((await status()).history, commitRun).filter((r) => r.triggers.includes("live"));
     assert.equal(
       heals.reduce((n, r) => n + (r.changes?.created ?? 0), 0),

@@ -45,7 +45,9 @@ interface Call {
   readonly drifted?: readonly ObjectId[];
 }
 
-function harness() {
+const HEAD = "a".repeat(40);
+
+function harness(gate: () => Promise<void> = async () => {}) {
   const stack: RunnerStack = {
     name: "dev",
     repo: "https://git.example.invalid/config.git",
@@ -67,15 +69,27 @@ function harness() {
     reconcile: async (s, o) => {
       calls.push({ trigger: o.trigger, full: o.full, targets: o.targets, drifted: o.drifted });
       o.onDesired(desired);
+      await gate();
+      const revision = {
+        sha: HEAD,
+        ref: "main",
+        author: "A",
+        authorEmail: "a@x",
+        committer: "A",
+        committerEmail: "a@x",
+        date: "",
+        subject: "s",
+      };
       return {
         stack: s.name,
         succeeded: true,
+        revision,
         objects: [],
         durationMs: 1,
         changes: { created: 0, updated: 0, replaced: 0, deleted: 0, unchanged: 1 },
       };
     },
-    remoteHead: async () => "a".repeat(40),
+    remoteHead: async () => HEAD,
     acquire: async () => {
       acquired++;
       return () => {};
@@ -125,6 +139,30 @@ describe("stack worker with a live view", () => {
       await h.worker.stop();
     }
     assert.equal(h.view.stopped, true);
+  });
+
+  it("runs no follow-up for a head a poll saw during the run that then applied it", async () => {
+    let open!: () => void;
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    let first = true;
+    const h = harness(async () => {
+      if (first) {
+        first = false;
+        await opened;
+      }
+    });
+    try {
+      h.worker.start();
+      await waitUntil("the first run is in progress", () => h.calls.length === 1);
+      await h.worker.poll();
+      open();
+      await h.idle(1);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(h.calls.length, 1);
+      assert.equal(h.worker.status.history.length, 1);
+    } finally {
+      await h.worker.stop();
+    }
   });
 
   it("heals what drifted on a drift tick, and runs full when the view is not synced", async () => {
