@@ -151,6 +151,8 @@ export class LiveView {
   /** Specs the server does not serve (yet): the view is not synced while there are any. */
   private unserved = new Set<string>();
   private running = false;
+  /** Keys of the objects last judged drifted: the state's count without judging everything per event. */
+  private readonly driftedKeys = new Set<string>();
   private stopped = false;
   private settleTimer: NodeJS.Timeout | undefined;
   private retryUnserved: NodeJS.Timeout | undefined;
@@ -215,7 +217,7 @@ export class LiveView {
 
   /** What the view knows now. */
   state(): LiveViewState {
-    return { synced: this.synced(), objects: this.baseline.size, drifted: this.hasBaseline ? this.drifted().length : 0 };
+    return { synced: this.synced(), objects: this.baseline.size, drifted: this.driftedKeys.size };
   }
 
   /** Stops every informer (suspend, runner stop). */
@@ -245,6 +247,7 @@ export class LiveView {
     }
     this.baseline = next;
     this.hasBaseline = true;
+    for (const key of this.driftedKeys) if (!next.has(key)) this.driftedKeys.delete(key);
   }
 
   /** The informers the baseline and the run in progress need, by key. */
@@ -380,6 +383,14 @@ export class LiveView {
 
   /** Whether a managed object drifted now (false when its kind is not synced). */
   private judge(entry: BaselineEntry): boolean {
+    const drifted = this.judgeNow(entry);
+    const key = resourceName(entry.id);
+    if (drifted) this.driftedKeys.add(key);
+    else this.driftedKeys.delete(key);
+    return drifted;
+  }
+
+  private judgeNow(entry: BaselineEntry): boolean {
     const live = this.live(entry);
     if (live === null) return false;
     if (!liveDrift(entry.object, live)) {

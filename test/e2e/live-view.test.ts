@@ -132,6 +132,8 @@ describe("the live view", () => {
     const last = s.history[0]!;
     await e.kubectl("delete", "deployment", "web", "-n", "live", "--wait=false");
     const deleted = Date.now();
+    await eventually("a heal run starts", async () => (await status()).condition === "Reconciling", 30_000);
+    process.stderr.write(`# deleted -> heal run started in ${Date.now() - deleted} ms\n`);
     await eventually("the Deployment is back", () => e.exists("deployment", "web", "-n", "live"), 30_000);
     process.stderr.write(`# deleted -> restored in ${Date.now() - deleted} ms\n`);
     await eventually("the heal is recorded", async () => after_((await status()).history, last).some((r) => r.triggers.includes("live")));
