@@ -1,9 +1,10 @@
 import * as k8s from "@kubernetes/client-node";
-import { liveDrift, LiveObject, managedFingerprint } from "../desired-state/live-drift";
+import { LiveObject } from "../desired-state/live-drift";
 import { KubeObject, ObjectId, objectId, resourceName, splitApiVersion } from "../desired-state/object-id";
 import { ClusterAccess, kubeConfig } from "../lib/kube-config";
 import { ClusterDiscovery } from "../render/cluster-discovery";
 import { backoffDelay } from "./backoff";
+import { DriftLedger, LedgerEntry } from "./drift-ledger";
 
 /** An object the live view keeps an eye on: its identity and the desired object ferry applies for it. */
 export interface WatchedObject {
@@ -59,18 +60,6 @@ export interface RunEnd {
    * normalisation ferry cannot undo, so its live state is accepted until it changes again.
    */
   readonly healed: readonly ObjectId[];
-}
-
-interface BaselineEntry {
-  readonly id: ObjectId;
-  readonly object: KubeObject;
-  /** JSON of the desired object: a new desired object forgets what was accepted for the old one. */
-  readonly json: string;
-  readonly informer: string;
-  /** The live fingerprint accepted as applied (a normalisation ferry did not foresee). */
-  accepted?: string;
-  /** The fingerprint last reported as drift: the same state is reported once. */
-  reported?: string;
 }
 
 /** The informer of one kind (at one API version), in one namespace or cluster-wide. */
@@ -143,16 +132,13 @@ class ListApi extends k8s.KubernetesObjectApi {
  * during runs: what changes then is judged when the run ends, against the run's outcome.
  */
 export class LiveView {
-  private baseline = new Map<string, BaselineEntry>();
-  private hasBaseline = false;
+  private readonly ledger = new DriftLedger((entry) => this.live(entry));
   /** Objects of the run in progress: their kinds are watched already, judged from its end. */
   private upcoming: readonly WatchedObject[] = [];
   private readonly informers = new Map<string, KindInformer>();
   /** Specs the server does not serve (yet): the view is not synced while there are any. */
   private unserved = new Set<string>();
   private running = false;
-  /** Keys of the objects last judged drifted: the state's count without judging everything per event. */
-  private readonly driftedKeys = new Set<string>();
   private stopped = false;
   private settleTimer: NodeJS.Timeout | undefined;
   private retryUnserved: NodeJS.Timeout | undefined;
@@ -187,37 +173,30 @@ export class LiveView {
     this.running = false;
     this.upcoming = [];
     if (end.baseline) this.setBaseline(end.baseline);
-    for (const id of end.healed) {
-      const entry = this.baseline.get(resourceName(id));
-      if (entry) entry.reported = undefined;
-    }
     this.updateInformers();
     if (this.settleTimer) clearTimeout(this.settleTimer);
-    const healed = new Set(end.healed.map(resourceName));
     this.settleTimer = setTimeout(() => {
       this.settleTimer = undefined;
       if (this.running || this.stopped) return;
-      this.judgeAll(healed);
+      this.reportDrift(this.ledger.runEnded(end.healed));
     }, this.options.settleMs);
   }
 
   /** The managed objects that drifted from what ferry last applied, as far as the view knows. */
   drifted(): ObjectId[] {
-    const out: ObjectId[] = [];
-    for (const entry of this.baseline.values()) if (this.judge(entry)) out.push(entry.id);
-    return out;
+    return this.ledger.drifted();
   }
 
   /** Whether every managed kind is listed and watched: only then does "nothing drifted" mean it. */
   synced(): boolean {
-    if (!this.hasBaseline || this.stopped || this.unserved.size > 0) return false;
+    if (!this.ledger.hasBaseline || this.stopped || this.unserved.size > 0) return false;
     for (const key of this.wantedSpecs().keys()) if (!this.informers.get(key)?.synced) return false;
     return true;
   }
 
   /** What the view knows now. */
   state(): LiveViewState {
-    return { synced: this.synced(), objects: this.baseline.size, drifted: this.driftedKeys.size };
+    return { synced: this.synced(), objects: this.ledger.size, drifted: this.ledger.driftedCount };
   }
 
   /** Stops every informer (suspend, runner stop). */
@@ -237,25 +216,12 @@ export class LiveView {
   private setBaseline(objects: readonly WatchedObject[]): void {
     const judged = objects.filter((o) => !o.ignored);
     const plan = planInformers(judged, this.options.maxNamespacesPerKind);
-    const next = new Map<string, BaselineEntry>();
-    for (const o of judged) {
-      const key = resourceName(o.id);
-      const json = JSON.stringify(o.object);
-      const old = this.baseline.get(key);
-      const informer = plan.of.get(key)!;
-      next.set(key, old && old.json === json ? { ...old, informer } : { id: o.id, object: o.object, json, informer });
-    }
-    this.baseline = next;
-    this.hasBaseline = true;
-    for (const key of this.driftedKeys) if (!next.has(key)) this.driftedKeys.delete(key);
+    this.ledger.setBaseline(judged, (id) => plan.of.get(resourceName(id))!);
   }
 
   /** The informers the baseline and the run in progress need, by key. */
   private wantedSpecs(): Map<string, InformerSpec> {
-    const objects = [
-      ...[...this.baseline.values()].map((e) => ({ id: e.id, object: e.object })),
-      ...this.upcoming.filter((o) => !o.ignored),
-    ];
+    const objects = [...this.ledger.objects(), ...this.upcoming.filter((o) => !o.ignored)];
     return planInformers(objects, this.options.maxNamespacesPerKind).specs;
   }
 
@@ -339,9 +305,9 @@ export class LiveView {
     inf.failures = 0;
     inf.synced = true;
     this.emitState();
-    if (this.running || !this.hasBaseline) return;
+    if (this.running || !this.ledger.hasBaseline) return;
     // Freshly listed: judge its objects (a kind new to the view, or one back after an error).
-    for (const entry of this.baseline.values()) if (entry.informer === inf.spec.key) this.report(entry);
+    this.reportDrift(this.ledger.listed(inf.spec.key));
   }
 
   private scheduleRestart(inf: KindInformer): void {
@@ -370,64 +336,20 @@ export class LiveView {
       { group: inf.spec.group, kind: inf.spec.kind, name, namespace: obj.metadata?.namespace },
       inf.spec.namespaced ? "Namespaced" : "Cluster",
     );
-    const entry = this.baseline.get(resourceName(id));
-    if (entry && entry.informer === inf.spec.key) this.report(entry);
+    const drifted = this.ledger.observe(resourceName(id), inf.spec.key);
+    this.reportDrift(drifted ? [drifted] : []);
   }
 
   /** The live object of a managed object, or undefined (missing); null when its kind is not synced. */
-  private live(entry: BaselineEntry): LiveObject | undefined | null {
+  private live(entry: LedgerEntry): LiveObject | undefined | null {
     const inf = this.informers.get(entry.informer);
     if (!inf?.synced) return null;
     return inf.cache.get(entry.id.name, entry.id.namespace) as LiveObject | undefined;
   }
 
-  /** Whether a managed object drifted now (false when its kind is not synced). */
-  private judge(entry: BaselineEntry): boolean {
-    const drifted = this.judgeNow(entry);
-    const key = resourceName(entry.id);
-    if (drifted) this.driftedKeys.add(key);
-    else this.driftedKeys.delete(key);
-    return drifted;
-  }
-
-  private judgeNow(entry: BaselineEntry): boolean {
-    const live = this.live(entry);
-    if (live === null) return false;
-    if (!liveDrift(entry.object, live)) {
-      entry.accepted = undefined; // it matched again: what was accepted no longer stands
-      entry.reported = undefined;
-      return false;
-    }
-    return entry.accepted === undefined || entry.accepted !== managedFingerprint(entry.object, live);
-  }
-
-  /** Reports a drifted object once per live state. */
-  private report(entry: BaselineEntry): void {
-    if (!this.judge(entry)) return this.emitState();
-    const print = managedFingerprint(entry.object, this.live(entry) ?? undefined);
-    if (entry.reported === print) return;
-    entry.reported = print;
+  private reportDrift(ids: ObjectId[]): void {
     this.emitState();
-    this.options.onDrift([entry.id]);
-  }
-
-  private judgeAll(healed: ReadonlySet<string>): void {
-    const drifted: ObjectId[] = [];
-    for (const [key, entry] of this.baseline) {
-      if (!this.judge(entry)) continue;
-      const live = this.live(entry) ?? undefined;
-      const print = managedFingerprint(entry.object, live);
-      // Healed, yet still different (and present): a normalisation the run cannot undo; accept it.
-      if (healed.has(key) && live) {
-        entry.accepted = print;
-        continue;
-      }
-      if (entry.reported === print) continue;
-      entry.reported = print;
-      drifted.push(entry.id);
-    }
-    this.emitState();
-    if (drifted.length > 0) this.options.onDrift(drifted);
+    if (ids.length > 0) this.options.onDrift(ids);
   }
 
   private emitState(): void {
