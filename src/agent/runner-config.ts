@@ -23,8 +23,10 @@ const StackSchema = z.object({
   mode: z.enum(["enforce", "detect", "suspended"]).default("enforce"),
   pollInterval: duration.default("1m"),
   driftInterval: duration.default("5m"),
-  /** Watch the managed objects and heal within seconds. */
+  /** Keep a live view of the managed objects (informers): heal within seconds, and runs touch only what changed or drifted. */
   watch: z.boolean().default(true),
+  /** With a live view: how often a full refresh of every object runs anyway (the safety net). */
+  fullRefreshInterval: duration.default("1h"),
   /** What the repo's content may reach (see SourcePolicy); left out: the defaults. */
   policy: z
     .object({

@@ -34,4 +34,10 @@ export class RunnerMetrics {
     labelNames: ["stack"],
     registers: [this.registry],
   });
+  readonly liveViewSynced = new client.Gauge({
+    name: "ferry_live_view_synced",
+    help: "1 while a stack's live view lists and watches every managed kind, else 0",
+    labelNames: ["stack"],
+    registers: [this.registry],
+  });
 }

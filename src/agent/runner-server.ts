@@ -33,6 +33,27 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | un
   });
 }
 
+/** Largest body of a control call (`{"full": true}`). */
+const MAX_CONTROL_BODY = 4096;
+
+/** The body of `POST /api/stacks/<name>/reconcile`: none, or `{"full": true}` for a refresh of every object. */
+async function reconcileRequest(req: http.IncomingMessage): Promise<{ full: boolean } | { error: string }> {
+  const body = await readBody(req, MAX_CONTROL_BODY);
+  if (!body) return { error: `body larger than ${MAX_CONTROL_BODY} bytes` };
+  const text = body.toString("utf8").trim();
+  if (!text) return { full: false };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return { error: 'the body must be JSON, e.g. {"full": true}' };
+  }
+  const full = (parsed as { full?: unknown } | null)?.full;
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed) || (full !== undefined && typeof full !== "boolean"))
+    return { error: 'the body must be {"full": true} or {"full": false}' };
+  return { full: full === true };
+}
+
 /**
  * What one listening address serves: everything, or (with `apiListen` apart from `listen`) the API,
  * metrics and health on one and the webhook receivers (and health) on the other.
@@ -41,7 +62,7 @@ export type ServedRoutes = "all" | "api" | "webhooks";
 
 /**
  * The runner's HTTP API: `/healthz`, `/readyz`, `/metrics`, `GET /api/stacks[/<name>]`,
- * `POST /api/stacks/<name>/reconcile|suspend|resume` (bearer token), and push receivers
+ * `POST /api/stacks/<name>/reconcile|suspend|resume` (bearer token; reconcile takes `{"full": true}`), and push receivers
  * `POST /hooks/github|gitlab|generic` (HMAC). Cross-origin requests are refused (see {@link authorizeRequest}).
  */
 export async function handleRequest(
@@ -79,8 +100,10 @@ export async function handleRequest(
       if (!worker) return send(res, 404, { error: `no stack "${parts[2] ?? ""}"` });
       if (req.method === "GET" && parts.length === 3) return send(res, 200, worker.status);
       if (req.method === "POST" && parts.length === 4 && parts[3] === "reconcile") {
-        worker.trigger("manual");
-        return send(res, 202, { stack: worker.stack.name, accepted: "reconcile" });
+        const asked = await reconcileRequest(req);
+        if ("error" in asked) return send(res, 400, { error: asked.error });
+        worker.trigger("manual", undefined, { full: asked.full });
+        return send(res, 202, { stack: worker.stack.name, accepted: "reconcile", full: asked.full });
       }
       if (req.method === "POST" && parts.length === 4 && (parts[3] === "suspend" || parts[3] === "resume")) {
         worker.setSuspended(parts[3] === "suspend");

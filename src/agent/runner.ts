@@ -1,7 +1,7 @@
 import * as http from "node:http";
 import { Logger } from "../lib/log";
 import { remoteHead } from "../source/git-source";
-import { LiveWatch } from "./live-watch";
+import { defaultLiveViewOptions, LiveView } from "./live-view";
 import { notify } from "./notifier";
 import { RunnerConfig, RunnerStack } from "./runner-config";
 import { RunnerMetrics } from "./runner-metrics";
@@ -102,17 +102,20 @@ export class Runner {
           ...this.binaries,
           signal: o.signal,
           log: this.log,
-          onDesired: (objects) => o.onDesired(objects.map((d) => ({ apiVersion: d.object.apiVersion, id: d.id }))),
+          // What ferry must leave as it is (a suspended HelmRelease's objects) is not judged by the live view.
+          onDesired: (objects) => o.onDesired(objects.map((d) => ({ id: d.id, object: d.object, ignored: d.suspended === true }))),
         }),
       remoteHead: (stack) => remoteHead(sourceOf(this.settings.get(stack.name)!)),
       acquire: () => this.acquire(),
-      watch: async (stack, objects, onDrift) => {
-        const w = new LiveWatch(stack.kubeconfig, stack.context, objects, onDrift, (m) =>
-          this.log.warn({ stack: stack.name, phase: "watch" }, m),
-        );
-        await w.start();
-        return w;
-      },
+      liveView: (stack, on) =>
+        new LiveView(
+          defaultLiveViewOptions({
+            access: { kubeconfig: stack.kubeconfig, context: stack.context },
+            onDrift: on.drift,
+            onState: on.state,
+            warn: (m) => this.log.warn({ stack: stack.name, phase: "watch" }, m),
+          }),
+        ),
       notify: (n) => void notify(this.config.notifications, n, (m) => this.log.warn({ stack: n.stack, phase: "notify" }, m)),
       metrics: this.metrics,
       log: this.log,
@@ -122,16 +125,13 @@ export class Runner {
   }
 }
 
-/** The pipeline mode of a worker's run. */
-function workerMode(o: Parameters<WorkerDeps["reconcile"]>[1]): Mode {
+/** The pipeline mode of a worker's run: detect, a heal of named objects, or an apply of everything (full) or of what changed and drifted. */
+export function workerMode(o: Parameters<WorkerDeps["reconcile"]>[1]): Mode {
   if (o.detectOnly) return { kind: "detect" };
   if (o.targets && !o.unpin) return { kind: "heal", targets: o.targets };
-  return {
-    kind: "apply",
-    run: o.trigger === "drift" ? "drift" : o.trigger === "manual" ? "manual" : "sync",
-    unpin: o.unpin,
-    scope: "full",
-  };
+  const run = o.trigger === "drift" || o.trigger === "refresh" ? "drift" : o.trigger === "manual" ? "manual" : "sync";
+  if (o.full) return { kind: "apply", run, unpin: o.unpin, scope: "full" };
+  return { kind: "apply", run, unpin: o.unpin, scope: "changed", drifted: [...(o.drifted ?? []), ...(o.targets ?? [])] };
 }
 
 /** A runner stack's settings for a run: everything comes from the runner's config file. */

@@ -2,15 +2,15 @@ import { displayName, ObjectId, resourceName } from "../desired-state/object-id"
 import { Logger } from "../lib/log";
 import { backoffDelay } from "./backoff";
 import { ChangeCounts, hasChanges } from "../reconcile/change-summary";
-import { WatchedObject } from "./live-watch";
+import { LiveViewState, RunEnd, WatchedObject } from "./live-view";
 import { Notification } from "./notifier";
 import { Pin } from "../reconcile/pin";
 import { ReconcileResult } from "../reconcile/reconcile-result";
 import { RunnerMetrics } from "./runner-metrics";
 import { RunnerStack } from "./runner-config";
+import { planRun, Trigger } from "./run-plan";
 
-/** Why a run started. */
-export type Trigger = "start" | "commit" | "drift" | "live" | "manual" | "retry";
+export type { Trigger } from "./run-plan";
 
 /** One past run, as `ferry status` and the API show it. */
 export interface RunRecord {
@@ -40,7 +40,19 @@ export interface StackStatus {
   objectsManaged?: number;
   /** Held at a rolled-back commit: the runner applies it instead of the branch head until resumed. */
   pinned?: Pin;
+  /** The live view (absent with `watch: false`, while suspended, and before the first run built the desired state). */
+  liveView?: LiveViewState;
   history: RunRecord[];
+}
+
+/** What a worker uses of its stack's live view (see LiveView). */
+export interface LiveViewPort {
+  runStarted(): void;
+  prepare(objects: readonly WatchedObject[]): void;
+  runEnded(end: RunEnd): void;
+  drifted(): ObjectId[];
+  synced(): boolean;
+  stop(): void;
 }
 
 /** What a worker needs from the runner: the I/O, injected so the scheduling can be tested alone. */
@@ -50,7 +62,10 @@ export interface WorkerDeps {
     options: {
       trigger: Trigger;
       detectOnly: boolean;
-      targets?: ObjectId[];
+      targets?: readonly ObjectId[];
+      /** Refresh and update every object; otherwise only what changed in Git, plus `drifted`. */
+      full: boolean;
+      drifted?: readonly ObjectId[];
       /** Lift a rollback's pin and follow the branch again. */
       unpin: boolean;
       signal: AbortSignal;
@@ -60,7 +75,8 @@ export interface WorkerDeps {
   remoteHead(stack: RunnerStack): Promise<string>;
   /** Waits for one of the runner's parallel slots; returns its release. */
   acquire(): Promise<() => void>;
-  watch(stack: RunnerStack, objects: WatchedObject[], onDrift: (o: WatchedObject[]) => void): Promise<{ stop(): void }>;
+  /** Starts the stack's live view. */
+  liveView(stack: RunnerStack, on: { drift(ids: ObjectId[]): void; state(state: LiveViewState): void }): LiveViewPort;
   notify(n: Notification): void;
   readonly metrics: RunnerMetrics;
   readonly log: Logger;
@@ -79,7 +95,15 @@ const LIVE_DEBOUNCE_MS = 300;
 export class StackWorker {
   readonly status: StackStatus;
   private running: Promise<void> | undefined;
-  private pending: { triggers: Set<Trigger>; targets: Map<string, ObjectId> | "all" } | undefined;
+  private pending:
+    | {
+        triggers: Set<Trigger>;
+        targets: Map<string, ObjectId> | "all";
+        full: boolean;
+        /** The newest head a poll saw during the run: no follow-up commit run when the run applied it. */
+        head?: string;
+      }
+    | undefined;
   private timers: NodeJS.Timeout[] = [];
   private retryTimer: NodeJS.Timeout | undefined;
   private liveTimer: NodeJS.Timeout | undefined;
@@ -88,7 +112,9 @@ export class StackWorker {
   /** Set while the stack is Stalled (kept across the Reconciling of a retry), for the recovery notice. */
   private stalled = false;
   private desired: WatchedObject[] = [];
-  private liveWatch: { stop(): void } | undefined;
+  private view: LiveViewPort | undefined;
+  /** No full run succeeded since start or resume: drift made meanwhile is unseen by the live view. */
+  private fullDue = true;
   private abort = new AbortController();
   private stopped = false;
   /** `ferry resume` asked to lift a pin; kept until a run succeeds. */
@@ -112,6 +138,7 @@ export class StackWorker {
   start(): void {
     this.timers.push(setInterval(() => void this.poll(), this.stack.pollInterval));
     this.timers.push(setInterval(() => this.trigger("drift"), this.stack.driftInterval));
+    if (this.stack.watch) this.timers.push(setInterval(() => this.trigger("refresh"), this.stack.fullRefreshInterval));
     this.trigger("start");
   }
 
@@ -121,7 +148,7 @@ export class StackWorker {
     for (const t of this.timers) clearInterval(t);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.liveTimer) clearTimeout(this.liveTimer);
-    this.liveWatch?.stop();
+    this.stopView();
     this.abort.abort();
     await this.running;
   }
@@ -132,8 +159,8 @@ export class StackWorker {
     this.status.mode = suspended ? "suspended" : this.stack.mode === "suspended" ? "enforce" : this.stack.mode;
     if (suspended) {
       this.status.condition = "Suspended";
-      this.liveWatch?.stop();
-      this.liveWatch = undefined;
+      this.stopView();
+      this.fullDue = true;
     } else this.trigger("manual");
   }
 
@@ -148,7 +175,7 @@ export class StackWorker {
       // pinned commit, not the head: it runs once per new head (the pin's policy may lift it).
       const sourceBack = this.stalled && this.status.reason === "SourceFailed" && !this.running;
       const moved = head !== this.status.lastAttemptedRevision && !(this.status.pinned && seen);
-      if (moved || sourceBack) this.trigger("commit");
+      if (moved || sourceBack) this.trigger("commit", undefined, { head });
     } catch (err) {
       // Git unreachable: the cluster stays as it is; the stack is Stalled until the source is back.
       const message = err instanceof Error ? err.message : String(err);
@@ -156,35 +183,63 @@ export class StackWorker {
     }
   }
 
-  /** Requests a run; coalesced with any run in progress. Live triggers name the drifted objects. */
-  trigger(trigger: Trigger, targets?: readonly ObjectId[]): void {
+  /**
+   * Requests a run; coalesced with any run in progress. Live triggers name the drifted objects;
+   * `full` asks for a refresh of every object (`ferry reconcile --full`).
+   */
+  trigger(trigger: Trigger, targets?: readonly ObjectId[], options: { full?: boolean; head?: string } = {}): void {
     if (this.stopped) return;
     if (this.status.mode === "suspended" && trigger !== "manual") return;
+    const full = options.full ?? false;
     if (this.running) {
-      this.pending ??= { triggers: new Set(), targets: new Map() };
+      this.pending ??= { triggers: new Set(), targets: new Map(), full: false };
       this.pending.triggers.add(trigger);
+      this.pending.full ||= full;
+      if (options.head) this.pending.head = options.head;
       if (!targets || this.pending.targets === "all") this.pending.targets = "all";
       else for (const t of targets) this.pending.targets.set(resourceName(t), t);
       return;
     }
-    this.startRun(new Set([trigger]), targets ? new Map(targets.map((t) => [resourceName(t), t])) : "all");
+    this.startRun(new Set([trigger]), targets ? new Map(targets.map((t) => [resourceName(t), t])) : "all", full);
   }
 
-  private startRun(triggers: Set<Trigger>, targets: Map<string, ObjectId> | "all"): void {
-    this.running = this.run(triggers, targets).finally(() => {
+  private startRun(triggers: Set<Trigger>, targets: Map<string, ObjectId> | "all", full: boolean): void {
+    this.running = this.run(triggers, targets, full).finally(() => {
       this.running = undefined;
       const next = this.pending;
       this.pending = undefined;
-      if (next && !this.stopped) this.startRun(next.triggers, next.targets);
+      // A poll during the run saw the head the run then applied: that is no new commit.
+      if (next?.head && next.head === this.status.lastAttemptedRevision && !this.stalled) next.triggers.delete("commit");
+      if (next && next.triggers.size > 0 && !this.stopped) this.startRun(next.triggers, next.targets, next.full);
     });
   }
 
-  private onLive(objects: WatchedObject[]): void {
-    for (const o of objects) this.liveTargets.set(resourceName(o.id), o.id);
-    this.deps.log.info(
-      { stack: this.stack.name, phase: "watch", objects: objects.map((o) => displayName(o.id)) },
-      "live change of a managed object",
-    );
+  /** The live view, started once the desired objects are known (never with `watch: false` or while suspended). */
+  private ensureView(): LiveViewPort | undefined {
+    if (this.view || this.stopped || !this.stack.watch || this.status.mode === "suspended") return this.view;
+    const name = this.stack.name;
+    this.view = this.deps.liveView(this.stack, {
+      drift: (ids) => this.onLive(ids),
+      state: (state) => {
+        if (!this.view) return;
+        this.status.liveView = state;
+        this.deps.metrics.liveViewSynced.set({ stack: name }, state.synced ? 1 : 0);
+      },
+    });
+    return this.view;
+  }
+
+  private stopView(): void {
+    this.view?.stop();
+    this.view = undefined;
+    this.status.liveView = undefined;
+    this.deps.metrics.liveViewSynced.set({ stack: this.stack.name }, 0);
+  }
+
+  private onLive(ids: ObjectId[]): void {
+    if (this.stopped || this.status.mode === "suspended") return;
+    for (const id of ids) this.liveTargets.set(resourceName(id), id);
+    this.deps.log.info({ stack: this.stack.name, phase: "watch", objects: ids.map(displayName) }, "live change of a managed object");
     if (this.status.mode === "detect") this.deps.metrics.driftDetected.inc({ stack: this.stack.name, source: "watch" });
     if (this.liveTimer) return;
     this.liveTimer = setTimeout(() => {
@@ -195,28 +250,62 @@ export class StackWorker {
     }, LIVE_DEBOUNCE_MS);
   }
 
-  private async run(triggers: Set<Trigger>, targets: Map<string, ObjectId> | "all"): Promise<void> {
+  private async run(triggers: Set<Trigger>, targets: Map<string, ObjectId> | "all", fullRequested: boolean): Promise<void> {
     const trigger = [...triggers][0]!;
     const release = await this.deps.acquire();
     const started = Date.now();
     const detect = this.status.mode === "detect";
-    this.status.condition = "Reconciling";
-    // Our own changes must not look like drift: no watch while we apply.
-    this.liveWatch?.stop();
-    this.liveWatch = undefined;
+    const view = this.view;
+    const plan = planRun({
+      triggers,
+      targets: targets === "all" ? "all" : [...targets.values()],
+      fullRequested,
+      fullDue: this.fullDue,
+      detect,
+      stalled: this.stalled,
+      view: view ? { synced: view.synced(), drifted: view.drifted() } : undefined,
+    });
     const log = this.deps.log.child({ stack: this.stack.name, trigger });
-    log.info({ phase: "start", detect }, "reconcile started");
+    if (plan.kind === "skip") {
+      release();
+      log.debug({ phase: "done" }, plan.message);
+      const changes = { created: 0, updated: 0, replaced: 0, deleted: 0, unchanged: 0 };
+      this.record([...triggers], started, {
+        stack: this.stack.name,
+        succeeded: true,
+        message: plan.message,
+        changes,
+        objects: [],
+        durationMs: 0,
+      });
+      return;
+    }
+    this.status.condition = "Reconciling";
+    // The live view keeps watching: what changes during the run is judged when it ends.
+    view?.runStarted();
+    log.info(
+      { phase: "start", detect, full: plan.full, targets: plan.targets?.length, drifted: plan.drifted?.length },
+      "reconcile started",
+    );
     const unpin = this.unpinRequested;
+    let built: WatchedObject[] | undefined;
     let result: ReconcileResult;
     try {
       result = await this.deps.reconcile(this.stack, {
         trigger,
         detectOnly: detect,
-        // Only a run for live drift alone touches just the drifted objects.
-        targets: targets !== "all" && triggers.size === 1 && trigger === "live" ? [...targets.values()] : undefined,
+        targets: plan.targets,
+        full: plan.full,
+        drifted: plan.drifted,
         unpin,
         signal: this.abort.signal,
-        onDesired: (o) => (this.desired = o),
+        onDesired: (o) => {
+          built = o;
+          this.desired = o;
+          const v = this.view ?? this.ensureView();
+          if (v && v !== view) v.runStarted(); // started during this run
+          v?.prepare(o);
+        },
       });
     } catch (err) {
       result = {
@@ -231,14 +320,15 @@ export class StackWorker {
       release();
     }
     if (unpin && result.succeeded && !detect) this.unpinRequested = false;
+    if (plan.full && result.succeeded && !detect) this.fullDue = false;
     this.record([...triggers], started, result);
-    if (!this.stopped && this.stack.watch && this.status.mode !== "suspended" && this.desired.length > 0) {
-      try {
-        this.liveWatch = await this.deps.watch(this.stack, this.desired, (o) => this.onLive(o));
-      } catch (err) {
-        log.warn({ phase: "watch", err: String(err) }, "cannot watch the managed objects; relying on the drift interval");
-      }
-    }
+    // The new baseline is what this run applied (or, in detect mode, what Git declares); a failed
+    // run keeps the old one. What the run healed and still differs is a normalisation to accept.
+    const applied = result.succeeded && !detect;
+    this.view?.runEnded({
+      baseline: result.succeeded ? built : undefined,
+      healed: applied ? [...(plan.targets ?? []), ...(plan.drifted ?? [])] : [],
+    });
   }
 
   private record(triggers: Trigger[], started: number, result: ReconcileResult): void {
@@ -291,7 +381,7 @@ export class StackWorker {
       this.deps.metrics.driftState.set({ stack: name }, drift ? 1 : 0);
       log.info({ drift, objects }, drift ? "drift detected (detect mode: nothing changed)" : "no drift");
     } else {
-      this.status.lastAppliedRevision = revision;
+      if (revision) this.status.lastAppliedRevision = revision;
       this.deps.metrics.lastSuccess.set({ stack: name }, Date.now() / 1000);
       const c = result.changes;
       if (trigger === "live" || (c && hasChanges(c) && trigger === "drift")) {

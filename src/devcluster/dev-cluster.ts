@@ -19,6 +19,8 @@ export interface DevClusterOptions {
   readonly ownerPid?: number;
   /** How long to wait for a healthy API. Default 120 s. */
   readonly timeoutMs?: number;
+  /** Extra kube-apiserver flags, e.g. `--min-request-timeout=5` (tests of watches the server ends). */
+  readonly apiServerFlags?: readonly string[];
 }
 
 /** What the supervisor records in `<dir>/state.json`. */
@@ -78,6 +80,7 @@ export async function devClusterUp(options: DevClusterOptions): Promise<DevClust
       FERRY_DEV_BINS: JSON.stringify(bins),
       FERRY_DEV_NODES: String(options.nodes ?? 1),
       FERRY_DEV_OWNER_PID: options.ownerPid ? String(options.ownerPid) : "",
+      FERRY_DEV_APISERVER_FLAGS: JSON.stringify(options.apiServerFlags ?? []),
     },
   });
   fs.closeSync(log);

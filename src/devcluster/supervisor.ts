@@ -22,6 +22,7 @@ const dir = path.resolve(process.argv[2] ?? ".");
 const bins = JSON.parse(process.env.FERRY_DEV_BINS ?? "{}") as Record<string, string>;
 const nodeCount = Number(process.env.FERRY_DEV_NODES || "1");
 const ownerPid = Number(process.env.FERRY_DEV_OWNER_PID || "0");
+const apiServerFlags = JSON.parse(process.env.FERRY_DEV_APISERVER_FLAGS || "[]") as string[];
 const children = new Map<string, ChildProcess>();
 let stopping = false;
 
@@ -189,6 +190,7 @@ async function main(): Promise<void> {
     "--enable-priority-and-fairness=false",
     "--endpoint-reconciler-type=none",
     "--profiling=false",
+    ...apiServerFlags,
   ]);
   const server = `https://127.0.0.1:${apiserver}`;
   await pollUntil(

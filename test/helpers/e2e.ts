@@ -40,14 +40,20 @@ export interface SyncRun {
 
 /**
  * Sets up an end-to-end environment for the current test file: toolchain (built on first use),
- * a local control plane owned by this process, and a temp dir; all torn down after the file.
+ * a local control plane owned by this process (with `apiServerFlags` added to its kube-apiserver), and
+ * a temp dir; all torn down after the file.
  */
-export function useE2E(): () => E2E {
+export function useE2E(options: { apiServerFlags?: readonly string[] } = {}): () => E2E {
   let e2e: E2E | undefined;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ferry-e2e-"));
   before(async () => {
     const toolchain = await ensureToolchain(defaultToolchainOptions({ progress: (l) => process.stderr.write(`# ${l}\n`) }));
-    const cluster = await devClusterUp({ dir: path.join(dir, "cluster"), toolchain, ownerPid: process.pid });
+    const cluster = await devClusterUp({
+      dir: path.join(dir, "cluster"),
+      toolchain,
+      ownerPid: process.pid,
+      apiServerFlags: options.apiServerFlags,
+    });
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       FERRY_STATE_DIR: path.join(dir, "state"),

@@ -4,7 +4,6 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import { backoffDelay } from "../../src/agent/backoff";
-import { contentFingerprint } from "../../src/agent/live-watch";
 import { notificationBody } from "../../src/agent/notifier";
 import { loadRunnerConfig } from "../../src/agent/runner-config";
 import { parseDuration } from "../../src/lib/duration";
@@ -74,13 +73,6 @@ describe("runner decisions", () => {
     assert.equal(isStaleLock({ pid: 99, hostname: "h" }, "h", alive), true);
     assert.equal(isStaleLock({ pid: 1, hostname: "h" }, "h", alive), false);
     assert.equal(isStaleLock({ pid: 99, hostname: "other" }, "h", alive), false);
-  });
-
-  it("ignores status and metadata when fingerprinting live objects", () => {
-    const a = { metadata: { resourceVersion: "1" }, spec: { replicas: 2 }, status: { ready: 1 } };
-    const b = { metadata: { resourceVersion: "2" }, spec: { replicas: 2 }, status: { ready: 2 } };
-    assert.equal(contentFingerprint(a), contentFingerprint(b));
-    assert.notEqual(contentFingerprint(a), contentFingerprint({ ...a, spec: { replicas: 5 } }));
   });
 
   it("formats Slack and generic notifications", () => {

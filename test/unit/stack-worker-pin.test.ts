@@ -48,6 +48,7 @@ function harness(outcome: (call: Call, index: number) => Outcome, options: { pol
     mode: "enforce",
     pollInterval: options.pollInterval ?? HOUR,
     driftInterval: HOUR,
+    fullRefreshInterval: HOUR,
     watch: false,
     policy: {},
   };
@@ -84,7 +85,9 @@ function harness(outcome: (call: Call, index: number) => Outcome, options: { pol
       state.acquired++;
       return () => {};
     },
-    watch: async () => ({ stop: () => {} }),
+    liveView: () => {
+      throw new Error("no live view with watch: false");
+    },
     notify: (n) => notifications.push(n),
     metrics: new RunnerMetrics(),
     log: pino({ level: "silent" }),
