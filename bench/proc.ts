@@ -69,20 +69,47 @@ function statusKiB(pid: number, field: "VmRSS"): number {
   }
 }
 
-/** Resident memory of a process tree now, in MiB by role. */
-export function rssByRole(root: number): Record<Role, number> {
+/** One process of the tree, sampled. */
+export interface ProcessSample {
+  readonly pid: number;
+  /** argv[0]'s base name and, for node, its script, e.g. "node ferry". */
+  readonly name: string;
+  readonly role: Role;
+  readonly mib: number;
+}
+
+/** Resident memory of each process of a tree now. */
+export function sampleTree(root: number): ProcessSample[] {
   const table = processTable();
   const tree = new Set([root, ...descendantsOf(table, root).map((p) => p.pid)]);
   const named = table.filter((p) => tree.has(p.pid)).map((p) => ({ pid: p.pid, ppid: p.ppid, name: processName(p.pid) }));
-  const out = Object.fromEntries(ROLES.map((r) => [r, 0])) as Record<Role, number>;
-  for (const [pid, role] of classifyTree(named, root)) out[role] += statusKiB(pid, "VmRSS") / 1024;
-  return out;
+  const names = new Map(named.map((p) => [p.pid, p.name]));
+  return [...classifyTree(named, root)].map(([pid, role]) => ({
+    pid,
+    name: describeProcess(pid, names.get(pid) ?? ""),
+    role,
+    mib: statusKiB(pid, "VmRSS") / 1024,
+  }));
+}
+
+function describeProcess(pid: number, name: string): string {
+  if (name !== "node") return name;
+  try {
+    const script = fs
+      .readFileSync(`/proc/${pid}/cmdline`, "utf8")
+      .split("\0")
+      .slice(1)
+      .find((a) => !a.startsWith("-"));
+    return script ? `node ${script.slice(script.lastIndexOf("/") + 1)}` : name;
+  } catch {
+    return name;
+  }
 }
 
 /** Samples a process tree's RSS by role every `everyMs` until stopped; the peak and its breakdown. */
 export class TreeSampler {
   private peak = 0;
-  private atPeak: Record<string, number> = {};
+  private atPeak: ProcessSample[] = [];
   private readonly rolePeaks: Record<string, number> = {};
   private samples = 0;
   private readonly timer: NodeJS.Timeout;
@@ -96,10 +123,11 @@ export class TreeSampler {
   }
 
   private sample(): void {
-    const now = rssByRole(this.root);
-    const total = Object.values(now).reduce((a, b) => a + b, 0);
+    const now = sampleTree(this.root);
+    const byRole = sumByRole(now);
+    const total = now.reduce((a, p) => a + p.mib, 0);
     this.samples++;
-    for (const [role, mib] of Object.entries(now)) this.rolePeaks[role] = Math.max(this.rolePeaks[role] ?? 0, mib);
+    for (const [role, mib] of Object.entries(byRole)) this.rolePeaks[role] = Math.max(this.rolePeaks[role] ?? 0, mib);
     if (total > this.peak) {
       this.peak = total;
       this.atPeak = now;
@@ -109,8 +137,21 @@ export class TreeSampler {
   /** Stops sampling and returns what was seen. */
   stop(): MemoryProfile {
     clearInterval(this.timer);
-    return { peakMiB: this.peak, atPeak: this.atPeak, rolePeaks: { ...this.rolePeaks }, samples: this.samples };
+    return {
+      peakMiB: this.peak,
+      atPeak: sumByRole(this.atPeak),
+      rolePeaks: { ...this.rolePeaks },
+      samples: this.samples,
+      processesAtPeak: [...this.atPeak].sort((a, b) => b.mib - a.mib).map((p) => ({ ...p, mib: Math.round(p.mib) })),
+    };
   }
+}
+
+/** MiB per role of one sample. Pure. */
+export function sumByRole(sample: readonly ProcessSample[]): Record<Role, number> {
+  const out = Object.fromEntries(ROLES.map((r) => [r, 0])) as Record<Role, number>;
+  for (const p of sample) out[p.role] += p.mib;
+  return out;
 }
 
 /** CPU seconds (user + system) used so far by a process tree. */

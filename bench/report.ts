@@ -68,6 +68,8 @@ export interface MemoryProfile {
   /** Each role's own highest figure over the phase (they need not coincide). */
   readonly rolePeaks: Readonly<Record<string, number>>;
   readonly samples: number;
+  /** The processes of the peak sample, largest first: where the memory went. */
+  readonly processesAtPeak: readonly { readonly pid: number; readonly name: string; readonly role: string; readonly mib: number }[];
 }
 
 /** A markdown table of where the memory went, one column per phase. */
@@ -86,4 +88,11 @@ export function renderMemory(
   for (const role of roles) lines.push(`| ${role} | ${names.map((n) => cell(phases[n], role)).join(" | ")} |`);
   lines.push(`| **total** | ${names.map((n) => (phases[n] ? `**${Math.round(phases[n].peakMiB)}**` : "-")).join(" | ")} |`);
   return lines.join("\n");
+}
+
+/** One line per phase naming the processes of the peak sample, largest first, e.g. "node ferry (runner) 150". */
+export function renderPeakProcesses(phases: Readonly<Record<string, MemoryProfile | undefined>>): string {
+  return Object.entries(phases)
+    .map(([phase, p]) => `- ${phase}: ${p ? p.processesAtPeak.map((q) => `${q.name} (${q.role}) ${q.mib}`).join(", ") : "-"}`)
+    .join("\n");
 }

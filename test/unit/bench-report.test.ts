@@ -47,6 +47,7 @@ describe("bench report", () => {
           atPeak: { runner: 100, provider: 200.4 },
           rolePeaks: { runner: 120, provider: 210 },
           samples: 5,
+          processesAtPeak: [],
         },
         other: undefined,
       },
