@@ -171,7 +171,8 @@ async function main(): Promise<void> {
       const kns = `k${size}`;
       const timeout = runTimeoutMs(size);
       const figures: Figure[] = [];
-      const details: Record<string, unknown> = {};
+      // The machine is shared: the load at the start says how far the figures can be trusted.
+      const details: Record<string, unknown> = { loadavgAtStart: os.loadavg() };
       const memory: Record<string, MemoryProfile | undefined> = {};
       const add = (measure: string, ferry: Measured, kubectl: Measured, target: Figure["target"], note?: string) =>
         figures.push({ objects: size, measure, ferry, kubectl, target, note });
