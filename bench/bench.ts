@@ -114,7 +114,10 @@ class RunnerClient {
 
   /** SIGTERM, and kill -9 of the tree when it does not end in time. */
   async stop(): Promise<void> {
-    const stopped = await Promise.race([this.process.stop().then(() => true), new Promise((r) => setTimeout(() => r(false), 120_000))]);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((r) => (timer = setTimeout(() => r(false), 120_000)));
+    // The deadline's timer is cleared, or it would hold the bench's exit for two minutes.
+    const stopped = await Promise.race([this.process.stop().then(() => true), late]).finally(() => clearTimeout(timer));
     if (!stopped) {
       log("the runner did not stop within 120 s of SIGTERM; killing its tree");
       await this.process.crash();
