@@ -25,6 +25,8 @@ export interface RunRecord {
   readonly message?: string;
   readonly changes?: ChangeCounts;
   readonly drift?: boolean;
+  /** How much of the stack the run's update touched (see ReconcileResult.scope). */
+  readonly scope?: ReconcileResult["scope"];
 }
 
 /** The state of one stack, in the vocabulary of Flux and Argo CD. */
@@ -347,6 +349,7 @@ export class StackWorker {
       message: result.message,
       changes: result.changes,
       drift: result.drift,
+      scope: result.scope,
     };
     this.status.history = [entry, ...this.status.history].slice(0, HISTORY);
     this.deps.metrics.reconcileDuration.observe({ stack: name, trigger, result: entry.result }, durationMs / 1000);

@@ -156,13 +156,17 @@ describe("the live view", () => {
       async () => (await status()).history.some((r) => r.trigger === "start" && r.result === "Succeeded"),
       60_000,
     );
-    // A full run can also be asked for through the control API.
-    const res = await fetch(`${runner!.url}/api/stacks/live/reconcile`, {
-      method: "POST",
-      headers: { Authorization: `Bearer ${API_TOKEN}`, "Content-Type": "application/json" },
-      body: JSON.stringify({ full: true }),
-    });
-    assert.equal(res.status, 202);
-    assert.equal(((await res.json()) as { full: boolean }).full, true);
+    // A full run can also be asked for: `ferry reconcile --full` (the control API with {"full": true}).
+    const runs = (await status()).history.length;
+    const asked = await e.ferry(["reconcile", "live", "--full", "--server", runner!.url], { FERRY_API_TOKEN: API_TOKEN });
+    assert.equal(asked.code, 0, asked.stderr);
+    await eventually(
+      "the requested full run is recorded",
+      async () => {
+        const h = await status();
+        return h.history.length > runs && h.history[0]!.trigger === "manual" && h.history[0]!.scope?.kind === "full";
+      },
+      60_000,
+    );
   });
 });

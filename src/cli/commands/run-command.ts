@@ -37,20 +37,27 @@ export function runCommand(): Command {
     });
 }
 
-async function api(server: string, method: string, path: string): Promise<unknown> {
+async function api(server: string, method: string, path: string, body?: unknown): Promise<unknown> {
   // The token goes to the runner named by --server / FERRY_SERVER only, and only for calls that need it.
   const token = method === "GET" ? "" : readApiToken(process.env);
-  const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
-  const res = await fetch(`${server}${path}`, { method, headers, redirect: "error", signal: AbortSignal.timeout(10_000) }).catch(
-    (err: unknown) => {
-      throw new Error(
-        `cannot reach the ferry runner at ${server} (${err instanceof Error ? err.message : String(err)}); is \`ferry run\` running? (--server)`,
-      );
-    },
-  );
-  const body = (await res.json()) as { error?: string };
-  if (!res.ok) throw new Error(body.error ?? `the runner answered ${res.status}`);
-  return body;
+  const headers: Record<string, string> = {
+    ...(token ? { Authorization: `Bearer ${token}` } : {}),
+    ...(body !== undefined ? { "Content-Type": "application/json" } : {}),
+  };
+  const res = await fetch(`${server}${path}`, {
+    method,
+    headers,
+    body: body !== undefined ? JSON.stringify(body) : undefined,
+    redirect: "error",
+    signal: AbortSignal.timeout(10_000),
+  }).catch((err: unknown) => {
+    throw new Error(
+      `cannot reach the ferry runner at ${server} (${err instanceof Error ? err.message : String(err)}); is \`ferry run\` running? (--server)`,
+    );
+  });
+  const answer = (await res.json()) as { error?: string };
+  if (!res.ok) throw new Error(answer.error ?? `the runner answered ${res.status}`);
+  return answer;
 }
 
 /** `ferry status`, `ferry reconcile`, `ferry suspend`, `ferry resume`: talk to a running `ferry run`. */
@@ -85,13 +92,16 @@ export function runnerClientCommands(): Command[] {
     server(new Command(name))
       .description(description)
       .argument("<stack>")
-      .action(async (stack: string, opts: { server: string }) => {
-        await api(opts.server, "POST", `/api/stacks/${encodeURIComponent(stack)}/${name}`);
-        process.stderr.write(`${name} requested for ${stack}\n`);
+      .action(async (stack: string, opts: { server: string; full?: boolean }) => {
+        await api(opts.server, "POST", `/api/stacks/${encodeURIComponent(stack)}/${name}`, opts.full ? { full: true } : undefined);
+        process.stderr.write(`${name}${opts.full ? " (full)" : ""} requested for ${stack}\n`);
       });
   return [
     status,
-    action("reconcile", "Reconcile a stack now"),
+    action(
+      "reconcile",
+      "Reconcile a stack now: apply what changed in Git and what the live view saw drift (--full: refresh and update every object)",
+    ).option("--full", "refresh every managed object from the cluster and update all of them (the safety net's run)", false),
     action("suspend", "Stop reconciling a stack until resumed"),
     action("resume", "Resume reconciling a stack: lifts a suspend and a rollback's pin, and follows the branch again"),
   ];
