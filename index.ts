@@ -81,6 +81,7 @@ export = async (): Promise<Record<string, unknown>> => {
     kubeconfig,
     context,
     clusterIdentifier: config.get("clusterIdentifier") ?? pulumi.getStack(),
+    kubeClient: { qps: config.getNumber("kubeClientQps"), burst: config.getNumber("kubeClientBurst") },
     impersonation: impersonation(input.state, kubeconfig, context),
   });
   // A rollback's pin travels in the outputs, so every ferry sharing the backend sees it.

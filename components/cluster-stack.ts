@@ -38,6 +38,8 @@ export interface ClusterStackArgs {
    * get a provider of their own with it. Required for every account the state names.
    */
   readonly impersonation?: Readonly<Record<string, string>>;
+  /** The provider's client rate limit (requests per second, burst); the provider's own when absent. */
+  readonly kubeClient?: { readonly qps?: number; readonly burst?: number };
 }
 
 /**
@@ -57,6 +59,9 @@ export class ClusterStack extends pulumi.ComponentResource {
       // in place, not replaced by a new object.
       enableConfigMapMutable: true,
       enableSecretMutable: true,
+      ...(args.kubeClient?.qps !== undefined || args.kubeClient?.burst !== undefined
+        ? { kubeClientSettings: { qps: args.kubeClient.qps, burst: args.kubeClient.burst } }
+        : {}),
     };
     const provider = new k8s.Provider("cluster", { kubeconfig: args.kubeconfig, context: args.context, ...options }, { parent: this });
     // One provider per impersonated account, with the same clusterIdentifier: moving an object to or

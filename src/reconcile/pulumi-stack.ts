@@ -264,6 +264,8 @@ export interface EngineSettings extends StackSettings {
   readonly emptyStateDir?: string;
   /** The config repo's URL as the update records it (no credentials). */
   readonly repoUrl: string;
+  /** How many resource operations the engine runs at once (`--parallel`); Pulumi's default when unset. */
+  readonly parallel?: number;
 }
 
 /** The Pulumi engine through the Automation API: the {@link Engine} port of a run. */
@@ -309,6 +311,7 @@ export function pulumiEngine(settings: EngineSettings): Engine {
           targetDependents: options.targets?.dependents || undefined,
           // A failing object does not stop the others; what depends on it waits (Flux's isolation).
           continueOnError: true,
+          parallel: settings.parallel,
           color: "never",
           signal,
           onEvent: (e: EngineEvent) => {

@@ -135,6 +135,7 @@ export function localPorts(
       inputFile,
       ...stack,
       repoUrl: normalizeRepoUrl(redactUrl(settings.repo)),
+      parallel: settings.throughput.parallel,
     }),
     lock: fileStackLock(settings.stateDir, settings.stack),
   };
@@ -240,6 +241,8 @@ export function programConfig(settings: SyncSettings): Record<string, string> {
   };
   if (settings.kubeconfig) config.kubeconfig = settings.kubeconfig;
   if (settings.context) config.context = settings.context;
+  if (settings.throughput.qps !== undefined) config.kubeClientQps = String(settings.throughput.qps);
+  if (settings.throughput.burst !== undefined) config.kubeClientBurst = String(settings.throughput.burst);
   return config;
 }
 

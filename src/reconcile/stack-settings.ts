@@ -24,6 +24,9 @@ const StackFileSchema = z.object({
       "ferry:allowedHosts": z.array(z.string().min(1)).optional(),
       "ferry:localAddresses": z.enum(["allow", "refuse", "local-cluster"]).optional(),
       "ferry:allowRemoteBases": z.boolean().optional(),
+      "ferry:kubeClientQps": z.number().positive().optional(),
+      "ferry:kubeClientBurst": z.number().int().positive().optional(),
+      "ferry:parallel": z.number().int().positive().optional(),
     })
     .passthrough()
     .optional(),
@@ -75,6 +78,12 @@ export interface SyncSettings {
   readonly workDir: string;
   /** ferry's state folder (checkouts, workspaces, previews, the default backend). */
   readonly stateDir: string;
+  /**
+   * How hard a run drives the API server and the engine: the provider's client rate limit
+   * (`ferry:kubeClientQps`, `ferry:kubeClientBurst`; the provider's own 50/120 when unset) and how
+   * many resource operations the engine runs at once (`ferry:parallel`; Pulumi's default when unset).
+   */
+  readonly throughput: { readonly qps?: number; readonly burst?: number; readonly parallel?: number };
 }
 
 /** A setting that is missing or invalid, with how to fix it. */
@@ -127,6 +136,7 @@ export function resolveSyncSettings(input: SyncInput, env: NodeJS.ProcessEnv = p
     kubeconfig: kubeconfig ? path.resolve(expandHome(kubeconfig, env)) : undefined,
     context: input.context ?? file["ferry:context"],
     clusterIdentifier: input.clusterIdentifier ?? file["ferry:clusterIdentifier"] ?? input.stack,
+    throughput: { qps: file["ferry:kubeClientQps"], burst: file["ferry:kubeClientBurst"], parallel: file["ferry:parallel"] },
     backendUrl,
     allowEmpty: input.allowEmpty ?? false,
     maxPruneShare: Number(file["ferry:maxPruneShare"] ?? DEFAULT_MAX_PRUNE_SHARE),

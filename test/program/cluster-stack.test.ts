@@ -77,6 +77,8 @@ describe("ClusterStack", () => {
     ]);
     const provider = registered.find((r) => r.type === "pulumi:providers:kubernetes");
     assert.equal(provider?.inputs.clusterIdentifier, "dev");
+    // The provider's own client rate limit unless the stack sets one.
+    assert.equal(provider?.inputs.kubeClientSettings, undefined);
     // No component per file: every object is a direct child of the ClusterStack, so its URN is its identity's.
     assert.equal(registered.filter((r) => r.type.startsWith("ferry:index:") && r.type !== "ferry:index:ClusterStack").length, 0);
     const children = seen.filter((a) => a.type.startsWith("kubernetes:") && a.type !== "pulumi:providers:kubernetes");
@@ -125,5 +127,19 @@ describe("ClusterStack", () => {
       () => new ClusterStack("again", { state, clusterIdentifier: "dev" }),
       /no kubeconfig impersonating system:serviceaccount:tenant:deployer/,
     );
+  });
+
+  it("gives the provider the stack's client rate limit (ferry:kubeClientQps, ferry:kubeClientBurst)", async () => {
+    const repo = tempDir();
+    writeFiles(repo, { "c/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: default}\n" });
+    const state = await buildDesiredState(loadConfigFolder({ checkout: repo, path: "c" }), new FakeRenderTools());
+    const { ClusterStack } = await import("../../components/cluster-stack");
+    new ClusterStack("tuned", { state, clusterIdentifier: "dev", kubeClient: { qps: 200, burst: 400 } });
+    await new Promise((r) => setTimeout(r, 100));
+    const tuned = registered.filter((r) => r.type === "pulumi:providers:kubernetes" && r.inputs.kubeClientSettings !== undefined);
+    assert.equal(tuned.length, 1);
+    // Provider inputs that are objects travel as JSON.
+    const settings = tuned[0]!.inputs.kubeClientSettings;
+    assert.deepEqual(typeof settings === "string" ? JSON.parse(settings) : settings, { qps: 200, burst: 400 });
   });
 });
