@@ -32,25 +32,14 @@ function folder(changed: Readonly<Record<number, string>> = {}): Record<string, 
 describe("incremental sync", () => {
   const env = useE2E();
   let repo: ConfigRepo;
+  const stackArgs = () => ["--stack", "dev", "--repo", repo.dir, "--path", "clusters/dev", "--kubeconfig", env().cluster.kubeconfig];
   const sync = (...extra: string[]) => env().sync({ repo: repo.dir, path: "clusters/dev", stack: "dev", extra });
   const live = async (): Promise<Map<string, Live>> => {
     const list = await env().getJson<{ items: Live[] }>("configmap,deployment", "-n", NS);
     return new Map(list.items.filter((o) => o.metadata.name !== "kube-root-ca.crt").map((o) => [`${o.kind}/${o.metadata.name}`, o]));
   };
   const history = async (): Promise<HistoryEntry[]> => {
-    const r = await env().ferry([
-      "history",
-      "--stack",
-      "dev",
-      "--repo",
-      repo.dir,
-      "--path",
-      "clusters/dev",
-      "--kubeconfig",
-      env().cluster.kubeconfig,
-      "-o",
-      "json",
-    ]);
+    const r = await env().ferry(["history", ...stackArgs(), "-o", "json"]);
     assert.equal(r.code, 0, r.stderr);
     return JSON.parse(r.stdout) as HistoryEntry[];
   };
@@ -124,21 +113,7 @@ describe("incremental sync", () => {
 
     // The state is whole: a full preview of the next commit plans exactly its change.
     await repo.edit({ [`clusters/dev/extra.yaml`]: files["clusters/dev/extra.yaml"]!.replace('"new"', '"newer"') }).commitAll("Edit extra");
-    const preview = await env().ferry([
-      "preview",
-      "--stack",
-      "dev",
-      "--repo",
-      repo.dir,
-      "--path",
-      "clusters/dev",
-      "--kubeconfig",
-      env().cluster.kubeconfig,
-      "--ref",
-      "main",
-      "-o",
-      "json",
-    ]);
+    const preview = await env().ferry(["preview", ...stackArgs(), "--ref", "main", "-o", "json"]);
     assert.equal(preview.code, 1, preview.stderr); // 1: the preview has changes
     const planned = JSON.parse(preview.stdout) as { objects: { op: string; object: string }[] };
     assert.deepEqual(
@@ -147,21 +122,7 @@ describe("incremental sync", () => {
     );
 
     // A rollback to the commit before brings c-11 back and removes extra.
-    const back = await env().ferry([
-      "rollback",
-      "--stack",
-      "dev",
-      "--repo",
-      repo.dir,
-      "--path",
-      "clusters/dev",
-      "--kubeconfig",
-      env().cluster.kubeconfig,
-      "--to",
-      entries[1]!.sha!,
-      "-o",
-      "json",
-    ]);
+    const back = await env().ferry(["rollback", ...stackArgs(), "--to", entries[1]!.sha!, "-o", "json"]);
     assert.equal(back.code, 0, back.stderr);
     assert.ok(await env().exists("configmap", "c-11", "-n", NS));
     assert.equal(await env().exists("configmap", "extra", "-n", NS), false);
