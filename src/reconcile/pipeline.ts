@@ -496,7 +496,7 @@ async function apply(mode: Mode, ports: Ports, options: PipelineOptions, run: Ru
       desired,
       adopt: run.input.adopt,
       drifted: mode.drifted ?? [],
-      deleteUndeclared: !run.keptUndeclared,
+      keptUndeclared: run.keptUndeclared,
       // Unknown (unreadable) counts as another cluster: the run is full.
       clusterChanged: run.clusterUid === undefined || run.clusterUid !== run.snapshot!.clusterUid,
       outputsChanged: !sameData(recordedOutputs(run.snapshot!), { hooks: {}, ...run.input.outputs }),

@@ -39,8 +39,12 @@ export interface ChangedScopeInput {
   readonly adopt: Readonly<Record<string, string>>;
   /** Objects the live view saw drift from what ferry applied. */
   readonly drifted: readonly ObjectId[];
-  /** State entries no unit declares are deleted (false while a unit is held back: they are kept). */
-  readonly deleteUndeclared: boolean;
+  /**
+   * Units are held back, and the program registers the state entries no unit declares as they are
+   * (kept): such a run is full (the engine refuses a targeted update that registers them: "Duplicate
+   * resource URN").
+   */
+  readonly keptUndeclared: boolean;
   /** The cluster is not the one the last update applied to (rebuilt, its etcd lost, or another). */
   readonly clusterChanged: boolean;
   /** The stack's outputs (a pin, hook digests) differ from what the state recorded. */
@@ -56,6 +60,7 @@ export interface ChangedScopeInput {
  */
 export function changedScope(o: ChangedScopeInput): { scope: RunScope; why: string } {
   if (o.snapshot.objects.length === 0) return { scope: { kind: "full" }, why: "the stack manages no object yet" };
+  if (o.keptUndeclared) return { scope: { kind: "full" }, why: "units are held back: every object is kept or applied" };
   if (o.clusterChanged)
     return { scope: { kind: "full" }, why: "the cluster is not the one the last update applied to (its kube-system Namespace is new)" };
   if (Object.keys(o.adopt).length > 0)
@@ -66,12 +71,10 @@ export function changedScope(o: ChangedScopeInput): { scope: RunScope; why: stri
   for (const id of o.drifted) if (declared.has(o.urnOf(id))) urns.add(o.urnOf(id));
   const drifted = urns.size - changed;
   let deleted = 0;
-  if (o.deleteUndeclared) {
-    for (const m of o.snapshot.objects) {
-      if (declared.has(m.urn) || urns.has(m.urn)) continue;
-      urns.add(m.urn);
-      deleted++;
-    }
+  for (const m of o.snapshot.objects) {
+    if (declared.has(m.urn) || urns.has(m.urn)) continue;
+    urns.add(m.urn);
+    deleted++;
   }
   if (urns.size === 0 && !o.outputsChanged) return { scope: { kind: "none" }, why: "nothing differs from what the last update applied" };
   const parts = [`${changed} changed`, `${drifted} drifted`, `${deleted} removed from Git`];
