@@ -326,7 +326,9 @@ function guard(mode: Mode, ports: Ports, options: PipelineOptions, run: RunState
     // Objects the state does not hold yet (or no longer) are not a heal: the run goes on like any other.
     const managed = new Set(snapshot.objects.map((m) => m.urn));
     const urns = mode.targets.map((t) => ports.engine.urnOf(t));
-    if (urns.every((u) => managed.has(u))) run.scope = { kind: "targets", urns, creates: [], dependents: true };
+    // Not their dependents: the frame (every provider) would bring in the whole stack; objects gone
+    // with a deleted Namespace or CRD are reported by the live view one by one.
+    if (urns.every((u) => managed.has(u))) run.scope = { kind: "targets", urns, creates: [], dependents: false };
   }
   run.input = programInput(ports, run);
   if (writes(mode) && run.scope === undefined && !partial) {

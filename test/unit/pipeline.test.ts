@@ -706,6 +706,8 @@ describe("reconcile pipeline", () => {
       assert.equal(r.succeeded, true);
       assert.ok(!f.calls.some((c) => c.startsWith("dry-run")));
       assert.deepEqual(f.applies[0]?.targets, [urn(app.id)]);
+      // Not their dependents: with the stack's frame (its providers) that would be every object.
+      assert.equal(f.applies[0]?.dependents, false);
       assert.match(f.applies[0]?.message ?? "", /^heal /);
     });
 
