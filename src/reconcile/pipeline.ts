@@ -13,13 +13,13 @@ import { hookDigests, hookName, releaseHookRuns } from "./helm-hook-runner";
 import { declaredDeletes } from "./identity-guard";
 import { Mode, runKind, writes } from "./mode";
 import { decideRef, Pin } from "./pin";
-import { EngineError, EngineStep, LockedError, Ports, StackSnapshot } from "./ports";
+import { EngineError, EngineStep, LockedError, Observed, Ports, StackSnapshot } from "./ports";
 import { decidePrune } from "./prune-guard";
 import { runRedaction } from "./run-redaction";
 import { checkHealth, healthFailure, UnitReadiness } from "./health";
 import { FailureReason, ObjectStep, ReconcileResult } from "./reconcile-result";
 import { touchesStack } from "./touched-stacks";
-import { changedObjects, changedScope, RunScope } from "./run-scope";
+import { changedLive, changedObjects, changedScope, observedKinds, RunScope } from "./run-scope";
 import { formatUpdateMessage } from "./update-message";
 
 /** What a run reports while it runs. */
@@ -493,11 +493,20 @@ async function apply(mode: Mode, ports: Ports, options: PipelineOptions, run: Ru
     run.input = { ...run.input!, keep };
   }
   if (mode.kind === "apply" && mode.scope === "changed") {
+    // Without a live view (a sync by hand), what changed in the cluster is read at once: a list of
+    // each kind's metadata, compared with the versions the state recorded.
+    let drifted = mode.drifted;
+    if (drifted === undefined) {
+      const kinds = observedKinds(desired, run.snapshot!);
+      const live = await ports.cluster.observe(kinds).catch(() => ({ seen: new Map<string, Observed>(), unlisted: kinds.map(kindName) }));
+      drifted = changedLive(desired, run.snapshot!, live);
+      if (drifted.length > 0) options.progress?.phase("apply", `${drifted.length} object(s) changed in the cluster since the last update`);
+    }
     const decided = changedScope({
       snapshot: run.snapshot!,
       desired,
       adopt: run.input.adopt,
-      drifted: mode.drifted ?? [],
+      drifted,
       keptUndeclared: run.keptUndeclared,
       // Unknown (unreadable) counts as another cluster: the run is full.
       clusterChanged: run.clusterUid === undefined || run.clusterUid !== run.snapshot!.clusterUid,
@@ -601,6 +610,10 @@ async function health(mode: Mode, ports: Ports, options: PipelineOptions, run: R
     options.progress?.phase("health", `cannot read readiness: ${errorText(err)}`);
     return [];
   }
+}
+
+function kindName(k: { apiVersion: string; kind: string; namespace?: string }): string {
+  return `${k.apiVersion}/${k.kind}${k.namespace !== undefined ? ` in ${k.namespace}` : ""}`;
 }
 
 /** The outputs the state recorded, as the program input writes them. */

@@ -54,6 +54,15 @@ export interface Cluster {
    * so the cluster's RBAC for that account decides.
    */
   dryRun(object: KubeObject, options?: { readonly impersonate?: string }): Promise<string | undefined>;
+  /**
+   * The resourceVersion and generation of every live object of these kinds, read with one list per
+   * API version, kind and namespace (the objects' metadata only is compared), keyed by
+   * `resourceName`; a kind that cannot be listed is left out of the answer.
+   */
+  observe(kinds: readonly { readonly apiVersion: string; readonly kind: string; readonly namespace?: string }[]): Promise<{
+    readonly seen: ReadonlyMap<string, Observed>;
+    readonly unlisted: readonly string[];
+  }>;
   /** The live object, status included, or undefined when it is not there. */
   read(ref: ObjectRef): Promise<Readonly<Record<string, unknown>> | undefined>;
   /**
@@ -68,6 +77,12 @@ export interface Cluster {
   ): Promise<string | undefined>;
 }
 
+/** What marks a change of a live object: its resourceVersion, and its generation (spec changes) when it has one. */
+export interface Observed {
+  readonly resourceVersion?: string;
+  readonly generation?: number;
+}
+
 /** One Kubernetes object of the stack's state. */
 export interface ManagedObject {
   readonly urn: string;
@@ -76,6 +91,8 @@ export interface ManagedObject {
   readonly inputs?: Readonly<Record<string, unknown>>;
   /** Its inputs held secret values. */
   readonly secret?: boolean;
+  /** The live object's version when the engine last read or wrote it (its recorded outputs). */
+  readonly observed?: Observed;
 }
 
 /** What a run needs to know of a stack's state, read once. */

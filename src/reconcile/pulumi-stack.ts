@@ -9,7 +9,7 @@ import { Revision } from "../source/git-source";
 import { isKubernetesObject } from "./change-summary";
 import { UpdateRecord } from "./history";
 import { parsePin } from "./pin";
-import { Engine, EngineDiagnostic, EngineError, EngineOp, EngineStep, ManagedObject, StackSnapshot } from "./ports";
+import { Engine, EngineDiagnostic, EngineError, EngineOp, EngineStep, ManagedObject, Observed, StackSnapshot } from "./ports";
 import { summarizeDiagnostics } from "./pulumi-diagnostics";
 import { clearStaleLocks, repairCheckpoint } from "./stack-recovery";
 
@@ -183,7 +183,16 @@ export function snapshotOf(deployment: ExportedDeployment): StackSnapshot {
       liveObjectId((r.inputs ?? {}) as Parameters<typeof liveObjectId>[0]);
     if (!id) return [];
     const { value, secret } = r.inputs ? revealed(r.inputs) : { value: undefined, secret: false };
-    return [{ urn: r.urn, id, inputs: value as Record<string, unknown> | undefined, ...(secret ? { secret } : {}) }];
+    const observed = observedOf(r.outputs);
+    return [
+      {
+        urn: r.urn,
+        id,
+        inputs: value as Record<string, unknown> | undefined,
+        ...(secret ? { secret } : {}),
+        ...(observed ? { observed } : {}),
+      },
+    ];
   });
   return {
     objects,
@@ -217,6 +226,17 @@ export function revealed(value: unknown): { value: unknown; secret: boolean } {
   }
   const entries = Object.entries(o).map(([k, v]) => [k, revealed(v)] as const);
   return { value: Object.fromEntries(entries.map(([k, r]) => [k, r.value])), secret: entries.some(([, r]) => r.secret) };
+}
+
+/** The live object's resourceVersion and generation the outputs recorded (revealed when secret). */
+function observedOf(outputs: Record<string, unknown> | undefined): Observed | undefined {
+  if (!outputs) return undefined;
+  const metadata = revealed(outputs.metadata).value as { resourceVersion?: unknown; generation?: unknown } | undefined;
+  if (typeof metadata !== "object" || metadata === null) return undefined;
+  return {
+    ...(typeof metadata.resourceVersion === "string" ? { resourceVersion: metadata.resourceVersion } : {}),
+    ...(typeof metadata.generation === "number" ? { generation: metadata.generation } : {}),
+  };
 }
 
 /** The `clusterUid` output, when it is one. */

@@ -2,7 +2,7 @@ import { DesiredObject } from "../desired-state/desired-state";
 import { ObjectId, resourceName } from "../desired-state/object-id";
 import { withoutProviderAnnotations } from "../desired-state/provider-annotations";
 import { sameData } from "./dry-run";
-import { StackSnapshot } from "./ports";
+import { Observed, StackSnapshot } from "./ports";
 
 /**
  * What an update reads and writes:
@@ -29,6 +29,50 @@ export function changedObjects(desired: readonly DesiredObject[], snapshot: Stac
     const inputs = recorded.get(resourceName(o.id));
     return !inputs || !sameData(withoutProviderAnnotations(inputs), o.object);
   });
+}
+
+/** The kinds (API version, kind, namespace) to list to see whether the declared objects the state holds changed live. Pure. */
+export function observedKinds(
+  desired: readonly DesiredObject[],
+  snapshot: StackSnapshot,
+): { apiVersion: string; kind: string; namespace?: string }[] {
+  const managed = new Set(snapshot.objects.map((m) => resourceName(m.id)));
+  const kinds = new Map<string, { apiVersion: string; kind: string; namespace?: string }>();
+  for (const d of desired) {
+    if (!managed.has(resourceName(d.id))) continue;
+    const k = { apiVersion: d.object.apiVersion, kind: d.id.kind, ...(d.id.namespace !== undefined ? { namespace: d.id.namespace } : {}) };
+    kinds.set(`${k.apiVersion}|${k.kind}|${k.namespace ?? ""}`, k);
+  }
+  return [...kinds.values()];
+}
+
+/**
+ * The declared objects the state holds that changed in the cluster since the engine last read or
+ * wrote them: gone, a new generation (a spec change), or — for kinds without generations — a new
+ * resourceVersion. A controller's status writes move a resourceVersion too: such an object is only
+ * refreshed and found equal. Objects of kinds that could not be listed count as changed. Pure.
+ */
+export function changedLive(
+  desired: readonly DesiredObject[],
+  snapshot: StackSnapshot,
+  live: { readonly seen: ReadonlyMap<string, Observed>; readonly unlisted: readonly string[] },
+): ObjectId[] {
+  const recorded = new Map(snapshot.objects.map((m) => [resourceName(m.id), m.observed]));
+  const unlisted = new Set(live.unlisted);
+  return desired
+    .filter((d) => {
+      const rn = resourceName(d.id);
+      if (!recorded.has(rn)) return false; // a create: already a change
+      const kind = `${d.object.apiVersion}/${d.id.kind}${d.id.namespace !== undefined ? ` in ${d.id.namespace}` : ""}`;
+      if (unlisted.has(kind)) return true;
+      const now = live.seen.get(rn);
+      const then = recorded.get(rn);
+      if (!now) return true;
+      if (!then) return true;
+      if (then.generation !== undefined && now.generation !== undefined) return then.generation !== now.generation;
+      return then.resourceVersion !== now.resourceVersion;
+    })
+    .map((d) => d.id);
 }
 
 /** What {@link changedScope} decides from. */

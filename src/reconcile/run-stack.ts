@@ -4,6 +4,7 @@ import * as k8s from "@kubernetes/client-node";
 import { isProcessAlive } from "../lib/process-alive";
 import { ClusterAccess, isNotFound, kubeConfig } from "../lib/kube-config";
 import { Logger } from "../lib/log";
+import { liveObjectId, resourceName } from "../desired-state/object-id";
 import { impersonatedUser } from "../desired-state/service-account";
 import { ClusterDiscovery } from "../render/cluster-discovery";
 import { renderCheckout } from "../render/render-checkout";
@@ -13,7 +14,7 @@ import type { Toolchain } from "../toolchain/install";
 import { liveHookApi, runHelmHooks } from "./helm-hook-runner";
 import { Mode, writes } from "./mode";
 import { defaultPipelineOptions, PipelineOptions, Progress, reconcile } from "./pipeline";
-import { Cluster, Ports, Source } from "./ports";
+import { Cluster, Observed, Ports, Source } from "./ports";
 import { EngineSettings, pulumiEngine } from "./pulumi-stack";
 import { ReconcileResult } from "./reconcile-result";
 import { fileStackLock } from "./stack-lock";
@@ -197,6 +198,31 @@ function liveCluster(access: ClusterAccess): Cluster {
         if (isNotFound(err)) return undefined;
         throw err;
       }
+    },
+    async observe(kinds) {
+      api ??= kubeConfig(access).makeApiClient(k8s.KubernetesObjectApi);
+      const seen = new Map<string, Observed>();
+      const unlisted: string[] = [];
+      for (const k of kinds) {
+        try {
+          const list = await api.list(k.apiVersion, k.kind, k.namespace);
+          for (const item of list.items) {
+            // A list's items carry no apiVersion or kind of their own.
+            const id = liveObjectId({ apiVersion: k.apiVersion, kind: k.kind, metadata: item.metadata } as Parameters<
+              typeof liveObjectId
+            >[0]);
+            if (!id) continue;
+            const m = item.metadata ?? {};
+            seen.set(resourceName(id), {
+              ...(m.resourceVersion ? { resourceVersion: m.resourceVersion } : {}),
+              ...(typeof m.generation === "number" ? { generation: m.generation } : {}),
+            });
+          }
+        } catch {
+          unlisted.push(`${k.apiVersion}/${k.kind}${k.namespace ? ` in ${k.namespace}` : ""}`);
+        }
+      }
+      return { seen, unlisted };
     },
     async uid() {
       core ??= kubeConfig(access).makeApiClient(k8s.CoreV1Api);

@@ -92,7 +92,7 @@ describe("HelmRelease", () => {
     const e = env();
     await e.kubectl("delete", "deployment", "web-webapp", "-n", "team-a", "--wait=true");
     await e.kubectl("patch", "configmap", "web-webapp", "-n", "team-b", "--type=merge", "-p", '{"data":{"color":"hacked"}}');
-    const { code, result } = await sync("--full");
+    const { code, result } = await sync();
     assert.equal(code, 0, result.message);
     assert.ok(await e.exists("deployment", "web-webapp", "-n", "team-a"));
     assert.equal((await e.getJson<K8sObject>("configmap", "web-webapp", "-n", "team-b")).data?.color, "blue");

@@ -80,16 +80,29 @@ describe("incremental sync", () => {
     assert.equal((await history()).length, updates);
   });
 
-  it("leaves drift to the live view or --full: a changed sync does not read it, a full one reverts it", async () => {
+  it("finds drift made by hand from the objects' metadata alone, and a full sync reads every object", async () => {
     await env().kubectl("patch", "configmap", "c-9", "-n", NS, "--type=merge", "-p", '{"data":{"v":"by hand"}}');
+    await env().kubectl("delete", "configmap", "c-13", "-n", NS, "--wait=true");
+    const before = await live();
     const changed = await sync();
     assert.equal(changed.code, 0, changed.result.message);
-    assert.equal(changed.result.scope?.kind, "none");
+    assert.deepEqual(
+      [...changed.result.objects].sort((a, b) => a.object.localeCompare(b.object)),
+      [
+        { change: "created", object: `ConfigMap/${NS}/c-13` },
+        { change: "updated", object: `ConfigMap/${NS}/c-9` },
+      ],
+    );
+    assert.deepEqual(changed.result.scope, { kind: "targets", objects: 2 });
+    assert.equal((await env().getJson<Live>("configmap", "c-9", "-n", NS)).data?.v, "1");
+    const after = await live();
+    for (const [key, o] of before) {
+      if (key !== "ConfigMap/c-9") assert.equal(after.get(key)!.metadata.resourceVersion, o.metadata.resourceVersion, `${key} was written`);
+    }
     const full = await sync("--full");
     assert.equal(full.code, 0, full.result.message);
     assert.equal(full.result.scope?.kind, "full");
-    assert.deepEqual(full.result.objects, [{ change: "updated", object: `ConfigMap/${NS}/c-9` }]);
-    assert.equal((await env().getJson<Live>("configmap", "c-9", "-n", NS)).data?.v, "1");
+    assert.deepEqual(full.result.objects, []);
   });
 
   it("deletes what left Git, creates what came, and history, preview and rollback see every update", async () => {

@@ -50,8 +50,8 @@ describe("ferry sync", () => {
     const before = await e.getJson<K8sObject>("deployment", "web", "-n", "demo");
     await e.kubectl("delete", "deployment", "web", "-n", "demo", "--wait=true");
     assert.equal(await e.exists("deployment", "web", "-n", "demo"), false);
-    // By hand, drift is found by a full sync (a runner's live view finds it by itself).
-    const { code, result } = await sync("--full");
+    // A plain sync finds it: the managed kinds' metadata, listed, against the versions the state recorded.
+    const { code, result } = await sync();
     assert.equal(code, 0, result.message);
     assert.equal(result.changes?.created, 1);
     const after = await e.getJson<K8sObject>("deployment", "web", "-n", "demo");
@@ -76,7 +76,7 @@ describe("ferry sync", () => {
     await e.kubectl("scale", "deployment", "web", "-n", "demo", "--replicas=5");
     assert.equal((await e.getJson<K8sObject>("deployment", "web", "-n", "demo")).spec?.replicas, 5);
 
-    const { code, result } = await sync("--full");
+    const { code, result } = await sync();
     assert.equal(code, 0, result.message);
     assert.equal(result.changes?.updated, 2, JSON.stringify(result.objects));
     assert.equal(result.changes?.replaced, 0);

@@ -4,11 +4,11 @@ import { describe, it } from "node:test";
 import { DesiredObject, DesiredState } from "../../src/desired-state/desired-state";
 import { HelmHook, RunHookEvent } from "../../src/desired-state/helm-hooks";
 import { DesiredStateError, GuardError, ManifestError } from "../../src/desired-state/manifest-error";
-import { identify, KubeObject, ObjectId } from "../../src/desired-state/object-id";
+import { identify, KubeObject, ObjectId, resourceName } from "../../src/desired-state/object-id";
 import { ProgramInput } from "../../src/desired-state/program-input";
 import { Mode } from "../../src/reconcile/mode";
 import { defaultPipelineOptions, reconcile } from "../../src/reconcile/pipeline";
-import { EngineError, EngineStep, LockedError, ObjectRef, Ports, StackSnapshot } from "../../src/reconcile/ports";
+import { EngineError, EngineStep, LockedError, ObjectRef, Observed, Ports, StackSnapshot } from "../../src/reconcile/ports";
 import { objectUrn } from "../../src/reconcile/pulumi-stack";
 import { Revision, SourceError } from "../../src/source/git-source";
 
@@ -70,6 +70,7 @@ function fakePorts(over: {
   hookFails?: (name: string) => string | undefined;
   readsCluster?: boolean;
   clusterUid?: string;
+  observed?: Map<string, Observed>;
 }) {
   const calls: string[] = [];
   const inputs: ProgramInput[] = [];
@@ -95,6 +96,7 @@ function fakePorts(over: {
     cluster: {
       serves: (apiVersion, kind) => Promise.resolve(over.serves ? over.serves(apiVersion, kind) : true),
       uid: () => Promise.resolve(over.clusterUid ?? "cluster-uid"),
+      observe: () => Promise.resolve({ seen: over.observed ?? new Map(), unlisted: [] }),
       hasNamespace: (name) => Promise.resolve((over.namespaces ?? ["default"]).includes(name)),
       read: (ref) => Promise.resolve(over.live ? over.live(ref) : { apiVersion: ref.apiVersion, kind: ref.kind }),
       dryRun: (o) => {
@@ -798,6 +800,24 @@ describe("reconcile pipeline", () => {
       assert.equal(f.applies[0]?.targets, undefined);
       assert.equal(f.inputs.at(-1)?.outputs.clusterUid, "rebuilt");
       assert.equal(r.scope?.kind, "full");
+    });
+
+    it("without a live view, targets what changed in the cluster since the last update (its metadata, listed)", async () => {
+      const c = cm("c");
+      const snapshot: StackSnapshot = {
+        objects: [a, b, c].map((o) => ({ urn: urn(o.id), id: o.id, inputs: o.object, observed: { resourceVersion: "1" } })),
+        pendingCreates: 0,
+        clusterUid: "cluster-uid",
+      };
+      // a as recorded; b edited by hand (a new resourceVersion); c deleted.
+      const observed = new Map<string, Observed>([
+        [resourceName(a.id), { resourceVersion: "1" }],
+        [resourceName(b.id), { resourceVersion: "7" }],
+      ]);
+      const f = fakePorts({ state: stateOf(a, b, c), snapshot, observed, applied: [] });
+      const r = await reconcile({ kind: "apply", run: "sync", scope: "changed" }, f.ports, options);
+      assert.equal(r.succeeded, true, r.message);
+      assert.deepEqual([...(f.applies[0]?.targets ?? [])].sort(), [urn(b.id), urn(c.id)].sort());
     });
 
     it("updates only the outputs when a unit's hooks changed and none of its objects", async () => {

@@ -241,6 +241,7 @@ describe("checkHealth", () => {
       reads: 0,
       serves: () => Promise.resolve(true),
       uid: () => Promise.resolve("cluster-uid"),
+      observe: () => Promise.resolve({ seen: new Map(), unlisted: [] }),
       hasNamespace: () => Promise.resolve(true),
       dryRun: () => Promise.resolve(undefined),
       read: (ref: ObjectRef) => Promise.resolve(live(ref, ++c.reads)),

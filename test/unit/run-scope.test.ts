@@ -4,7 +4,8 @@ import { DesiredObject } from "../../src/desired-state/desired-state";
 import { identify, KubeObject } from "../../src/desired-state/object-id";
 import { StackSnapshot } from "../../src/reconcile/ports";
 import { objectUrn, targetList } from "../../src/reconcile/pulumi-stack";
-import { changedScope, ChangedScopeInput } from "../../src/reconcile/run-scope";
+import { changedLive, changedScope, ChangedScopeInput } from "../../src/reconcile/run-scope";
+import { resourceName } from "../../src/desired-state/object-id";
 
 const cm = (name: string, data: Record<string, string> = {}): DesiredObject => {
   const o: KubeObject = { apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: "default" }, data };
@@ -79,5 +80,38 @@ describe("changedScope", () => {
       urnOf(a),
       `${urnOf(b)}*`,
     ]);
+  });
+});
+
+describe("changedLive", () => {
+  const deploy: DesiredObject = (() => {
+    const o: KubeObject = { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "web", namespace: "default" } };
+    return { object: o, id: identify(o, "Namespaced"), location: { file: "c/d.yaml", line: 1 }, prune: true };
+  })();
+  const a = cm("a");
+  const snapshot: StackSnapshot = {
+    objects: [
+      { urn: urnOf(deploy), id: deploy.id, observed: { resourceVersion: "10", generation: 2 } },
+      { urn: urnOf(a), id: a.id, observed: { resourceVersion: "11" } },
+    ],
+    pendingCreates: 0,
+  };
+
+  it("judges by generation when there is one (a controller's status write is no change), else by resourceVersion", () => {
+    const seen = new Map([
+      [resourceName(deploy.id), { resourceVersion: "99", generation: 2 }],
+      [resourceName(a.id), { resourceVersion: "11" }],
+    ]);
+    assert.deepEqual(changedLive([deploy, a], snapshot, { seen, unlisted: [] }), []);
+    seen.set(resourceName(deploy.id), { resourceVersion: "100", generation: 3 });
+    seen.set(resourceName(a.id), { resourceVersion: "12" });
+    assert.deepEqual(changedLive([deploy, a], snapshot, { seen, unlisted: [] }), [deploy.id, a.id]);
+  });
+
+  it("counts an object gone, or of a kind that could not be listed, as changed; a create is not its business", () => {
+    const fresh = cm("fresh");
+    const seen = new Map([[resourceName(deploy.id), { resourceVersion: "10", generation: 2 }]]);
+    assert.deepEqual(changedLive([deploy, a, fresh], snapshot, { seen, unlisted: [] }), [a.id]);
+    assert.deepEqual(changedLive([deploy], snapshot, { seen: new Map(), unlisted: ["apps/v1/Deployment in default"] }), [deploy.id]);
   });
 });

@@ -321,6 +321,7 @@ describe("what a run shows of Secret-derived values", () => {
       cluster: {
         serves: () => Promise.resolve(true),
         uid: () => Promise.resolve("cluster-uid"),
+        observe: () => Promise.resolve({ seen: new Map(), unlisted: [] }),
         hasNamespace: () => Promise.resolve(true),
         dryRun: () => Promise.resolve(undefined),
         read: () => Promise.resolve({}),

@@ -39,6 +39,7 @@ function recordingCluster(refuse: (o: KubeObject, as?: string) => string | undef
     asked,
     serves: () => Promise.resolve(true),
     uid: () => Promise.resolve("cluster-uid"),
+    observe: () => Promise.resolve({ seen: new Map(), unlisted: [] }),
     hasNamespace: () => Promise.resolve(true),
     dryRun: (o, options) => {
       asked.push(`${o.kind}/${o.metadata.name ?? ""} as ${options?.impersonate ?? "ferry"}`);
