@@ -41,6 +41,40 @@ export function processTable(): ProcessEntry[] {
   return names.filter((n) => /^\d+$/.test(n)).flatMap((n) => processEntry(n) ?? []);
 }
 
+/**
+ * `root` and its descendants, found through `/proc/<pid>/task/<tid>/children` instead of a scan of
+ * every process (a watchdog looking twice a second costs next to nothing while ferry idles);
+ * undefined when the kernel has no such files (then use {@link processTable}).
+ */
+export function subtreeTable(root: number): ProcessEntry[] | undefined {
+  if (!fs.existsSync(`/proc/${process.pid}/task/${process.pid}/children`)) return undefined;
+  const out: ProcessEntry[] = [];
+  const seen = new Set<number>();
+  const queue = [root];
+  while (queue.length > 0) {
+    const pid = queue.shift()!;
+    if (seen.has(pid)) continue;
+    seen.add(pid);
+    const entry = processEntry(pid);
+    if (!entry) continue;
+    out.push(entry);
+    let tids: string[] = [];
+    try {
+      tids = fs.readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue; // gone
+    }
+    for (const tid of tids) {
+      try {
+        for (const c of fs.readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").split(/\s+/)) if (c !== "") queue.push(Number(c));
+      } catch {
+        // the thread ended
+      }
+    }
+  }
+  return out;
+}
+
 /** The descendants of `root` in a process table, parents before children (pure). */
 export function descendantsOf(table: readonly ProcessEntry[], root: number): ProcessEntry[] {
   const children = new Map<number, ProcessEntry[]>();

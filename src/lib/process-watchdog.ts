@@ -9,7 +9,7 @@
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import { isProcessAlive } from "./process-alive";
-import { descendantsOf, processEntry, ProcessEntry, processTable } from "./process-tree";
+import { descendantsOf, processEntry, ProcessEntry, processTable, subtreeTable } from "./process-tree";
 
 /** How often the watchdog looks at the owner and its descendants. */
 const POLL_MS = 500;
@@ -73,7 +73,7 @@ function watch(owner: number, mark: string): void {
   let snapshot: ProcessEntry[] = [];
   const tick = (): void => {
     if (isProcessAlive(owner)) {
-      snapshot = ownedProcesses(processTable(), owner, process.pid);
+      snapshot = ownedProcesses(subtreeTable(owner) ?? processTable(), owner, process.pid);
       setTimeout(tick, POLL_MS);
       return;
     }

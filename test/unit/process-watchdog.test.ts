@@ -4,7 +4,7 @@ import { once } from "node:events";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import { isProcessAlive } from "../../src/lib/process-alive";
-import { ProcessEntry } from "../../src/lib/process-tree";
+import { descendantsOf, ProcessEntry, processTable, subtreeTable } from "../../src/lib/process-tree";
 import { carriesMark, ownedProcesses, survivors } from "../../src/lib/process-watchdog";
 
 const p = (pid: number, ppid: number, sid = 10, startTime = `t${pid}`, state = "S"): ProcessEntry => ({ pid, ppid, sid, startTime, state });
@@ -90,4 +90,30 @@ describe("process watchdog", () => {
       }
     }
   });
+
+  it(
+    "finds a process's subtree through its tasks' children files, as a full scan of /proc does",
+    { skip: process.platform !== "linux" },
+    async () => {
+      const child = spawn("sleep", ["30"], { stdio: "ignore" });
+      try {
+        const pid = child.pid!;
+        const subtree = subtreeTable(process.pid);
+        if (subtree === undefined) return; // a kernel without children files: the watchdog scans /proc instead
+        assert.ok(subtree.some((p) => p.pid === pid && p.ppid === process.pid));
+        const scanned = descendantsOf(processTable(), process.pid)
+          .map((p) => p.pid)
+          .sort();
+        assert.deepEqual(
+          subtree
+            .filter((p) => p.pid !== process.pid)
+            .map((p) => p.pid)
+            .sort(),
+          scanned,
+        );
+      } finally {
+        child.kill("SIGKILL");
+      }
+    },
+  );
 });
