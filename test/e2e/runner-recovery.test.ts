@@ -82,7 +82,9 @@ describe("runner recovery", () => {
     let runner = await start("crash-1", repo, "crash");
     await eventually("the first commit is applied", async () => (await status(runner, "crash")).condition === "Ready", 120_000);
 
-    const sha = await repo.edit({ "clusters/crash/cms.yaml": configMaps("crash", 40, "1") }).commitAll("Forty ConfigMaps");
+    // Enough objects that the update is still under way when the runner is killed (the state is
+    // written once, at its end: two hundred creates take some seconds).
+    const sha = await repo.edit({ "clusters/crash/cms.yaml": configMaps("crash", 200, "1") }).commitAll("Two hundred ConfigMaps");
     await eventually("the update holds the stack's lock", async () => lockFiles(e, "crash").length > 0, 60_000);
     await eventually(
       "the update has created some objects",
@@ -108,10 +110,10 @@ describe("runner recovery", () => {
     const state = await exportState(e, repo.dir, "crash");
     assert.equal(state.pending_operations?.length ?? 0, 0);
     const objects = state.resources.filter((r) => r.type.startsWith("kubernetes:") && !r.type.startsWith("pulumi:"));
-    assert.equal(objects.length, 41, "40 ConfigMaps and the Namespace, each once");
-    assert.equal(new Set(objects.map((r) => r.urn)).size, 41);
+    assert.equal(objects.length, 201, "200 ConfigMaps and the Namespace, each once");
+    assert.equal(new Set(objects.map((r) => r.urn)).size, 201);
     const live = await e.getJson<{ items: { metadata: { name: string } }[] }>("configmap", "-n", "crash");
-    assert.equal(live.items.filter((c) => c.metadata.name.startsWith("cm-")).length, 40);
+    assert.equal(live.items.filter((c) => c.metadata.name.startsWith("cm-")).length, 200);
   });
 
   it("ends an update cleanly on SIGTERM: the runner exits 0 and leaves no lock", async () => {
