@@ -19,7 +19,7 @@ import { runRedaction } from "./run-redaction";
 import { checkHealth, healthFailure, UnitReadiness } from "./health";
 import { FailureReason, ObjectStep, ReconcileResult } from "./reconcile-result";
 import { touchesStack } from "./touched-stacks";
-import { changedLive, changedObjects, changedScope, observedKinds, RunScope } from "./run-scope";
+import { changedLive, changedObjects, changedScope, ChangedScopeInput, kindName, observedKinds, RunScope } from "./run-scope";
 import { formatUpdateMessage } from "./update-message";
 
 /** What a run reports while it runs. */
@@ -493,26 +493,27 @@ async function apply(mode: Mode, ports: Ports, options: PipelineOptions, run: Ru
     run.input = { ...run.input!, keep };
   }
   if (mode.kind === "apply" && mode.scope === "changed") {
-    // Without a live view (a sync by hand), what changed in the cluster is read at once: a list of
-    // each kind's metadata, compared with the versions the state recorded.
-    let drifted = mode.drifted;
-    if (drifted === undefined) {
-      const kinds = observedKinds(desired, run.snapshot!);
-      const live = await ports.cluster.observe(kinds).catch(() => ({ seen: new Map<string, Observed>(), unlisted: kinds.map(kindName) }));
-      drifted = changedLive(desired, run.snapshot!, live);
-      if (drifted.length > 0) options.progress?.phase("apply", `${drifted.length} object(s) changed in the cluster since the last update`);
-    }
-    const decided = changedScope({
+    const scopeInput: ChangedScopeInput = {
       snapshot: run.snapshot!,
       desired,
       adopt: run.input.adopt,
-      drifted,
+      drifted: mode.drifted ?? [],
       keptUndeclared: run.keptUndeclared,
       // Unknown (unreadable) counts as another cluster: the run is full.
       clusterChanged: run.clusterUid === undefined || run.clusterUid !== run.snapshot!.clusterUid,
       outputsChanged: !sameData(recordedOutputs(run.snapshot!), { hooks: {}, ...run.input.outputs }),
       urnOf: (id) => ports.engine.urnOf(id),
-    });
+    };
+    let decided = changedScope(scopeInput);
+    // Without a live view (a sync by hand), what changed in the cluster is read now, unless the run
+    // is full anyway: a list of each kind's metadata, compared with the versions the state recorded.
+    if (mode.drifted === undefined && decided.scope.kind !== "full") {
+      const kinds = observedKinds(desired, run.snapshot!);
+      const live = await ports.cluster.observe(kinds).catch(() => ({ seen: new Map<string, Observed>(), unlisted: kinds.map(kindName) }));
+      const drifted = changedLive(desired, run.snapshot!, live);
+      if (drifted.length > 0) options.progress?.phase("apply", `${drifted.length} object(s) changed in the cluster since the last update`);
+      decided = changedScope({ ...scopeInput, drifted });
+    }
     run.scope = decided.scope;
     options.progress?.phase("apply", decided.scope.kind === "full" ? `every object: ${decided.why}` : decided.why);
     if (decided.scope.kind === "none") return countChanges(run.steps);
@@ -596,9 +597,9 @@ async function settle(mode: Mode, ports: Ports, options: PipelineOptions, run: R
  * never a reason to fail a run whose apply succeeded.
  */
 async function health(mode: Mode, ports: Ports, options: PipelineOptions, run: RunState): Promise<UnitReadiness[]> {
-  const wait = (mode.kind === "apply" || mode.kind === "rollback") && touchedState(run, ports).units.some((u) => u.health);
-  options.progress?.phase("health", wait ? "reading readiness; waiting for the units that ask" : "reading readiness");
   const state = touchedState(run, ports);
+  const wait = (mode.kind === "apply" || mode.kind === "rollback") && state.units.some((u) => u.health);
+  options.progress?.phase("health", wait ? "reading readiness; waiting for the units that ask" : "reading readiness");
   if (state.units.length === 0) return [];
   try {
     return await checkHealth(state, ports.cluster, {
@@ -610,10 +611,6 @@ async function health(mode: Mode, ports: Ports, options: PipelineOptions, run: R
     options.progress?.phase("health", `cannot read readiness: ${errorText(err)}`);
     return [];
   }
-}
-
-function kindName(k: { apiVersion: string; kind: string; namespace?: string }): string {
-  return `${k.apiVersion}/${k.kind}${k.namespace !== undefined ? ` in ${k.namespace}` : ""}`;
 }
 
 /** The outputs the state recorded, as the program input writes them. */

@@ -31,17 +31,26 @@ export function changedObjects(desired: readonly DesiredObject[], snapshot: Stac
   });
 }
 
+/** A kind to list (API version, kind, namespace). */
+export interface ObservedKind {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly namespace?: string;
+}
+
+/** How a kind that could not be listed is named (`apps/v1/Deployment in web`). Pure. */
+export function kindName(k: ObservedKind): string {
+  return `${k.apiVersion}/${k.kind}${k.namespace !== undefined ? ` in ${k.namespace}` : ""}`;
+}
+
 /** The kinds (API version, kind, namespace) to list to see whether the declared objects the state holds changed live. Pure. */
-export function observedKinds(
-  desired: readonly DesiredObject[],
-  snapshot: StackSnapshot,
-): { apiVersion: string; kind: string; namespace?: string }[] {
+export function observedKinds(desired: readonly DesiredObject[], snapshot: StackSnapshot): ObservedKind[] {
   const managed = new Set(snapshot.objects.map((m) => resourceName(m.id)));
-  const kinds = new Map<string, { apiVersion: string; kind: string; namespace?: string }>();
+  const kinds = new Map<string, ObservedKind>();
   for (const d of desired) {
     if (!managed.has(resourceName(d.id))) continue;
     const k = { apiVersion: d.object.apiVersion, kind: d.id.kind, ...(d.id.namespace !== undefined ? { namespace: d.id.namespace } : {}) };
-    kinds.set(`${k.apiVersion}|${k.kind}|${k.namespace ?? ""}`, k);
+    kinds.set(kindName(k), k);
   }
   return [...kinds.values()];
 }
@@ -63,8 +72,7 @@ export function changedLive(
     .filter((d) => {
       const rn = resourceName(d.id);
       if (!recorded.has(rn)) return false; // a create: already a change
-      const kind = `${d.object.apiVersion}/${d.id.kind}${d.id.namespace !== undefined ? ` in ${d.id.namespace}` : ""}`;
-      if (unlisted.has(kind)) return true;
+      if (unlisted.has(kindName({ apiVersion: d.object.apiVersion, kind: d.id.kind, namespace: d.id.namespace }))) return true;
       const now = live.seen.get(rn);
       const then = recorded.get(rn);
       if (!now) return true;

@@ -16,6 +16,7 @@ import { Mode, writes } from "./mode";
 import { defaultPipelineOptions, PipelineOptions, Progress, reconcile } from "./pipeline";
 import { Cluster, Observed, Ports, Source } from "./ports";
 import { EngineSettings, pulumiEngine } from "./pulumi-stack";
+import { kindName } from "./run-scope";
 import { ReconcileResult } from "./reconcile-result";
 import { fileStackLock } from "./stack-lock";
 import { SyncSettings } from "./stack-settings";
@@ -219,7 +220,7 @@ function liveCluster(access: ClusterAccess): Cluster {
             });
           }
         } catch {
-          unlisted.push(`${k.apiVersion}/${k.kind}${k.namespace ? ` in ${k.namespace}` : ""}`);
+          unlisted.push(kindName(k));
         }
       }
       return { seen, unlisted };
