@@ -62,6 +62,18 @@ const RunnerConfigSchema = z.object({
   stacks: z.array(StackSchema).min(1, "name at least one stack"),
 });
 
+/**
+ * The agent's own settings when its stacks are Stack objects (`ferry operator`): the runner config
+ * without `stacks`, from flags; the same defaults and the same secrets from the environment.
+ */
+export function agentConfig(
+  input: Partial<Record<"listen" | "apiListen", string>> & { maxParallel?: number },
+  env: NodeJS.ProcessEnv = process.env,
+): RunnerConfig {
+  const parsed = RunnerConfigSchema.extend({ stacks: z.array(StackSchema).default([]) }).parse(input);
+  return { ...parsed, ...secrets(env) };
+}
+
 /** A validated stack entry, durations in milliseconds. */
 export type RunnerStack = z.infer<typeof StackSchema>;
 /** The validated runner configuration, durations in milliseconds. */
@@ -92,6 +104,16 @@ export function loadRunnerConfig(file: string, env: NodeJS.ProcessEnv = process.
   const names = parsed.data.stacks.map((s) => s.name);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) throw new Error(`${file}: stack "${dup}" is listed twice`);
+  const base = path.dirname(path.resolve(file));
+  return {
+    ...parsed.data,
+    ...secrets(env),
+    stacks: parsed.data.stacks.map((s) => ({ ...s, kubeconfig: s.kubeconfig ? path.resolve(base, s.kubeconfig) : undefined })),
+  };
+}
+
+/** The webhook secret and the control API's token, from the environment (never from a file ferry is given). */
+function secrets(env: NodeJS.ProcessEnv): { webhookSecret: string; apiToken: string } {
   const secretFile = env.FERRY_WEBHOOK_SECRET_FILE;
   const webhookSecret = env.FERRY_WEBHOOK_SECRET ?? (secretFile ? fs.readFileSync(secretFile, "utf8").trim() : "");
   const apiToken = readApiToken(env);
@@ -100,11 +122,5 @@ export function loadRunnerConfig(file: string, env: NodeJS.ProcessEnv = process.
       `the control API token (FERRY_API_TOKEN or FERRY_API_TOKEN_FILE) must be at least ${MIN_API_TOKEN_LENGTH} characters without spaces; generate one with \`openssl rand -hex 32\``,
     );
   }
-  const base = path.dirname(path.resolve(file));
-  return {
-    ...parsed.data,
-    webhookSecret,
-    apiToken,
-    stacks: parsed.data.stacks.map((s) => ({ ...s, kubeconfig: s.kubeconfig ? path.resolve(base, s.kubeconfig) : undefined })),
-  };
+  return { webhookSecret, apiToken };
 }

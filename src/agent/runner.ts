@@ -35,10 +35,29 @@ export class Runner {
     private readonly env: NodeJS.ProcessEnv = process.env,
   ) {
     this.slots = config.maxParallel;
-    for (const stack of config.stacks) {
-      this.settings.set(stack.name, resolveSettings(stack, env));
-      this.workers.set(stack.name, new StackWorker(stack, this.deps()));
-    }
+    for (const stack of config.stacks) this.addStack(stack, resolveSettings(stack, env));
+  }
+
+  /**
+   * Adds a stack to keep in sync (started at once when the runner runs), with its resolved settings
+   * and how its status and suspend requests reach the outside (operator mode: the Stack object).
+   */
+  addStack(stack: RunnerStack, settings: SyncSettings, hooks: Pick<WorkerDeps, "statusChanged" | "suspendRequested"> = {}): StackWorker {
+    if (this.workers.has(stack.name)) throw new Error(`stack "${stack.name}" is already kept by this runner`);
+    this.settings.set(stack.name, settings);
+    const worker = new StackWorker(stack, { ...this.deps(), ...hooks });
+    this.workers.set(stack.name, worker);
+    if (this.ready) worker.start();
+    return worker;
+  }
+
+  /** Stops keeping a stack: cancels its current update cleanly and waits for it. */
+  async removeStack(name: string): Promise<void> {
+    const worker = this.workers.get(name);
+    if (!worker) return;
+    this.workers.delete(name);
+    await worker.stop();
+    this.settings.delete(name);
   }
 
   /**
@@ -95,7 +114,7 @@ export class Runner {
     return new Promise((resolve) => this.waiting.push(() => resolve(release)));
   }
 
-  private deps(): ConstructorParameters<typeof StackWorker>[1] {
+  private deps(): WorkerDeps {
     return {
       reconcile: (stack, o) =>
         runStack(this.settings.get(stack.name)!, workerMode(o), {

@@ -84,6 +84,10 @@ export interface WorkerDeps {
   readonly log: Logger;
   readonly retryDelayMs: number;
   readonly maxRetryDelayMs: number;
+  /** Called when the status changed (a run started or ended, the stack stalled); `run` is the run that just ended. */
+  statusChanged?(status: StackStatus, run?: RunRecord): void;
+  /** `ferry suspend|resume` through the API: where the choice is kept (operator mode: the Stack's spec.suspend). */
+  suspendRequested?(stack: RunnerStack, suspended: boolean): void;
 }
 
 const HISTORY = 20;
@@ -155,14 +159,36 @@ export class StackWorker {
     await this.running;
   }
 
-  /** Suspends, or resumes (to the configured mode, or enforce) and lifts a rollback's pin. */
+  /** Suspends, or resumes (to the configured mode, or enforce) and lifts a rollback's pin; kept where the deps keep it. */
   setSuspended(suspended: boolean): void {
+    this.deps.suspendRequested?.(this.stack, suspended);
+    this.applySuspended(suspended);
+  }
+
+  /** Takes over a past status (the run history and revisions another agent replica recorded) before start(). */
+  seed(past: {
+    readonly history: readonly RunRecord[];
+    readonly lastAppliedRevision?: string;
+    readonly lastAttemptedRevision?: string;
+  }): void {
+    this.status.history = [...past.history];
+    this.status.lastAppliedRevision = past.lastAppliedRevision;
+    this.status.lastAttemptedRevision = past.lastAttemptedRevision;
+  }
+
+  /** Follows a suspend that changed where it is kept (the Stack's spec): acts only on a change. */
+  followSuspended(suspended: boolean): void {
+    if (suspended !== (this.status.mode === "suspended")) this.applySuspended(suspended);
+  }
+
+  private applySuspended(suspended: boolean): void {
     if (!suspended) this.unpinRequested = true;
     this.status.mode = suspended ? "suspended" : this.stack.mode === "suspended" ? "enforce" : this.stack.mode;
     if (suspended) {
       this.status.condition = "Suspended";
       this.stopView();
       this.fullDue = true;
+      this.deps.statusChanged?.(this.status);
     } else this.trigger("manual");
   }
 
@@ -283,6 +309,7 @@ export class StackWorker {
       return;
     }
     this.status.condition = "Reconciling";
+    this.deps.statusChanged?.(this.status);
     // The live view keeps watching: what changes during the run is judged when it ends.
     view?.runStarted();
     log.info(
@@ -362,6 +389,7 @@ export class StackWorker {
       if (this.retryTimer) clearTimeout(this.retryTimer);
       const delay = backoffDelay(this.failures, this.deps.retryDelayMs, this.deps.maxRetryDelayMs);
       if (!this.stopped) this.retryTimer = setTimeout(() => this.trigger("retry"), delay);
+      this.deps.statusChanged?.(this.status, entry);
       return;
     }
     const wasStalled = this.stalled;
@@ -400,6 +428,7 @@ export class StackWorker {
     this.status.reason = "ReconciliationSucceeded";
     this.status.message = undefined;
     if (wasStalled) this.deps.notify({ stack: name, event: "recovery", message: "reconciling again", revision });
+    this.deps.statusChanged?.(this.status, entry);
   }
 
   private markStalled(reason: string, message: string, revision?: string): void {
@@ -409,5 +438,6 @@ export class StackWorker {
     this.status.reason = reason;
     this.status.message = message;
     if (first) this.deps.notify({ stack: this.stack.name, event: "failure", message: `${reason}: ${message}`, revision });
+    this.deps.statusChanged?.(this.status);
   }
 }

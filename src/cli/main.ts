@@ -4,6 +4,7 @@ import { demoCommand } from "./commands/demo-command";
 import { devCommand } from "./commands/dev-command";
 import { historyCommand, rollbackCommand } from "./commands/history-command";
 import { initCommand } from "./commands/init-command";
+import { operatorCommand } from "./commands/operator-command";
 import { previewCommand } from "./commands/preview-command";
 import { runCommand, runnerClientCommands } from "./commands/run-command";
 import { syncCommand } from "./commands/sync-command";
@@ -20,6 +21,7 @@ export function program(): Command {
     .addCommand(historyCommand())
     .addCommand(rollbackCommand())
     .addCommand(runCommand())
+    .addCommand(operatorCommand())
     .addCommand(initCommand())
     .addCommand(demoCommand())
     .addCommand(devCommand())

@@ -19,9 +19,14 @@ export interface RunnerProcess {
 }
 
 /** Starts `ferry run --config <file>` and waits until it listens. */
-export async function startRunner(configFile: string, env: NodeJS.ProcessEnv): Promise<RunnerProcess> {
+export function startRunner(configFile: string, env: NodeJS.ProcessEnv): Promise<RunnerProcess> {
+  return startAgent(["run", "--config", configFile], env);
+}
+
+/** Starts the agent (`ferry run ...` or `ferry operator ...`) and waits until it listens. */
+export async function startAgent(args: readonly string[], env: NodeJS.ProcessEnv): Promise<RunnerProcess> {
   // Its own process group, so a test can kill the runner with its pulumi and provider processes.
-  const child = spawn(process.execPath, [path.join(ferryRoot(), "bin", "ferry"), "run", "--config", configFile], {
+  const child = spawn(process.execPath, [path.join(ferryRoot(), "bin", "ferry"), ...args], {
     env: { ...env, FERRY_LOG_FORMAT: "json" },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
@@ -31,7 +36,7 @@ export async function startRunner(configFile: string, env: NodeJS.ProcessEnv): P
   child.stderr?.setEncoding("utf8").on("data", (d: string) => (out += d));
   let url = "";
   await eventually("the runner listens", async () => {
-    if (child.exitCode !== null) throw new Error(`ferry run exited with ${child.exitCode}:\n${out}`);
+    if (child.exitCode !== null) throw new Error(`ferry ${args[0]} exited with ${child.exitCode}:\n${out}`);
     url = /listening on (http:\/\/\S+)/.exec(out)?.[1] ?? "";
     return url !== "";
   });

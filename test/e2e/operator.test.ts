@@ -1,0 +1,326 @@
+// End to end: `ferry operator` replicas keep Stack objects (ferry.dev/v1alpha1), sharing them through
+// Leases. The replicas are local processes that authenticate as a pod would: with their
+// ServiceAccount's token, under the chart's RBAC.
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import * as yaml from "js-yaml";
+import { runChecked } from "../../src/lib/exec";
+import { ferryRoot } from "../../src/lib/paths";
+import { ConfigRepo } from "../helpers/config-repo";
+import { E2E, eventually, useE2E } from "../helpers/e2e";
+import { RunnerProcess, startAgent } from "../helpers/runner-process";
+
+const NS = "ferry-system";
+const LEASE = "6s";
+const LEASE_MS = 6000;
+const PASSPHRASE_SECRET = "ferry-state";
+const API_TOKEN = "static-api-token-for-the-operator-tests";
+
+interface StackStatusView {
+  metadata: { name: string; generation: number; annotations?: Record<string, string> };
+  spec: { suspend?: boolean };
+  status?: {
+    owner?: string;
+    observedGeneration?: number;
+    lastAppliedRevision?: string;
+    conditions?: { type: string; status: string; reason: string }[];
+    history?: { trigger: string; startedAt: string; result: string }[];
+  };
+}
+
+const cm = (n: string, v: string) =>
+  `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${n}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: ${n}}\ndata: {value: "${v}"}\n`;
+
+const stackObject = (name: string, repo: string, extra: Record<string, unknown> = {}) => ({
+  apiVersion: "ferry.dev/v1alpha1",
+  kind: "Stack",
+  metadata: { name, namespace: NS },
+  spec: { repo, ref: "main", path: `clusters/${name}`, interval: "5s", passphraseSecretRef: { name: PASSPHRASE_SECRET }, ...extra },
+});
+
+/** A kubeconfig that authenticates as a pod's ServiceAccount: a bound token, read from a file. */
+async function serviceAccountKubeconfig(e: E2E, account: string, dir: string): Promise<string> {
+  const admin = yaml.load(fs.readFileSync(e.cluster.kubeconfig, "utf8")) as { clusters: { cluster: Record<string, unknown> }[] };
+  const tokenFile = path.join(dir, `${account}.token`);
+  fs.writeFileSync(tokenFile, (await e.kubectl("create", "token", account, "-n", NS, "--duration", "2h")).trim(), { mode: 0o600 });
+  const file = path.join(dir, `${account}.kubeconfig`);
+  fs.writeFileSync(
+    file,
+    yaml.dump({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{ name: "local", cluster: admin.clusters[0]!.cluster }],
+      users: [{ name: account, user: { tokenFile } }],
+      contexts: [{ name: "local", context: { cluster: "local", user: account, namespace: NS } }],
+      "current-context": "local",
+    }),
+  );
+  return file;
+}
+
+/** The intervals of runs each replica logged, per stack (a killed replica's open run ends when it was killed). */
+function runIntervals(
+  logs: Map<string, { text: string; killedAt?: number }>,
+): Map<string, { replica: string; start: number; end: number }[]> {
+  const out = new Map<string, { replica: string; start: number; end: number }[]>();
+  for (const [replica, { text, killedAt }] of logs) {
+    const open = new Map<string, number>();
+    for (const line of text.split("\n")) {
+      if (!line.startsWith("{")) continue;
+      const l = JSON.parse(line) as { stack?: string; phase?: string; msg?: string; time: number };
+      if (!l.stack) continue;
+      if (l.phase === "start" && l.msg === "reconcile started") open.set(l.stack, l.time);
+      if (l.phase === "done" && open.has(l.stack)) {
+        out.set(l.stack, [...(out.get(l.stack) ?? []), { replica, start: open.get(l.stack)!, end: l.time }]);
+        open.delete(l.stack);
+      }
+    }
+    for (const [stack, start] of open) out.set(stack, [...(out.get(stack) ?? []), { replica, start, end: killedAt ?? Date.now() }]);
+  }
+  return out;
+}
+
+describe("ferry operator", () => {
+  const env = useE2E();
+  let repo: ConfigRepo;
+  let agentKubeconfig: string;
+  const replicas = new Map<string, RunnerProcess>();
+  const killedAt = new Map<string, number>();
+  const stacks = Array.from({ length: 9 }, (_, i) => `s${i + 1}`);
+
+  const getStack = (e: E2E, name: string) => e.getJson<StackStatusView>("stack", name, "-n", NS);
+  const startReplica = async (e: E2E, name: string): Promise<RunnerProcess> => {
+    const agent = await startAgent(
+      [
+        "operator",
+        "--namespace",
+        NS,
+        "--identity",
+        name,
+        "--kubeconfig",
+        agentKubeconfig,
+        "--listen",
+        "127.0.0.1:0",
+        "--lease-duration",
+        LEASE,
+        "--max-parallel",
+        "2",
+      ],
+      {
+        ...e.env,
+        FERRY_API_TOKEN: API_TOKEN,
+        PULUMI_CONFIG_PASSPHRASE: undefined,
+        PULUMI_BACKEND_URL: `file://${path.join(e.dir, "shared-backend")}`,
+      },
+    );
+    replicas.set(name, agent);
+    return agent;
+  };
+
+  before(async () => {
+    const e = env();
+    fs.mkdirSync(path.join(e.dir, "shared-backend"), { recursive: true });
+    repo = await ConfigRepo.create(path.join(e.dir, "config-repo"), "foundation");
+    repo.edit(Object.fromEntries(stacks.map((s) => [`clusters/${s}/app.yaml`, cm(`app-${s}`, "v1")])));
+    await repo.commitAll("Nine clusters");
+    await e.kubectl("apply", "-f", path.join(ferryRoot(), "charts", "ferry", "crds", "stacks.ferry.dev.yaml"));
+    await e.kubectl("wait", "--for=condition=Established", "crd/stacks.ferry.dev", "--timeout=30s");
+    await e.kubectl("create", "namespace", NS);
+    await e.kubectl("create", "secret", "generic", PASSPHRASE_SECRET, "-n", NS, "--from-literal=passphrase=operator-e2e-passphrase");
+    await e.kubectl("create", "secret", "generic", "not-for-ferry", "-n", NS, "--from-literal=password=hunter2");
+    const rbac = path.join(e.dir, "rbac.yaml");
+    fs.writeFileSync(rbac, testRbac());
+    await e.kubectl("apply", "-f", rbac);
+    agentKubeconfig = await serviceAccountKubeconfig(e, "ferry", e.dir);
+  });
+
+  after(async () => {
+    await Promise.all([...replicas.values()].map((r) => r.crash()));
+  });
+
+  it("a Stack applied with kubectl is reconciled and turns Ready; kubectl wait returns", async () => {
+    const e = env();
+    await startReplica(e, "r1");
+    const file = path.join(e.dir, "s1.yaml");
+    fs.writeFileSync(file, JSON.stringify(stackObject("s1", repo.dir)));
+    await e.kubectl("apply", "-f", file);
+    await runChecked(e.toolchain.bin("kubectl"), [
+      "--kubeconfig",
+      e.cluster.kubeconfig,
+      "wait",
+      "--for=condition=Ready",
+      "stack/s1",
+      "-n",
+      NS,
+      "--timeout=120s",
+    ]);
+    const s1 = await getStack(e, "s1");
+    assert.equal(s1.status?.owner, "r1");
+    assert.equal(s1.status?.observedGeneration, s1.metadata.generation);
+    assert.equal(s1.status?.lastAppliedRevision?.length, 40);
+    assert.equal((await e.getJson<{ data: Record<string, string> }>("configmap", "settings", "-n", "app-s1")).data.value, "v1");
+    const table = await e.kubectl("get", "stacks", "-n", NS);
+    assert.match(table, /NAME\s+READY\s+STATUS\s+REVISION\s+OBJECTS\s+SUSPENDED\s+AGE/);
+    assert.match(table, /s1\s+True\s+Applied revision [0-9a-f]{40}/);
+    const events = await e.kubectl("get", "events", "-n", NS, "--field-selector", "involvedObject.name=s1,involvedObject.kind=Stack");
+    assert.match(events, /ReconciliationSucceeded/);
+  });
+
+  it("the agent's own identity cannot read a Secret no Stack names (the RBAC is least privilege)", async () => {
+    const e = env();
+    const denied = await runChecked(e.toolchain.bin("kubectl"), [
+      "--kubeconfig",
+      agentKubeconfig,
+      "get",
+      "secret",
+      "not-for-ferry",
+      "-n",
+      NS,
+    ]).then(
+      () => undefined,
+      (err: Error) => err.message,
+    );
+    assert.match(denied ?? "", /Forbidden.*cannot get resource "secrets"/s);
+  });
+
+  it("three replicas share nine stacks; a killed replica's stacks move within 2x the lease; a fourth takes a share; never two runs at once", async () => {
+    const e = env();
+    await startReplica(e, "r2");
+    await startReplica(e, "r3");
+    for (const s of stacks.slice(1)) {
+      const file = path.join(e.dir, `${s}.yaml`);
+      fs.writeFileSync(file, JSON.stringify(stackObject(s, repo.dir)));
+      await e.kubectl("apply", "-f", file);
+    }
+    const owners = async (): Promise<Map<string, string | undefined>> => {
+      const list = await e.getJson<{ items: StackStatusView[] }>("stacks", "-n", NS);
+      return new Map(
+        list.items.map((i) => [
+          i.metadata.name,
+          i.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ? i.status.owner : undefined,
+        ]),
+      );
+    };
+    await eventually(
+      "all nine stacks Ready",
+      async () => [...(await owners()).values()].filter((o) => o !== undefined).length === 9,
+      240_000,
+    );
+    const before = await owners();
+    const byReplica = (m: Map<string, string | undefined>, r: string) => [...m].filter(([, o]) => o === r).map(([s]) => s);
+    for (const r of ["r1", "r2", "r3"])
+      assert.ok(byReplica(before, r).length > 0, `replica ${r} keeps no stack: ${JSON.stringify([...before])}`);
+    const victim = [...before.values()].find((o) => o && byReplica(before, o).length > 0)!;
+    const moved = byReplica(before, victim);
+    const killed = Date.now();
+    killedAt.set(victim, killed);
+    await replicas.get(victim)!.crash();
+    const taken = new Map<string, number>();
+    await eventually(
+      `the stacks of ${victim} are run by another replica`,
+      async () => {
+        for (const s of moved) {
+          if (taken.has(s)) continue;
+          const st = await getStack(e, s);
+          const run = st.status?.history?.[0];
+          if (st.status?.owner && st.status.owner !== victim && run && Date.parse(run.startedAt) > killed)
+            taken.set(s, Date.parse(run.startedAt) - killed);
+        }
+        return taken.size === moved.length;
+      },
+      120_000,
+    );
+    const worst = Math.max(...taken.values());
+    process.stderr.write(
+      `# failover: ${moved.length} stacks of ${victim}; runs started after ${[...taken.values()].join(", ")} ms (lease ${LEASE_MS} ms)\n`,
+    );
+    assert.ok(worst <= 2 * LEASE_MS, `a moved stack's first run started ${worst} ms after the kill (2x lease = ${2 * LEASE_MS} ms)`);
+
+    await startReplica(e, "r4");
+    await eventually("the fourth replica keeps a share", async () => byReplica(await owners(), "r4").length > 0, 90_000);
+
+    const logs = new Map([...replicas].map(([name, r]) => [name, { text: r.output(), killedAt: killedAt.get(name) }]));
+    const intervals = runIntervals(logs);
+    let runs = 0;
+    for (const [stack, list] of intervals) {
+      const sorted = [...list].sort((a, b) => a.start - b.start);
+      runs += sorted.length;
+      for (let i = 1; i < sorted.length; i++)
+        assert.ok(
+          sorted[i]!.start >= sorted[i - 1]!.end,
+          `${stack}: a run on ${sorted[i]!.replica} started before the run on ${sorted[i - 1]!.replica} ended`,
+        );
+    }
+    assert.ok(runs >= 9 + moved.length, `only ${runs} runs logged`);
+  });
+
+  it("suspend through the API: 401 without a token, 403 for an identity not allowed to change the stack, 202 with one that is", async () => {
+    const e = env();
+    const owner = (await getStack(e, "s1")).status!.owner!;
+    const url = replicas.get(owner)!.url;
+    const suspend = (token?: string) =>
+      fetch(`${url}/api/stacks/${NS}.s1/suspend`, { method: "POST", headers: token ? { Authorization: `Bearer ${token}` } : {} });
+    assert.equal((await suspend()).status, 401);
+    await e.kubectl("create", "serviceaccount", "intruder", "-n", NS);
+    const intruder = (await e.kubectl("create", "token", "intruder", "-n", NS)).trim();
+    const refused = await suspend(intruder);
+    assert.equal(refused.status, 403, await refused.text());
+    assert.notEqual((await getStack(e, "s1")).spec.suspend, true);
+    await e.kubectl("create", "serviceaccount", "operator-admin", "-n", NS);
+    await e.kubectl("create", "role", "stack-admin", "-n", NS, "--verb=patch", "--resource=stacks.ferry.dev");
+    await e.kubectl("create", "rolebinding", "stack-admin", "-n", NS, "--role=stack-admin", `--serviceaccount=${NS}:operator-admin`);
+    const admin = (await e.kubectl("create", "token", "operator-admin", "-n", NS)).trim();
+    assert.equal((await suspend(admin)).status, 202);
+    await eventually("spec.suspend is set on the Stack", async () => (await getStack(e, "s1")).spec.suspend === true);
+  });
+});
+
+/** The agent's RBAC for this test. */
+function testRbac(): string {
+  return `apiVersion: v1
+kind: ServiceAccount
+metadata: {name: ferry, namespace: ${NS}}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: ferry-manager, namespace: ${NS}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: ferry-manager}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
+subjects: [{kind: ServiceAccount, name: ferry-manager, namespace: ${NS}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: ferry, namespace: ${NS}}
+rules:
+  - {apiGroups: [ferry.dev], resources: [stacks], verbs: [get, list, watch, patch]}
+  - {apiGroups: [ferry.dev], resources: [stacks/status], verbs: [get, update, patch]}
+  - {apiGroups: [coordination.k8s.io], resources: [leases], verbs: [get, list, watch, create, update, patch, delete]}
+  - {apiGroups: [""], resources: [events], verbs: [create, patch]}
+  - {apiGroups: [""], resources: [secrets], resourceNames: [${PASSPHRASE_SECRET}], verbs: [get]}
+  - {apiGroups: [""], resources: [serviceaccounts/token], resourceNames: [ferry-manager], verbs: [create]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: ferry, namespace: ${NS}}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: ferry}
+subjects: [{kind: ServiceAccount, name: ferry, namespace: ${NS}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: ferry-reviews}
+rules:
+  - {apiGroups: [authentication.k8s.io], resources: [tokenreviews], verbs: [create]}
+  - {apiGroups: [authorization.k8s.io], resources: [subjectaccessreviews], verbs: [create]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: ferry-reviews}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ferry-reviews}
+subjects: [{kind: ServiceAccount, name: ferry, namespace: ${NS}}]
+`;
+}
