@@ -297,6 +297,9 @@ export class StackController {
     this.owned.set(key, { ...owned, worker });
     this.o.log.info({ stack: key, phase: "own", replica: this.o.identity }, "this replica keeps the stack");
     this.scheduleStatus(key);
+    // The object changed while its credentials were read: follow it now.
+    const latest = this.objects.get(key);
+    if (latest && latest !== obj) this.observed(latest);
   }
 
   /** Stops a stack's worker (its run ends cleanly first) and removes its credential files. */

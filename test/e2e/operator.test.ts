@@ -168,6 +168,40 @@ describe("ferry operator", () => {
     assert.match(events, /ReconciliationSucceeded/);
   });
 
+  it("the requestedAt annotation runs the stack now; a spec change is followed and observed", async () => {
+    const e = env();
+    const runs = (await getStack(e, "s1")).status?.history?.length ?? 0;
+    const at = new Date().toISOString();
+    await e.kubectl("annotate", "stack", "s1", "-n", NS, `reconcile.ferry.dev/requestedAt=${at}`, "--overwrite");
+    await eventually("the request is handled by a manual run", async () => {
+      const st = await getStack(e, "s1");
+      return (
+        (st.status as { lastHandledReconcileAt?: string } | undefined)?.lastHandledReconcileAt === at &&
+        st.status?.history?.[0]?.trigger === "manual" &&
+        (st.status.history.length ?? 0) > runs
+      );
+    });
+    repo.edit({ "clusters/s1-next/app.yaml": cm("app-s1", "v2") });
+    await repo.commitAll("s1 moves to another folder");
+    await e.kubectl("patch", "stack", "s1", "-n", NS, "--type", "merge", "-p", JSON.stringify({ spec: { path: "clusters/s1-next" } }));
+    await runChecked(e.toolchain.bin("kubectl"), [
+      "--kubeconfig",
+      e.cluster.kubeconfig,
+      "wait",
+      "--for=condition=Ready",
+      "stack/s1",
+      "-n",
+      NS,
+      "--timeout=120s",
+    ]);
+    await eventually(
+      "the new folder is applied",
+      async () => (await e.getJson<{ data: Record<string, string> }>("configmap", "settings", "-n", "app-s1")).data.value === "v2",
+    );
+    const st = await getStack(e, "s1");
+    assert.equal(st.status?.observedGeneration, st.metadata.generation);
+  });
+
   it("the agent's own identity cannot read a Secret no Stack names (the RBAC is least privilege)", async () => {
     const e = env();
     const denied = await runChecked(e.toolchain.bin("kubectl"), [
