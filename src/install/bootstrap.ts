@@ -2,6 +2,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as k8s from "@kubernetes/client-node";
+import * as yaml from "js-yaml";
 import { runChecked } from "../lib/exec";
 import { ClusterAccess, isNotFound, kubeConfig } from "../lib/kube-config";
 import {
@@ -109,7 +110,8 @@ async function renderChart(options: BootstrapOptions, env: BootstrapEnvironment)
       "--values",
       valuesFile,
     ]);
-    return k8s.loadAllYaml(out.stdout).filter((o): o is KubeObject => o !== null && typeof o === "object");
+    // Plain YAML: the client library's loadAllYaml maps objects onto its models (default -> _default).
+    return yaml.loadAll(out.stdout).filter((o): o is KubeObject => o !== null && typeof o === "object");
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

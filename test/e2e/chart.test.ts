@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
+import * as yaml from "js-yaml";
 import { runChecked } from "../../src/lib/exec";
 import { ferryRoot } from "../../src/lib/paths";
 import { eventually, useE2E } from "../helpers/e2e";
@@ -47,10 +48,10 @@ describe("the ferry chart", () => {
         "backend.url=s3://state/ferry",
       ])
     ).stdout;
-    const kinds = k8s
-      .loadAllYaml(rendered)
+    const kinds = yaml
+      .loadAll(rendered)
       .filter(Boolean)
-      .map((o: { kind: string }) => o.kind)
+      .map((o) => (o as { kind: string }).kind)
       .sort();
     for (const kind of [
       "CustomResourceDefinition",
