@@ -67,6 +67,47 @@ describe("the ferry chart", () => {
     assert.match(rendered, /--manager-service-account\n\s+- "ferry-manager"/);
   });
 
+  it("moves the Stack, Event, Secret and token rules into the ClusterRole with watchAllNamespaces", async () => {
+    const helm = env().toolchain.bin("helm");
+    type Rbac = { kind: string; rules: { resources: string[]; resourceNames?: string[] }[] };
+    const render = async (...set: string[]) =>
+      yaml
+        .loadAll(
+          (await runChecked(helm, ["template", "ferry", CHART, "--namespace", NS, "--set", "secretNames={git-creds}", ...set])).stdout,
+        )
+        .filter((o): o is Rbac => ["Role", "ClusterRole"].includes((o as Rbac | null)?.kind ?? ""));
+    const resources = (objects: Rbac[], kind: string) =>
+      objects
+        .filter((o) => o.kind === kind)
+        .flatMap((o) => o.rules.flatMap((r) => r.resources))
+        .sort();
+    const byRelease = await render();
+    assert.deepEqual(resources(byRelease, "Role"), [
+      "events",
+      "events",
+      "leases",
+      "secrets",
+      "serviceaccounts/token",
+      "stacks",
+      "stacks/status",
+    ]);
+    assert.deepEqual(resources(byRelease, "ClusterRole"), ["subjectaccessreviews", "tokenreviews"]);
+    const everywhere = await render("--set", "watchAllNamespaces=true");
+    assert.deepEqual(resources(everywhere, "Role"), ["leases"]);
+    assert.deepEqual(resources(everywhere, "ClusterRole"), [
+      "events",
+      "events",
+      "secrets",
+      "serviceaccounts/token",
+      "stacks",
+      "stacks/status",
+      "subjectaccessreviews",
+      "tokenreviews",
+    ]);
+    const secrets = everywhere.flatMap((o) => o.rules).find((r) => r.resources.includes("secrets"));
+    assert.deepEqual(secrets?.resourceNames, ["git-creds"], "still only the named Secrets");
+  });
+
   it("applies to the cluster and serves the Stack CRD", async () => {
     const e = env();
     const file = path.join(e.dir, "chart.yaml");
