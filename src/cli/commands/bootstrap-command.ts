@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Command, Option } from "commander";
 import * as yaml from "js-yaml";
-import { BootstrapOptions, defaultBootstrapOptions } from "../../install/bootstrap-plan";
+import { BootstrapOptions, defaultBootstrapOptions, validateBootstrapOptions } from "../../install/bootstrap-plan";
 import { bootstrap, BootstrapResult } from "../../install/bootstrap";
 import { ferryRoot } from "../../lib/paths";
 import { defaultToolchainOptions, ensureToolchain } from "../../toolchain/install";
@@ -45,6 +45,7 @@ export function bootstrapCommand(): Command {
     .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
     .action(async (flags: BootstrapFlags) => {
       const options = optionsFromFlags(flags);
+      validateBootstrapOptions(options); // before the toolchain: a wrong flag fails at once
       const toolchain = await ensureToolchain(
         defaultToolchainOptions({ only: ["helm", "kubectl"], progress: (l) => process.stderr.write(`${l}\n`) }),
       );
@@ -62,6 +63,8 @@ export function bootstrapCommand(): Command {
 
 function optionsFromFlags(flags: BootstrapFlags): BootstrapOptions {
   const replicas = flags.replicas === undefined ? undefined : Number(flags.replicas);
+  if (replicas !== undefined && !Number.isInteger(replicas))
+    throw new Error(`--replicas ${flags.replicas}: give a whole number of at least 1`);
   return defaultBootstrapOptions({
     repo: flags.repo,
     path: flags.path,
