@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { SettingsError } from "../reconcile/stack-settings";
+import { bootstrapCommand } from "./commands/bootstrap-command";
 import { demoCommand } from "./commands/demo-command";
 import { devCommand } from "./commands/dev-command";
 import { historyCommand, rollbackCommand } from "./commands/history-command";
@@ -25,7 +26,8 @@ export function program(): Command {
     .addCommand(initCommand())
     .addCommand(demoCommand())
     .addCommand(devCommand())
-    .addCommand(toolchainCommand());
+    .addCommand(toolchainCommand())
+    .addCommand(bootstrapCommand());
   for (const c of runnerClientCommands()) root.addCommand(c);
   // Commands added with addCommand() do not inherit settings: make every one exit through main().
   const configure = (c: Command): void => {
