@@ -125,14 +125,24 @@ describe("ferry operator", () => {
     repo = await ConfigRepo.create(path.join(e.dir, "config-repo"), "foundation");
     repo.edit(Object.fromEntries(stacks.map((s) => [`clusters/${s}/app.yaml`, cm(`app-${s}`, "v1")])));
     await repo.commitAll("Nine clusters");
-    await e.kubectl("apply", "-f", path.join(ferryRoot(), "charts", "ferry", "crds", "stacks.ferry.dev.yaml"));
-    await e.kubectl("wait", "--for=condition=Established", "crd/stacks.ferry.dev", "--timeout=30s");
     await e.kubectl("create", "namespace", NS);
+    // The chart's objects: the CRD, ferry's ServiceAccount and least-privilege RBAC, the manager.
+    const chart = path.join(e.dir, "chart.yaml");
+    const rendered = await runChecked(e.toolchain.bin("helm"), [
+      "template",
+      "ferry",
+      path.join(ferryRoot(), "charts", "ferry"),
+      "--namespace",
+      NS,
+      "--include-crds",
+      "--set",
+      `secretNames={${PASSPHRASE_SECRET}}`,
+    ]);
+    fs.writeFileSync(chart, rendered.stdout);
+    await e.kubectl("apply", "-f", chart);
+    await e.kubectl("wait", "--for=condition=Established", "crd/stacks.ferry.dev", "--timeout=30s");
     await e.kubectl("create", "secret", "generic", PASSPHRASE_SECRET, "-n", NS, "--from-literal=passphrase=operator-e2e-passphrase");
     await e.kubectl("create", "secret", "generic", "not-for-ferry", "-n", NS, "--from-literal=password=hunter2");
-    const rbac = path.join(e.dir, "rbac.yaml");
-    fs.writeFileSync(rbac, testRbac());
-    await e.kubectl("apply", "-f", rbac);
     agentKubeconfig = await serviceAccountKubeconfig(e, "ferry", e.dir);
   });
 
@@ -310,51 +320,3 @@ describe("ferry operator", () => {
     await eventually("spec.suspend is set on the Stack", async () => (await getStack(e, "s1")).spec.suspend === true);
   });
 });
-
-/** The agent's RBAC for this test. */
-function testRbac(): string {
-  return `apiVersion: v1
-kind: ServiceAccount
-metadata: {name: ferry, namespace: ${NS}}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: ferry-manager, namespace: ${NS}}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: ferry-manager}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
-subjects: [{kind: ServiceAccount, name: ferry-manager, namespace: ${NS}}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: ferry, namespace: ${NS}}
-rules:
-  - {apiGroups: [ferry.dev], resources: [stacks], verbs: [get, list, watch, patch]}
-  - {apiGroups: [ferry.dev], resources: [stacks/status], verbs: [get, update, patch]}
-  - {apiGroups: [coordination.k8s.io], resources: [leases], verbs: [get, list, watch, create, update, patch, delete]}
-  - {apiGroups: [""], resources: [events], verbs: [create, patch]}
-  - {apiGroups: [""], resources: [secrets], resourceNames: [${PASSPHRASE_SECRET}], verbs: [get]}
-  - {apiGroups: [""], resources: [serviceaccounts/token], resourceNames: [ferry-manager], verbs: [create]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: ferry, namespace: ${NS}}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: ferry}
-subjects: [{kind: ServiceAccount, name: ferry, namespace: ${NS}}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: ferry-reviews}
-rules:
-  - {apiGroups: [authentication.k8s.io], resources: [tokenreviews], verbs: [create]}
-  - {apiGroups: [authorization.k8s.io], resources: [subjectaccessreviews], verbs: [create]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: ferry-reviews}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ferry-reviews}
-subjects: [{kind: ServiceAccount, name: ferry, namespace: ${NS}}]
-`;
-}
