@@ -59,7 +59,6 @@ export async function ensureToolchain(options: ToolchainOptions = defaultToolcha
     const root = path.join(options.dir, componentKey(component));
     const installed = path.join(root, "bin");
     if (isComplete(component, root)) {
-      options.progress(`${label}: using ${installed} (built before, in the cache)`);
       sources[component.name] = "cache";
     } else {
       const found = await findOnSystem(component, options.env, (line) => options.progress(`${label}: ${line}`));
@@ -180,6 +179,12 @@ function whichOnPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
   return undefined;
 }
 
+/** The versions of a component ferry takes from PATH, as said to the user. */
+function acceptedVersions(component: ToolComponent): string {
+  const minimum = component.binaries.find((b) => b.probe?.minimum)?.probe?.minimum;
+  return minimum ? `${minimum.version} or newer (within major ${minimum.version.split(".")[0]})` : component.version;
+}
+
 async function build(component: ToolComponent, root: string, options: ToolchainOptions): Promise<void> {
   const go = whichOnPath("go", options.env);
   if (!go) {
@@ -187,7 +192,7 @@ async function build(component: ToolComponent, root: string, options: ToolchainO
       `toolchain: ${component.name} ${component.version} is not installed and Go is not on PATH to build it.\n` +
         `Install Go 1.24 or newer (for example your distribution's golang package, or the official tarball in /usr/local/go) ` +
         `and put its bin/ on PATH, then run \`ferry toolchain install\` again. ` +
-        `Alternatively install ${component.binaries.map((b) => b.name).join(", ")} ${component.version} yourself and put them on PATH.`,
+        `Alternatively install ${component.binaries.map((b) => b.name).join(", ")} ${acceptedVersions(component)} yourself and put them on PATH.`,
     );
   }
   const work = path.join(options.dir, "build", componentKey(component));
