@@ -138,6 +138,8 @@ const IDENTITY_HELP =
  *    API is off) or without the right `Authorization: Bearer <token>` (401);
  * 4. a body that is not JSON is refused (415), so a cross-site "simple" POST (text/plain, form) never counts. Pure.
  */
+export function authorizeRequest(head: RequestHead, token: string): ApiDecision;
+export function authorizeRequest(head: RequestHead, token: string, stackTarget: StackTargetLookup): ApiDecision | IdentityReviewNeeded;
 export function authorizeRequest(head: RequestHead, token: string, stackTarget?: StackTargetLookup): ApiDecision | IdentityReviewNeeded {
   const origin = head.headers.origin;
   if (origin !== undefined && !isSameOrigin(origin, head.headers.host)) {

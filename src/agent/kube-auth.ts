@@ -49,9 +49,13 @@ export function cachedReviewer(inner: IdentityReviewer, options: ReviewCacheOpti
 
 /** What a failed review call says: the API server's status, and the permission the agent needs when it was refused. */
 function reviewError(what: string, permission: string, err: unknown): Error {
-  const code = err instanceof k8s.ApiException ? err.code : undefined;
-  const fix = code === 403 ? `; the agent's ServiceAccount needs ${permission} (the chart's ClusterRole grants it)` : "";
-  return new Error(`${what} failed${code ? ` (HTTP ${code})` : ""}${fix}`, { cause: err });
+  if (!(err instanceof k8s.ApiException)) {
+    // A network error names the server, not the request body (which holds the token).
+    return new Error(`${what} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  const fix = err.code === 403 ? `; the agent's ServiceAccount needs ${permission} (the chart's ClusterRole grants it)` : "";
+  // Only the status code: the API server's answer is not repeated to the caller.
+  return new Error(`${what} failed (HTTP ${err.code})${fix}`, { cause: err });
 }
 
 /**

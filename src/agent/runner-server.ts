@@ -23,11 +23,11 @@ export interface RunnerView {
  */
 async function decideAccess(runner: RunnerView, head: RequestHead): Promise<ApiDecision | { allow: false; status: 503; error: string }> {
   const reviewer = runner.identity;
-  const lookup = reviewer && runner.stackTarget ? (stack: string) => runner.stackTarget?.(stack) : undefined;
-  const decision = authorizeRequest(head, runner.config.apiToken, lookup);
+  if (!reviewer || !runner.stackTarget) return authorizeRequest(head, runner.config.apiToken);
+  const decision = authorizeRequest(head, runner.config.apiToken, (stack) => runner.stackTarget?.(stack));
   if (decision.allow !== "review") return decision;
   try {
-    return decideIdentity(head, decision, await reviewer!.review(decision.bearer, decision.target));
+    return decideIdentity(head, decision, await reviewer.review(decision.bearer, decision.target));
   } catch (err) {
     // The reviewer's errors name the review and the fix (e.g. the agent's RBAC), never the token.
     return { allow: false, status: 503, error: `cannot check the caller's identity: ${err instanceof Error ? err.message : String(err)}` };

@@ -10,7 +10,8 @@ import {
   IdentityVerdict,
   RequestHead,
 } from "../../src/agent/api-auth";
-import { cachedReviewer, defaultReviewCacheOptions } from "../../src/agent/kube-auth";
+import * as k8s from "@kubernetes/client-node";
+import { cachedReviewer, defaultReviewCacheOptions, kubeIdentityReviewer } from "../../src/agent/kube-auth";
 
 const TOKEN = "0123456789abcdef0123456789abcdef";
 const SA_TOKEN = "eyJhbGciOiJSUzI1NiJ9.service-account-token.signature";
@@ -194,5 +195,22 @@ describe("identity review cache", () => {
     // SA_TOKEN's verdict was pushed out by the newer ones.
     await reviewer.review(SA_TOKEN, target);
     assert.equal(reviews, 6);
+  });
+});
+
+describe("Kubernetes identity reviewer", () => {
+  it("fails with the review it could not make, never the token, when the API server cannot be reached", async () => {
+    const kc = new k8s.KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: "c", server: "http://127.0.0.1:9", skipTLSVerify: true }],
+      users: [{ name: "u", token: "agent-token" }],
+      contexts: [{ name: "x", cluster: "c", user: "u" }],
+      currentContext: "x",
+    });
+    await assert.rejects(kubeIdentityReviewer(kc).review(SA_TOKEN, { namespace: "apps", name: "web", verb: "patch" }), (err: Error) => {
+      assert.match(err.message, /^TokenReview failed: /);
+      assert.ok(!err.message.includes(SA_TOKEN) && !err.message.includes("agent-token"), err.message);
+      return true;
+    });
   });
 });
