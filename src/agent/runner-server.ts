@@ -1,5 +1,5 @@
 import * as http from "node:http";
-import { authorizeRequest } from "./api-auth";
+import { ApiDecision, authorizeRequest, decideIdentity, IdentityReviewer, RequestHead } from "./api-auth";
 import { RunnerConfig } from "./runner-config";
 import { RunnerMetrics } from "./runner-metrics";
 import { StackWorker } from "./stack-worker";
@@ -11,6 +11,27 @@ export interface RunnerView {
   readonly metrics: RunnerMetrics;
   readonly workers: ReadonlyMap<string, StackWorker>;
   isReady(): boolean;
+  /** In a cluster (operator mode): judges Kubernetes bearer tokens of control calls (TokenReview + SubjectAccessReview). */
+  readonly identity?: IdentityReviewer;
+  /** In a cluster: the Stack object behind a stack name (`<namespace>.<name>`), or undefined when there is none. */
+  stackTarget?(stackName: string): { namespace: string; name: string } | undefined;
+}
+
+/**
+ * The access decision of a request: the pure rule, and for a control call whose bearer token is not
+ * the static one, the identity reviewer's verdict (asked only then). A reviewer that fails gives 503.
+ */
+async function decideAccess(runner: RunnerView, head: RequestHead): Promise<ApiDecision | { allow: false; status: 503; error: string }> {
+  const reviewer = runner.identity;
+  if (!reviewer || !runner.stackTarget) return authorizeRequest(head, runner.config.apiToken);
+  const decision = authorizeRequest(head, runner.config.apiToken, (stack) => runner.stackTarget?.(stack));
+  if (decision.allow !== "review") return decision;
+  try {
+    return decideIdentity(head, decision, await reviewer.review(decision.bearer, decision.target));
+  } catch (err) {
+    // The reviewer's errors name the review and the fix (e.g. the agent's RBAC), never the token.
+    return { allow: false, status: 503, error: `cannot check the caller's identity: ${err instanceof Error ? err.message : String(err)}` };
+  }
 }
 
 function send(res: http.ServerResponse, status: number, body: unknown, type = "application/json"): void {
@@ -62,7 +83,8 @@ export type ServedRoutes = "all" | "api" | "webhooks";
 
 /**
  * The runner's HTTP API: `/healthz`, `/readyz`, `/metrics`, `GET /api/stacks[/<name>]`,
- * `POST /api/stacks/<name>/reconcile|suspend|resume` (bearer token; reconcile takes `{"full": true}`), and push receivers
+ * `POST /api/stacks/<name>/reconcile|suspend|resume` (the bearer token, or in a cluster a Kubernetes identity allowed to
+ * patch the Stack object; reconcile takes `{"full": true}`), and push receivers
  * `POST /hooks/github|gitlab|generic` (HMAC). Cross-origin requests are refused (see {@link authorizeRequest}).
  */
 export async function handleRequest(
@@ -75,7 +97,7 @@ export async function handleRequest(
   const parts = url.pathname.split("/").filter(Boolean);
   try {
     const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v[0] : v]));
-    const decision = authorizeRequest({ method: req.method ?? "GET", pathname: url.pathname, headers }, runner.config.apiToken);
+    const decision = await decideAccess(runner, { method: req.method ?? "GET", pathname: url.pathname, headers });
     if (!decision.allow) {
       // Drain a refused body so the client reads the answer instead of a reset connection.
       req.resume();

@@ -3,12 +3,37 @@
  * each piece is built from its Go modules. Versions here must match toolchain/modules/<name>/go.mod
  * and the npm dependencies in package.json (`@pulumi/pulumi`, `@pulumi/kubernetes`).
  */
+import * as semver from "semver";
 
 /** How to ask a binary on PATH for its version, and what the answer must contain. */
 export interface VersionProbe {
   readonly args: readonly string[];
   /** The version string that must appear in the output (e.g. "v3.184.0"). */
   readonly expect: string;
+  /**
+   * When set, any release from this version on within its major is accepted too (the output's first
+   * `vX.Y.Z`, compared by semver); see {@link probeAccepts}.
+   */
+  readonly minimum?: { readonly version: string; readonly why: string };
+}
+
+/** The first `vX.Y.Z[-prerelease][+build]` in a version probe's output, without the "v", if any. Pure. */
+export function probedVersion(output: string): string | undefined {
+  const found = /(?:^|[^\w.])v(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?)/.exec(output)?.[1];
+  return found && semver.valid(found) ? found : undefined;
+}
+
+/**
+ * Whether a binary's version output satisfies its probe: it contains `expect`, or (with `minimum`, which
+ * then decides alone) its version is at least the minimum and has the same major. Prereleases and dev builds count by semver
+ * precedence: `3.190.0-alpha.x` comes after 3.184.0 and is accepted, `3.184.0-rc.1` comes before it and is not. Pure.
+ */
+export function probeAccepts(output: string, probe: VersionProbe): boolean {
+  if (!probe.minimum) return output.includes(probe.expect);
+  // By version only: "v3.184.0-rc.1" contains "v3.184.0" but comes before it.
+  const version = probedVersion(output);
+  const minimum = probe.minimum.version;
+  return version !== undefined && semver.major(version) === semver.major(minimum) && semver.gte(version, minimum);
 }
 
 /** One binary a component provides. */
@@ -44,6 +69,11 @@ export interface ToolComponent {
 }
 
 export const PULUMI_VERSION = "3.184.0";
+/**
+ * The oldest Pulumi CLI (and language host) ferry takes from PATH: the pinned release, which ferry is
+ * tested with; the SDK (`@pulumi/pulumi` 3.182.0) needs a CLI at least as new as itself.
+ */
+export const PULUMI_MINIMUM_VERSION = "3.184.0";
 export const PULUMI_KUBERNETES_VERSION = "4.25.0";
 export const KUBERNETES_VERSION = "1.34.4";
 export const ETCD_VERSION = "3.6.16";
@@ -73,7 +103,14 @@ export const COMPONENTS: readonly ToolComponent[] = [
       {
         name: "pulumi",
         goPackage: "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi",
-        probe: { args: ["version"], expect: `v${PULUMI_VERSION}` },
+        probe: {
+          args: ["version"],
+          expect: `v${PULUMI_VERSION}`,
+          minimum: {
+            version: PULUMI_MINIMUM_VERSION,
+            why: "the oldest release ferry is tested with; the Pulumi SDK needs a CLI at least as new as itself",
+          },
+        },
       },
       {
         name: "pulumi-language-nodejs",

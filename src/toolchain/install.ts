@@ -1,9 +1,10 @@
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { run, runChecked } from "../lib/exec";
 import { withFileLock } from "../lib/file-lock";
 import { cacheDir, ferryRoot } from "../lib/paths";
-import { COMPONENTS, componentKey, PULUMI_KUBERNETES_VERSION, ToolComponent } from "./components";
+import { COMPONENTS, componentKey, probeAccepts, probedVersion, PULUMI_KUBERNETES_VERSION, ToolComponent } from "./components";
 
 /** Options for {@link ensureToolchain}; see {@link defaultToolchainOptions}. */
 export interface ToolchainOptions {
@@ -42,8 +43,9 @@ export interface Toolchain {
 }
 
 /**
- * Makes sure every pinned binary is available: from the cache, from PATH when the version
- * matches, or built with `go build` into the cache. Safe to rerun after an interruption:
+ * Makes sure every pinned binary is available: from the cache, from PATH when its version is accepted
+ * (the pinned one; for the Pulumi CLI any release from 3.184.0 on, with the language host beside it),
+ * the Kubernetes provider from the user's Pulumi plugins, or built with `go build` into the cache. Safe to rerun after an interruption:
  * a component only counts as installed once its folder is complete.
  */
 export async function ensureToolchain(options: ToolchainOptions = defaultToolchainOptions()): Promise<Toolchain> {
@@ -59,10 +61,10 @@ export async function ensureToolchain(options: ToolchainOptions = defaultToolcha
     if (isComplete(component, root)) {
       sources[component.name] = "cache";
     } else {
-      const found = await findOnSystem(component, options.env);
+      const found = await findOnSystem(component, options.env, (line) => options.progress(`${label}: ${line}`));
       if (found) {
-        options.progress(`${label}: using ${found.get(component.binaries[0]!.name)} (on PATH)`);
-        for (const [name, p] of found) bins.set(name, p);
+        options.progress(`${label}: using ${found.binaries.get(component.binaries[0]!.name)} (${found.why})`);
+        for (const [name, p] of found.binaries) bins.set(name, p);
         sources[component.name] = "path";
         continue;
       }
@@ -101,41 +103,86 @@ function isComplete(component: ToolComponent, root: string): boolean {
   return fs.existsSync(path.join(root, ".complete")) && component.binaries.every((b) => fs.existsSync(path.join(root, "bin", b.name)));
 }
 
+/**
+ * The Kubernetes provider of the pinned release installed as a Pulumi plugin (`pulumi plugin install
+ * resource kubernetes v4.25.0`): under $PULUMI_HOME, else ~/.pulumi, as the Pulumi CLI looks for it.
+ * Only the pinned release: the program's SDK (`@pulumi/kubernetes`) and the provider's schema must match.
+ */
+export function installedProviderPlugin(env: NodeJS.ProcessEnv): string | undefined {
+  const home = env.PULUMI_HOME || path.join(env.HOME || os.homedir(), ".pulumi");
+  const dir = path.join(home, "plugins", `resource-kubernetes-v${PULUMI_KUBERNETES_VERSION}`);
+  const plugin = path.join(dir, "pulumi-resource-kubernetes");
+  // Pulumi leaves `<dir>.partial` beside a plugin whose download or unpacking did not finish.
+  return isExecutable(plugin) && !fs.existsSync(`${dir}.partial`) ? plugin : undefined;
+}
+
+/** Binaries found outside the cache, and why they were accepted (said by `ferry toolchain install`). */
+interface FoundOnSystem {
+  readonly binaries: ReadonlyMap<string, string>;
+  readonly why: string;
+}
+
 /** A matching installation outside the cache: binaries on PATH, or the provider as an installed Pulumi plugin. */
-async function findOnSystem(component: ToolComponent, env: NodeJS.ProcessEnv): Promise<Map<string, string> | undefined> {
+async function findOnSystem(
+  component: ToolComponent,
+  env: NodeJS.ProcessEnv,
+  refused: (line: string) => void,
+): Promise<FoundOnSystem | undefined> {
   if (component.name === "pulumi-resource-kubernetes") {
-    const home = env.PULUMI_HOME ?? path.join(env.HOME ?? "", ".pulumi");
-    const plugin = path.join(home, "plugins", `resource-kubernetes-v${PULUMI_KUBERNETES_VERSION}`, "pulumi-resource-kubernetes");
-    return fs.existsSync(plugin) ? new Map([["pulumi-resource-kubernetes", plugin]]) : undefined;
+    const plugin = installedProviderPlugin(env);
+    return plugin
+      ? { binaries: new Map([["pulumi-resource-kubernetes", plugin]]), why: `the Pulumi plugin of the pinned release ${component.version}` }
+      : undefined;
   }
   const found = new Map<string, string>();
-  let firstDir: string | undefined;
+  let besides: string[] = [];
+  let why = "on PATH: the pinned release";
   for (const b of component.binaries) {
-    // Binaries without a version probe are taken only from beside a matching one (e.g. the language host).
-    const candidate = b.probe ? whichOnPath(b.name, env) : firstDir && path.join(firstDir, b.name);
-    if (!candidate || !fs.existsSync(candidate)) return undefined;
+    // Binaries without a version probe are taken only from beside an accepted one (e.g. the language host),
+    // or beside what it links to (a package manager's symlink in /usr/local/bin to ~/.pulumi/bin/pulumi).
+    const candidate = b.probe ? whichOnPath(b.name, env) : besides.map((d) => path.join(d, b.name)).find(isExecutable);
+    if (!candidate || !isExecutable(candidate)) return undefined;
     if (b.probe) {
       const out = await run(candidate, b.probe.args, { env, timeoutMs: 20_000 }).catch(() => undefined);
-      if (!out || !`${out.stdout}\n${out.stderr}`.includes(b.probe.expect)) return undefined;
+      const output = out ? `${out.stdout}\n${out.stderr}` : "";
+      if (!out || !probeAccepts(output, b.probe)) {
+        const version = probedVersion(output);
+        const wanted = b.probe.minimum ? `${b.probe.minimum.version} or newer within its major` : b.probe.expect;
+        refused(`not using ${candidate} (${version ? `v${version}` : "no version found"}; accepted: ${wanted})`);
+        return undefined;
+      }
+      const version = `v${probedVersion(output) ?? ""}`;
+      why =
+        !b.probe.minimum || version === b.probe.expect
+          ? "on PATH: the pinned release"
+          : `on PATH: ${version} is at least ${b.probe.minimum.version}, ${b.probe.minimum.why}`;
     }
-    firstDir ??= path.dirname(candidate);
+    if (besides.length === 0) besides = [path.dirname(candidate), path.dirname(fs.realpathSync(candidate))];
     found.set(b.name, candidate);
   }
-  return found;
+  return { binaries: found, why };
+}
+
+function isExecutable(p: string): boolean {
+  try {
+    fs.accessSync(p, fs.constants.X_OK);
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
 }
 
 function whichOnPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
   for (const dir of (env.PATH ?? "").split(path.delimiter)) {
-    if (!dir) continue;
-    const p = path.join(dir, name);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      return p;
-    } catch {
-      // not here
-    }
+    if (dir && isExecutable(path.join(dir, name))) return path.join(dir, name);
   }
   return undefined;
+}
+
+/** The versions of a component ferry takes from PATH, as said to the user. */
+function acceptedVersions(component: ToolComponent): string {
+  const minimum = component.binaries.find((b) => b.probe?.minimum)?.probe?.minimum;
+  return minimum ? `${minimum.version} or newer (within major ${minimum.version.split(".")[0]})` : component.version;
 }
 
 async function build(component: ToolComponent, root: string, options: ToolchainOptions): Promise<void> {
@@ -145,7 +192,7 @@ async function build(component: ToolComponent, root: string, options: ToolchainO
       `toolchain: ${component.name} ${component.version} is not installed and Go is not on PATH to build it.\n` +
         `Install Go 1.24 or newer (for example your distribution's golang package, or the official tarball in /usr/local/go) ` +
         `and put its bin/ on PATH, then run \`ferry toolchain install\` again. ` +
-        `Alternatively install ${component.binaries.map((b) => b.name).join(", ")} ${component.version} yourself and put them on PATH.`,
+        `Alternatively install ${component.binaries.map((b) => b.name).join(", ")} ${acceptedVersions(component)} yourself and put them on PATH.`,
     );
   }
   const work = path.join(options.dir, "build", componentKey(component));

@@ -4,7 +4,7 @@ import * as http from "node:http";
 import { AddressInfo } from "node:net";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { authorizeRequest, bearerMatches, isControlRequest, isSameOrigin, readApiToken } from "../../src/agent/api-auth";
+import { authorizeRequest, bearerMatches, IdentityReviewer, isControlRequest, isSameOrigin, readApiToken } from "../../src/agent/api-auth";
 import { loadRunnerConfig, RunnerConfig } from "../../src/agent/runner-config";
 import { RunnerMetrics } from "../../src/agent/runner-metrics";
 import { handleRequest, RunnerView, ServedRoutes } from "../../src/agent/runner-server";
@@ -141,12 +141,25 @@ function fakeWorker(name: string, calls: string[]): StackWorker {
   } as unknown as StackWorker;
 }
 
-async function serve(token: string, served: ServedRoutes, calls: string[]): Promise<{ port: number; close(): Promise<void> }> {
+async function serve(
+  token: string,
+  served: ServedRoutes,
+  calls: string[],
+  identity?: IdentityReviewer,
+): Promise<{ port: number; close(): Promise<void> }> {
   const view: RunnerView = {
     config: { apiToken: token, webhookSecret: "", maxWebhookBytes: 1024 * 1024 } as unknown as RunnerConfig,
     metrics: new RunnerMetrics(),
-    workers: new Map([["dev", fakeWorker("dev", calls)]]),
+    workers: new Map([
+      ["dev", fakeWorker("dev", calls)],
+      ["apps.web", fakeWorker("apps.web", calls)],
+    ]),
     isReady: () => true,
+    ...(identity && {
+      identity,
+      // As in operator mode: a Stack object's worker is `<namespace>.<name>`; "dev" stands for a config-file stack.
+      stackTarget: (stack: string) => (stack === "apps.web" ? { namespace: "apps", name: "web" } : undefined),
+    }),
   };
   const server = http.createServer((req, res) => void handleRequest(view, req, res, served));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -263,6 +276,58 @@ describe("control API server", () => {
     } finally {
       await api.close();
       await hooks.close();
+    }
+  });
+});
+
+describe("control API server with Kubernetes identities", () => {
+  const ALLOWED = "allowed-service-account-token";
+  const FORBIDDEN = "forbidden-service-account-token";
+  const BROKEN = "token-while-the-api-server-is-down";
+  const reviewer: IdentityReviewer = {
+    review: (token, target) => {
+      const user = { username: "system:serviceaccount:apps:ci", groups: [] };
+      if (token === BROKEN) return Promise.reject(new Error("TokenReview failed (HTTP 503)"));
+      if (token === ALLOWED && target.namespace === "apps" && target.name === "web") return Promise.resolve({ kind: "allowed", user });
+      if (token === FORBIDDEN) return Promise.resolve({ kind: "forbidden", user, reason: "" });
+      return Promise.resolve({ kind: "unauthenticated", reason: "invalid bearer token" });
+    },
+  };
+
+  it("answers 401 (WWW-Authenticate), 403 or 202 by the reviewer's verdict; only the allowed call changes anything", async () => {
+    const calls: string[] = [];
+    const server = await serve("", "all", calls, reviewer);
+    try {
+      const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
+      const garbage = await request(server.port, "POST", "/api/stacks/apps.web/suspend", bearer("garbage"));
+      assert.equal(garbage.status, 401, garbage.body);
+      assert.equal(garbage.headers["www-authenticate"], 'Bearer realm="ferry"');
+      const forbidden = await request(server.port, "POST", "/api/stacks/apps.web/suspend", bearer(FORBIDDEN));
+      assert.equal(forbidden.status, 403, forbidden.body);
+      assert.match(forbidden.body, /system:serviceaccount:apps:ci may not patch stacks.ferry.dev \\"web\\" in namespace \\"apps\\"/);
+      assert.ok(!forbidden.body.includes(FORBIDDEN));
+      const down = await request(server.port, "POST", "/api/stacks/apps.web/suspend", bearer(BROKEN));
+      assert.equal(down.status, 503, down.body);
+      assert.match(down.body, /cannot check the caller's identity: TokenReview failed/);
+      assert.equal((await request(server.port, "POST", "/api/stacks/dev/suspend", bearer(ALLOWED))).status, 401);
+      assert.deepEqual(calls, []);
+      const ok = await request(server.port, "POST", "/api/stacks/apps.web/suspend", bearer(ALLOWED));
+      assert.equal(ok.status, 202, ok.body);
+      assert.deepEqual(calls, ["suspend apps.web"]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("keeps the static token next to the identities, for every stack", async () => {
+    const calls: string[] = [];
+    const server = await serve(TOKEN, "all", calls, reviewer);
+    try {
+      assert.equal((await request(server.port, "POST", "/api/stacks/dev/resume", { authorization: `Bearer ${TOKEN}` })).status, 202);
+      assert.equal((await request(server.port, "POST", "/api/stacks/apps.web/resume", { authorization: `Bearer ${TOKEN}` })).status, 202);
+      assert.deepEqual(calls, ["resume dev", "resume apps.web"]);
+    } finally {
+      await server.close();
     }
   });
 });
