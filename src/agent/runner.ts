@@ -5,6 +5,7 @@ import { defaultLiveViewOptions, LiveView } from "./live-view";
 import { notify } from "./notifier";
 import { RunnerConfig, RunnerStack } from "./runner-config";
 import { RunnerMetrics } from "./runner-metrics";
+import { IdentityReviewer } from "./api-auth";
 import { handleRequest, ServedRoutes } from "./runner-server";
 import { resolveSyncSettings, SyncSettings } from "../reconcile/stack-settings";
 import { StackWorker, WorkerDeps } from "./stack-worker";
@@ -28,12 +29,20 @@ export class Runner {
   /** Each stack's sync settings, resolved once (they read secret files). */
   private readonly settings = new Map<string, SyncSettings>();
 
+  /** In a cluster: who may change a stack through the API (TokenReview + SubjectAccessReview), beside the static token. */
+  readonly identity?: IdentityReviewer;
+  /** The Stack object behind a stack's name (operator mode), for the identity review. */
+  readonly stackTarget?: (stackName: string) => { namespace: string; name: string } | undefined;
+
   constructor(
     readonly config: RunnerConfig,
     private readonly binaries: SyncBinaries,
     private readonly log: Logger,
     private readonly env: NodeJS.ProcessEnv = process.env,
+    access: Pick<Runner, "identity" | "stackTarget"> = {},
   ) {
+    this.identity = access.identity;
+    this.stackTarget = access.stackTarget;
     this.slots = config.maxParallel;
     for (const stack of config.stacks) this.addStack(stack, resolveSettings(stack, env));
   }
@@ -71,7 +80,14 @@ export class Runner {
     for (const w of this.workers.values()) w.start();
     this.ready = true;
     this.log.info(
-      { phase: "start", api, webhooks, controlApi: this.config.apiToken ? "token" : "disabled", stacks: [...this.workers.keys()] },
+      {
+        phase: "start",
+        api,
+        webhooks,
+        controlApi:
+          [this.config.apiToken ? "token" : "", this.identity ? "kubernetes identities" : ""].filter(Boolean).join(" + ") || "disabled",
+        stacks: [...this.workers.keys()],
+      },
       "ferry runner started",
     );
     return { api, webhooks };

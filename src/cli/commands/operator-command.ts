@@ -2,7 +2,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Command } from "commander";
 import { agentConfig } from "../../agent/runner-config";
+import { kubeIdentityReviewer } from "../../agent/kube-auth";
 import { Runner } from "../../agent/runner";
+import { parseStackKey } from "../../agent/stack-object";
 import { defaultControllerOptions, StackController } from "../../agent/stack-controller";
 import { parseDuration } from "../../lib/duration";
 import { contextNamespace, kubeConfig } from "../../lib/kube-config";
@@ -77,10 +79,12 @@ export function operatorCommand(): Command {
       );
       const log = createLogger({ component: "operator", replica: identity });
       const binaries = await ensureSyncBinaries((l) => log.info({ phase: "toolchain" }, l));
-      const runner = new Runner(config, binaries, log, env);
+      const kc = kubeConfig(access);
+      // The API's state-changing calls: the static token (FERRY_API_TOKEN), or a Kubernetes identity allowed to patch the Stack.
+      const runner = new Runner(config, binaries, log, env, { identity: kubeIdentityReviewer(kc), stackTarget: parseStackKey });
       const controller = new StackController(
         defaultControllerOptions({
-          kubeConfig: kubeConfig(access),
+          kubeConfig: kc,
           namespace,
           leaseNamespace,
           identity,
