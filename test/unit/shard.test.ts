@@ -287,11 +287,11 @@ describe("shard: replicas over time", () => {
   it("three replicas share nine stacks; after one dies the others hold its stacks within 2x the lease duration", () => {
     const world = new World();
     const rs = ["a", "b", "c"].map((id, i) => new Replica(id, world, i * 100));
-    let t = simulate(rs, 0, 8000);
+    const t = simulate(rs, 0, 8000);
     assert.deepEqual(runningOn(rs), asHashed(rs));
     const victim = rs.find((r) => r.running.size > 0)!;
     victim.dead = true;
-    t = simulate(rs, t + 50, t + 2 * LEASE);
+    simulate(rs, t + 50, t + 2 * LEASE);
     assert.deepEqual(runningOn(rs), asHashed(rs));
     assert.equal(
       [...runningOn(rs).values()].every((on) => !on.includes(victim.id)),
