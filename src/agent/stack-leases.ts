@@ -143,6 +143,18 @@ function recordOf(lease: k8s.V1Lease): LeaseRecord {
   };
 }
 
+/** At most this many lease writes at once: renewing hundreds of stacks must not trip the API server's max-in-flight limit. */
+const writesInFlight = 16;
+
+/** Runs the tasks, at most `limit` at a time, in order. */
+async function inParallel(limit: number, tasks: readonly (() => Promise<void>)[]): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < tasks.length) await tasks[next++]!();
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+}
+
 function conflictOrGone(err: unknown): boolean {
   return err instanceof k8s.ApiException && (err.code === 409 || err.code === 404);
 }
@@ -167,6 +179,7 @@ export class StackLeases {
   private live: readonly string[] = [];
   private loop?: Promise<void>;
   private stopped = false;
+  private tickStarted = 0;
   private wake?: () => void;
   private watchdog?: NodeJS.Timeout;
 
@@ -243,9 +256,9 @@ export class StackLeases {
 
   private async run(): Promise<void> {
     while (!this.stopped) {
-      const started = this.clock();
+      // One tick every renew interval from the start of the last (not from its end): a slow tick must not stretch the period.
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.max(0, this.settings.renewIntervalMs - (this.clock() - started)));
+        const t = setTimeout(resolve, Math.max(0, this.tickStarted + this.settings.renewIntervalMs - this.clock()));
         this.wake = () => {
           clearTimeout(t);
           resolve();
@@ -318,6 +331,8 @@ export class StackLeases {
   }
 
   private async tick(): Promise<void> {
+    const started = this.clock();
+    this.tickStarted = started;
     const all = await this.port.list(leaseLabel);
     // Seen when the answer arrived, not when it was asked: a later `since` only delays expiry (the safe side).
     const now = this.clock();
@@ -364,12 +379,25 @@ export class StackLeases {
     }
     for (const stack of plan.forget) this.held.delete(stack);
     for (const stack of plan.handOver) this.handOver(stack);
-    await Promise.all([
-      ...plan.acquire.map((w) => this.acquire(w.stack, w.lease && stackObjects.get(w.stack))),
-      ...plan.renew.map((w) => this.renew(w.stack, stackObjects.get(w.stack))),
-      ...plan.release.map((r) => this.release(r.stack, stackObjects.get(r.stack), r.remove)),
-      ...[...plan.collect, ...dead].map((r) => this.remove(r)),
+    // Renewals first. New stacks only while the tick is within half a renew interval: a replica
+    // takes no more stacks than it can renew in time (else the first it took would pass the renew
+    // deadline before the tick ends); the others are taken on later ticks, or stay for more replicas.
+    let deferred = 0;
+    const budget = this.settings.renewIntervalMs / 2;
+    await inParallel(writesInFlight, [
+      ...plan.renew.map((w) => () => this.renew(w.stack, stackObjects.get(w.stack))),
+      ...plan.release.map((r) => () => this.release(r.stack, stackObjects.get(r.stack), r.remove)),
+      ...plan.acquire.map((w) => async () => {
+        if (this.clock() - started < budget) await this.acquire(w.stack, w.lease && stackObjects.get(w.stack));
+        else deferred++;
+      }),
+      ...[...plan.collect, ...dead].map((r) => () => this.remove(r)),
     ]);
+    if (deferred > 0)
+      this.o.log.warn(
+        { deferred, held: this.held.size, tickMs: Math.round(this.clock() - started) },
+        `stack leases: ${deferred} stack(s) left for the next tick: lease writes fill half the renew interval (${this.settings.renewIntervalMs} ms) at ${this.held.size} held; add replicas or lengthen the lease duration if this persists`,
+      );
   }
 
   private async renewMembership(current: k8s.V1Lease | undefined): Promise<void> {
