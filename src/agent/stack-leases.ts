@@ -36,7 +36,12 @@ import {
  * runs (onLost must cancel the run and return within that third) before anybody may start them. On
  * a rebalance (another live replica should own a stack, or the stack is gone) we call onLost first,
  * keep renewing until it returns, and only then release the lease, so the hand-over has no overlap.
- * The Pulumi backend's own lock stays a second line of defence. The assumption, as in client-go, is
+ * stop() hands every stack over the same way (its membership lease loses its holder at once, so
+ * the others count it gone). The Pulumi backend's own lock stays a second line of defence.
+ *
+ * Cost: one list and one write per held stack every renew interval (16 writes in flight at most,
+ * renewals first). A replica takes new stacks only while its tick is within half a renew interval,
+ * so it never holds more than it can renew before the deadline; the rest wait for more replicas. The assumption, as in client-go, is
  * that the replicas' clocks run at about the same rate.
  */
 
@@ -179,6 +184,8 @@ export class StackLeases {
   private live: readonly string[] = [];
   private loop?: Promise<void>;
   private stopped = false;
+  /** stop() was called: hand every stack over, take none. */
+  private leaving = false;
   private tickStarted = 0;
   private wake?: () => void;
   private watchdog?: NodeJS.Timeout;
@@ -209,39 +216,27 @@ export class StackLeases {
     this.loop = this.run();
   }
 
-  /** Leaves: onLost for every owned stack, releases every lease, deletes the membership lease. */
+  /**
+   * Leaves: onLost for every owned stack, releases every lease, deletes the membership lease. The
+   * leases stay renewed while onLost waits for the runs, so nobody takes a stack before its run ended.
+   */
   async stop(): Promise<void> {
+    if (!this.loop) return;
+    // 1. Hand everything over through the ticks (renewals go on; the watchdog still guards the deadline).
+    this.leaving = true;
+    this.wake?.();
+    while (this.held.size > 0 || this.pending.size > 0) await new Promise((r) => setTimeout(r, 50));
+    // 2. Then stop ticking and remove the membership lease.
     this.stopped = true;
     this.wake?.();
     if (this.watchdog) clearInterval(this.watchdog);
     await this.loop;
-    const stacks = new Set(this.o.stacks());
-    await Promise.all(
-      [...this.held].map(async ([stack, hold]) => {
-        if (hold.state === "running") await this.callOnLost(stack);
-        else await this.pending.get(stack);
-      }),
-    );
-    await Promise.all([...this.pending.values()]);
-    let leases: k8s.V1Lease[] = [];
     try {
-      leases = await this.port.list(leaseLabel);
+      const member = (await this.port.list(leaseLabel)).find((l) => l.metadata?.name === this.memberName);
+      if (member?.metadata?.resourceVersion) await this.port.remove(this.memberName, member.metadata.resourceVersion);
     } catch (err) {
-      this.o.log.warn({ err: describe(err) }, "stack leases: cannot read the leases to release them; others take them when they expire");
+      if (!conflictOrGone(err)) this.o.log.warn({ err: describe(err) }, `stack leases: cannot delete Lease/${this.memberName}; it expires`);
     }
-    const byName = new Map(leases.map((l) => [l.metadata?.name ?? "", l]));
-    await Promise.all(
-      [...this.held.keys()].map(async (stack) => {
-        const lease = byName.get(stackLeaseName(stack));
-        if (lease?.spec?.holderIdentity === this.o.identity) await this.release(stack, lease, !stacks.has(stack));
-      }),
-    );
-    this.held.clear();
-    const member = byName.get(this.memberName);
-    if (member?.metadata?.resourceVersion)
-      await this.port.remove(this.memberName, member.metadata.resourceVersion).catch((err: unknown) => {
-        if (!conflictOrGone(err)) this.o.log.warn({ err: describe(err) }, `stack leases: cannot delete Lease/${this.memberName}`);
-      });
   }
 
   /** The stacks whose lease this replica holds (including those being handed over). */
@@ -362,7 +357,8 @@ export class StackLeases {
     const plan = planStackLeases({
       identity: this.o.identity,
       stacks: this.o.stacks(),
-      replicas: live,
+      // Leaving: nothing hashes to us any more, so every stack is handed over and none taken.
+      replicas: this.leaving ? live.filter((r) => r !== this.o.identity) : live,
       leases: stackLeases,
       sightings: this.sightings,
       held: this.held,
@@ -401,7 +397,9 @@ export class StackLeases {
   }
 
   private async renewMembership(current: k8s.V1Lease | undefined): Promise<void> {
-    const body = this.leaseBody(undefined, this.memberName, current, this.o.identity);
+    // Leaving: a membership lease without holder tells the others at once that we are gone.
+    if (this.leaving && (current?.spec?.holderIdentity ?? "") === "") return;
+    const body = this.leaseBody(undefined, this.memberName, current, this.leaving ? undefined : this.o.identity);
     try {
       await (current ? this.port.replace(body) : this.port.create(body));
     } catch (err) {

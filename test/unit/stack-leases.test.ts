@@ -135,6 +135,30 @@ describe("stack leases (over a fake lease API)", () => {
     }
   });
 
+  it("keeps renewing on stop until onLost returned, then releases", async () => {
+    const port = new FakePort();
+    const events: string[] = [];
+    let finish: () => void = () => undefined;
+    const l = leases(port, ["t.x"], events, () => new Promise<void>((r) => (finish = r)));
+    await l.start();
+    const stopped = l.stop();
+    await eventually("onLost is called", async () => events.includes("lost t.x"), 3000);
+    // Others see at once that a is leaving: its membership lease has no holder any more.
+    await eventually(
+      "the membership lease is released",
+      async () => port.leases.get("replica.a")?.spec?.holderIdentity === undefined,
+      3000,
+    );
+    const rv = port.leases.get("stack.t.x")?.metadata?.resourceVersion;
+    await new Promise((r) => setTimeout(r, 1200));
+    assert.equal(port.leases.get("stack.t.x")?.spec?.holderIdentity, "a");
+    assert.notEqual(port.leases.get("stack.t.x")?.metadata?.resourceVersion, rv);
+    finish();
+    await stopped;
+    assert.equal(port.leases.get("stack.t.x")?.spec?.holderIdentity, undefined);
+    assert.equal(port.leases.has("replica.a"), false);
+  });
+
   it("stops its stacks by the renew deadline when the API server stops answering, without waiting for it", async () => {
     const port = new FakePort();
     const events: string[] = [];
