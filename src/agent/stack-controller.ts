@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as k8s from "@kubernetes/client-node";
@@ -75,6 +76,15 @@ interface Refused {
 }
 
 const STATUS_DEBOUNCE_MS = 250;
+const OWNER_FILE = ".owner";
+
+function readIfExists(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Ferry in a cluster: keeps the Stack objects this replica holds the Lease of (see StackLeases),
@@ -94,8 +104,11 @@ export class StackController {
   private leases: StackLeases | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Marks the credential folders this replica wrote (the path is the same on every replica). */
+  private readonly mark: string;
 
   constructor(private readonly o: StackControllerOptions) {
+    this.mark = `${o.identity} ${randomBytes(8).toString("hex")}`;
     this.custom = o.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
     this.core = o.kubeConfig.makeApiClient(k8s.CoreV1Api);
   }
@@ -242,6 +255,7 @@ export class StackController {
       spec = parseStackSpec(obj);
       fs.rmSync(dir, { recursive: true, force: true });
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      fs.writeFileSync(path.join(dir, OWNER_FILE), this.mark, { mode: 0o600 });
       settings = await this.settingsOf(obj, spec, dir, timers);
     } catch (err) {
       for (const t of timers) clearInterval(t);
@@ -311,7 +325,8 @@ export class StackController {
     for (const t of owned.timers) clearInterval(t);
     if (owned.statusTimer) clearTimeout(owned.statusTimer);
     await this.o.runner.removeStack(key);
-    fs.rmSync(owned.files, { recursive: true, force: true });
+    // On a shared disk another replica may have taken the stack meanwhile: its files stay.
+    if (readIfExists(path.join(owned.files, OWNER_FILE)) === this.mark) fs.rmSync(owned.files, { recursive: true, force: true });
     this.o.log.info({ stack: key, phase: "disown", replica: this.o.identity }, "this replica no longer keeps the stack");
   }
 

@@ -90,7 +90,8 @@ export function operatorCommand(): Command {
           identity,
           leaseDurationMs: duration("--lease-duration", opts.leaseDuration),
           managerServiceAccount: opts.managerServiceAccount,
-          secretsDir: path.join(stateDir(env), "credentials", identity),
+          // The same path on every replica: the provider recorded in a stack's state reads its kubeconfig from it.
+          secretsDir: path.join(stateDir(env), "credentials"),
           runner,
           env,
           log,
@@ -98,7 +99,7 @@ export function operatorCommand(): Command {
       );
       const { api: url } = await runner.start();
       await controller.start();
-      process.stderr.write(`ferry operator ${identity} listening on ${url}; keeping Stacks in ${namespace ?? "every namespace"}\n`);
+      process.stderr.write(`ferry operator ${identity} listening on ${url} (Stacks of ${namespace ?? "every namespace"})\n`);
       let stopping = false;
       const stop = (signal: string): void => {
         if (stopping) return;
