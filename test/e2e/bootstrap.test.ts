@@ -2,9 +2,13 @@
 // key (the private half only in its Secret, never in the output), the passphrase Secret and the first
 // Stack; a second run keeps the key.
 import assert from "node:assert/strict";
+import * as path from "node:path";
 import { describe, it } from "node:test";
 import { publicKeyOf } from "../../src/install/deploy-key";
+import { ConfigRepo } from "../helpers/config-repo";
 import { eventually, useE2E } from "../helpers/e2e";
+import { startAgent } from "../helpers/runner-process";
+import { serviceAccountKubeconfig } from "../helpers/service-account";
 
 const NS = "ferry-system";
 const REPO = "git@github.com:acme/fleet.git";
@@ -85,5 +89,60 @@ describe("ferry bootstrap", () => {
     assert.deepEqual(result, { namespace: NS, stack: "cluster", publicKey, secret: "cluster-git" });
     const after = await e.getJson<SecretJson>("secret", "cluster-passphrase", "-n", NS);
     assert.equal(after.data.passphrase, before.data.passphrase);
+  });
+
+  it("is a running setup: an agent with the chart's ServiceAccount reads the Stack's Secrets and reconciles it; no key in its logs", async () => {
+    const e = env();
+    // The fake nodes run no containers: the agent runs here, authenticated as the pod would be.
+    // The Stack is pointed at a local repository (this machine reaches no git host over SSH).
+    const repo = await ConfigRepo.create(path.join(e.dir, "fleet"), "foundation");
+    repo.edit({
+      "clusters/prod/app.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: hello, namespace: default}\ndata: {from: bootstrap}\n",
+    });
+    const head = await repo.commitAll("First cluster");
+    await e.kubectl(
+      "patch",
+      "stack",
+      "cluster",
+      "-n",
+      NS,
+      "--type",
+      "merge",
+      "-p",
+      JSON.stringify({ spec: { repo: repo.dir, interval: "5s" } }),
+    );
+    const kubeconfig = await serviceAccountKubeconfig(e, "ferry", NS, e.dir);
+    const agent = await startAgent(
+      ["operator", "--namespace", NS, "--identity", "ferry-0", "--kubeconfig", kubeconfig, "--listen", "127.0.0.1:0"],
+      {
+        ...e.env,
+        PULUMI_CONFIG_PASSPHRASE: undefined,
+        PULUMI_BACKEND_URL: `file://${path.join(e.dir, "state", "backend")}`,
+      },
+    );
+    try {
+      await eventually(
+        "the bootstrapped Stack is Ready",
+        async () => {
+          const st = await e.getJson<{ status?: { lastAppliedRevision?: string; conditions?: { type: string; status: string }[] } }>(
+            "stack",
+            "cluster",
+            "-n",
+            NS,
+          );
+          return (
+            st.status?.lastAppliedRevision === head &&
+            (st.status.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false)
+          );
+        },
+        120_000,
+      );
+      assert.equal((await e.getJson<{ data: Record<string, string> }>("configmap", "hello", "-n", "default")).data.from, "bootstrap");
+      const identity = decoded(await e.getJson<SecretJson>("secret", "cluster-git", "-n", NS), "identity");
+      for (const line of identity.split("\n").filter((l) => l.length > 20 && !l.startsWith("-----")))
+        assert.ok(!agent.output().includes(line), "the private key is not in the agent's logs");
+    } finally {
+      await agent.stop();
+    }
   });
 });

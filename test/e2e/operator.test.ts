@@ -5,12 +5,12 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import * as yaml from "js-yaml";
 import { runChecked } from "../../src/lib/exec";
 import { ferryRoot } from "../../src/lib/paths";
 import { ConfigRepo } from "../helpers/config-repo";
 import { E2E, eventually, useE2E } from "../helpers/e2e";
 import { RunnerProcess, startAgent } from "../helpers/runner-process";
+import { serviceAccountKubeconfig } from "../helpers/service-account";
 
 const NS = "ferry-system";
 const LEASE = "6s";
@@ -39,26 +39,6 @@ const stackObject = (name: string, repo: string, extra: Record<string, unknown> 
   metadata: { name, namespace: NS },
   spec: { repo, ref: "main", path: `clusters/${name}`, interval: "5s", passphraseSecretRef: { name: PASSPHRASE_SECRET }, ...extra },
 });
-
-/** A kubeconfig that authenticates as a pod's ServiceAccount: a bound token, read from a file. */
-async function serviceAccountKubeconfig(e: E2E, account: string, dir: string): Promise<string> {
-  const admin = yaml.load(fs.readFileSync(e.cluster.kubeconfig, "utf8")) as { clusters: { cluster: Record<string, unknown> }[] };
-  const tokenFile = path.join(dir, `${account}.token`);
-  fs.writeFileSync(tokenFile, (await e.kubectl("create", "token", account, "-n", NS, "--duration", "2h")).trim(), { mode: 0o600 });
-  const file = path.join(dir, `${account}.kubeconfig`);
-  fs.writeFileSync(
-    file,
-    yaml.dump({
-      apiVersion: "v1",
-      kind: "Config",
-      clusters: [{ name: "local", cluster: admin.clusters[0]!.cluster }],
-      users: [{ name: account, user: { tokenFile } }],
-      contexts: [{ name: "local", context: { cluster: "local", user: account, namespace: NS } }],
-      "current-context": "local",
-    }),
-  );
-  return file;
-}
 
 /** The intervals of runs each replica logged, per stack (a killed replica's open run ends when it was killed). */
 function runIntervals(
@@ -143,7 +123,7 @@ describe("ferry operator", () => {
     await e.kubectl("wait", "--for=condition=Established", "crd/stacks.ferry.dev", "--timeout=30s");
     await e.kubectl("create", "secret", "generic", PASSPHRASE_SECRET, "-n", NS, "--from-literal=passphrase=operator-e2e-passphrase");
     await e.kubectl("create", "secret", "generic", "not-for-ferry", "-n", NS, "--from-literal=password=hunter2");
-    agentKubeconfig = await serviceAccountKubeconfig(e, "ferry", e.dir);
+    agentKubeconfig = await serviceAccountKubeconfig(e, "ferry", NS, e.dir);
   });
 
   after(async () => {
