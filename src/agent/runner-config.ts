@@ -10,6 +10,17 @@ const duration = z
   .union([z.number(), z.string().regex(/^\d+(ms|s|m|h)$/, "a duration like 30s, 5m or 1h")])
   .transform((v) => (typeof v === "number" ? v * 1000 : parseDuration(v)));
 
+/** What a stack's repo content may reach (SourcePolicy's fields; each left out: its default): a runner stack's and a Stack object's `policy`. */
+export const PolicySchema = z
+  .object({
+    allowCrossNamespaceRefs: z.boolean().optional(),
+    allowCrossNamespaceSourceRefs: z.boolean().optional(),
+    allowedHosts: z.array(z.string().min(1)).optional(),
+    localAddresses: z.enum(LOCAL_ADDRESS_POLICIES).optional(),
+    allowRemoteBases: z.boolean().optional(),
+  })
+  .strict();
+
 /** One stack (cluster) the runner keeps in sync. */
 const StackSchema = z.object({
   name: z.string().regex(/^[a-zA-Z0-9_.-]+$/, "letters, digits, '-', '_' and '.' only"),
@@ -28,16 +39,7 @@ const StackSchema = z.object({
   /** With a live view: how often a full refresh of every object runs anyway (the safety net). */
   fullRefreshInterval: duration.default("1h"),
   /** What the repo's content may reach (see SourcePolicy); left out: the defaults. */
-  policy: z
-    .object({
-      allowCrossNamespaceRefs: z.boolean().optional(),
-      allowCrossNamespaceSourceRefs: z.boolean().optional(),
-      allowedHosts: z.array(z.string().min(1)).optional(),
-      localAddresses: z.enum(LOCAL_ADDRESS_POLICIES).optional(),
-      allowRemoteBases: z.boolean().optional(),
-    })
-    .strict()
-    .default({}),
+  policy: PolicySchema.default({}),
 });
 
 /** The runner's configuration file (`ferry run --config ferry.yaml`). */

@@ -73,6 +73,8 @@ interface Owned {
 interface Refused {
   readonly reason: string;
   readonly message: string;
+  /** The generation of the spec that was refused. */
+  readonly generation?: number;
 }
 
 const STATUS_DEBOUNCE_MS = 250;
@@ -184,7 +186,9 @@ export class StackController {
     this.objects.set(key, obj);
     const owned = this.owned.get(key);
     if (!owned) {
-      if (this.refused.has(key) && this.leases?.owned().has(key)) this.retry(key);
+      // A refused Stack is tried again when its spec changed (its own status writes change nothing), else on the retry timer.
+      const refused = this.refused.get(key);
+      if (refused && refused.generation !== obj.metadata.generation && this.leases?.owned().has(key)) this.retry(key);
       return;
     }
     const generation = obj.metadata.generation ?? 0;
@@ -259,7 +263,7 @@ export class StackController {
       settings = await this.settingsOf(obj, spec, dir, timers);
     } catch (err) {
       for (const t of timers) clearInterval(t);
-      const refused = refusal(err);
+      const refused = { ...refusal(err), generation: obj.metadata.generation };
       this.refused.set(key, refused);
       this.o.log.warn({ stack: key, phase: "start", reason: refused.reason }, refused.message);
       await this.writeStatus(obj, {

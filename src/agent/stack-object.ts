@@ -1,7 +1,6 @@
 import { z } from "zod";
-import { LOCAL_ADDRESS_POLICIES } from "../desired-state/source-policy";
 import { parseDuration } from "../lib/duration";
-import { RunnerStack } from "./runner-config";
+import { PolicySchema, RunnerStack } from "./runner-config";
 import { RunRecord, StackStatus } from "./stack-worker";
 
 /** The Stack custom resource's group, version and plural (charts/ferry/crds/stacks.ferry.dev.yaml). */
@@ -35,15 +34,7 @@ const StackSpecSchema = z.object({
   clusterIdentifier: z.string().min(1).optional(),
   gitSecretRef: z.object({ name: z.string().min(1) }).optional(),
   passphraseSecretRef: secretRef.optional(),
-  policy: z
-    .object({
-      allowCrossNamespaceRefs: z.boolean().optional(),
-      allowCrossNamespaceSourceRefs: z.boolean().optional(),
-      allowedHosts: z.array(z.string().min(1)).optional(),
-      localAddresses: z.enum(LOCAL_ADDRESS_POLICIES).optional(),
-      allowRemoteBases: z.boolean().optional(),
-    })
-    .default({}),
+  policy: PolicySchema.default({}),
 });
 
 /** A validated Stack spec. */

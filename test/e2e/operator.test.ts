@@ -40,6 +40,20 @@ const stackObject = (name: string, repo: string, extra: Record<string, unknown> 
   spec: { repo, ref: "main", path: `clusters/${name}`, interval: "5s", passphraseSecretRef: { name: PASSPHRASE_SECRET }, ...extra },
 });
 
+/** `kubectl wait --for=condition=Ready stack/<name>`: returns once the Stack is Ready (kstatus). */
+async function kubectlWaitReady(e: E2E, name: string): Promise<void> {
+  await runChecked(e.toolchain.bin("kubectl"), [
+    "--kubeconfig",
+    e.cluster.kubeconfig,
+    "wait",
+    "--for=condition=Ready",
+    `stack/${name}`,
+    "-n",
+    NS,
+    "--timeout=120s",
+  ]);
+}
+
 /** The intervals of runs each replica logged, per stack (a killed replica's open run ends when it was killed). */
 function runIntervals(
   logs: Map<string, { text: string; killedAt?: number }>,
@@ -136,16 +150,7 @@ describe("ferry operator", () => {
     const file = path.join(e.dir, "s1.yaml");
     fs.writeFileSync(file, JSON.stringify(stackObject("s1", repo.dir)));
     await e.kubectl("apply", "-f", file);
-    await runChecked(e.toolchain.bin("kubectl"), [
-      "--kubeconfig",
-      e.cluster.kubeconfig,
-      "wait",
-      "--for=condition=Ready",
-      "stack/s1",
-      "-n",
-      NS,
-      "--timeout=120s",
-    ]);
+    await kubectlWaitReady(e, "s1");
     const s1 = await getStack(e, "s1");
     assert.equal(s1.status?.owner, "r1");
     assert.equal(s1.status?.observedGeneration, s1.metadata.generation);
@@ -174,22 +179,33 @@ describe("ferry operator", () => {
     repo.edit({ "clusters/s1-next/app.yaml": cm("app-s1", "v2") });
     await repo.commitAll("s1 moves to another folder");
     await e.kubectl("patch", "stack", "s1", "-n", NS, "--type", "merge", "-p", JSON.stringify({ spec: { path: "clusters/s1-next" } }));
-    await runChecked(e.toolchain.bin("kubectl"), [
-      "--kubeconfig",
-      e.cluster.kubeconfig,
-      "wait",
-      "--for=condition=Ready",
-      "stack/s1",
-      "-n",
-      NS,
-      "--timeout=120s",
-    ]);
+    await kubectlWaitReady(e, "s1");
     await eventually(
       "the new folder is applied",
       async () => (await e.getJson<{ data: Record<string, string> }>("configmap", "settings", "-n", "app-s1")).data.value === "v2",
     );
     const st = await getStack(e, "s1");
     assert.equal(st.status?.observedGeneration, st.metadata.generation);
+  });
+
+  it("a Stack naming a Secret ferry was not pointed at is Stalled, and the message names the fix", async () => {
+    const e = env();
+    const file = path.join(e.dir, "bad.yaml");
+    fs.writeFileSync(
+      file,
+      JSON.stringify(stackObject("bad", repo.dir, { passphraseSecretRef: { name: "not-for-ferry", key: "password" } })),
+    );
+    await e.kubectl("apply", "-f", file);
+    await eventually("the Stack is Stalled with SecretForbidden", async () => {
+      const c = (await getStack(e, "bad")).status?.conditions ?? [];
+      return (
+        c.some((x) => x.type === "Stalled" && x.status === "True" && x.reason === "SecretForbidden") &&
+        c.some((x) => x.type === "Ready" && x.status === "False")
+      );
+    });
+    const events = await e.kubectl("get", "events", "-n", NS, "--field-selector", "involvedObject.name=bad,involvedObject.kind=Stack");
+    assert.match(events, /SecretForbidden.*add it to the chart's secretNames/);
+    await e.kubectl("delete", "stack", "bad", "-n", NS);
   });
 
   it("the agent's own identity cannot read a Secret no Stack names (the RBAC is least privilege)", async () => {
