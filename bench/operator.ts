@@ -74,7 +74,12 @@ async function main(): Promise<void> {
       `--serviceaccount=${NS}:ferry-manager`,
     );
     await kubectl("create", "secret", "generic", "state", "-n", NS, "--from-literal=passphrase=bench");
-    const env: NodeJS.ProcessEnv = { ...process.env, FERRY_STATE_DIR: path.join(dir, "state"), PULUMI_HOME: path.join(dir, "pulumi-home"), NO_COLOR: "1" };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      FERRY_STATE_DIR: path.join(dir, "state"),
+      PULUMI_HOME: path.join(dir, "pulumi-home"),
+      NO_COLOR: "1",
+    };
     delete env.PULUMI_CONFIG_PASSPHRASE;
     delete env.PULUMI_BACKEND_URL;
     const agent = await startAgent(
