@@ -1,5 +1,6 @@
 import * as crypto from "node:crypto";
 import { DeployKey } from "./deploy-key";
+import { SettingsError } from "../reconcile/stack-settings";
 
 /** What `ferry bootstrap` installs, as given on its command line; see {@link defaultBootstrapOptions}. */
 export interface BootstrapOptions {
@@ -47,16 +48,16 @@ export function secretNamesOf(options: Pick<BootstrapOptions, "name">): Bootstra
 export function validateBootstrapOptions(options: BootstrapOptions): void {
   const dns1123 = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
   if (!dns1123.test(options.namespace) || options.namespace.length > 63)
-    throw new Error(`--namespace ${options.namespace}: not a valid namespace name (lower-case letters, digits and '-')`);
+    throw new SettingsError(`--namespace ${options.namespace}: not a valid namespace name (lower-case letters, digits and '-')`);
   if (!dns1123.test(options.name) || options.name.length > 50)
-    throw new Error(`--name ${options.name}: not a valid Stack name (lower-case letters, digits and '-', at most 50)`);
+    throw new SettingsError(`--name ${options.name}: not a valid Stack name (lower-case letters, digits and '-', at most 50)`);
   if (!/^(ssh:\/\/|[\w.-]+@[\w.-]+:)/.test(options.repo))
-    throw new Error(
+    throw new SettingsError(
       `--repo ${options.repo}: give the repository's SSH URL (git@github.com:org/repo.git or ssh://git@host/org/repo.git); the deploy key is an SSH key`,
     );
-  if (options.path.trim() === "") throw new Error("--path: give the cluster folder inside the repository (e.g. clusters/prod)");
+  if (options.path.trim() === "") throw new SettingsError("--path: give the cluster folder inside the repository (e.g. clusters/prod)");
   if (options.replicas !== undefined && (!Number.isInteger(options.replicas) || options.replicas < 1))
-    throw new Error(`--replicas ${options.replicas}: give a whole number of at least 1`);
+    throw new SettingsError(`--replicas ${options.replicas}: give a whole number of at least 1`);
 }
 
 /** `repository:tag`, `repository@sha256:...` or `repository` as the chart's image values (a digest is a tag `sha256:...`). */

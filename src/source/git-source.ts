@@ -314,12 +314,17 @@ function firstLine(err: unknown): string {
 export async function remoteHead(source: GitSource): Promise<string> {
   const url = normalizeRepoUrl(source.url);
   if (source.ref && /^[0-9a-f]{40}$/i.test(source.ref)) return source.ref.toLowerCase();
-  let out: string;
-  try {
-    out = await gitFor(undefined, source.auth).listRemote([url, ...(source.ref ? [source.ref, `${source.ref}^{}`] : ["HEAD"])]);
-  } catch (err) {
-    throw new SourceError(`cannot reach ${redactUrl(url)}: ${firstLine(err)}`, { cause: err });
-  }
+  const ask = async (): Promise<string> => {
+    try {
+      return await gitFor(undefined, source.auth).listRemote([url, ...(source.ref ? [source.ref, `${source.ref}^{}`] : ["HEAD"])]);
+    } catch (err) {
+      throw new SourceError(`cannot reach ${redactUrl(url)}: ${firstLine(err)}`, { cause: err });
+    }
+  };
+  // simple-git answers "" for a git that exited non-zero without a word (seen under load with a
+  // hundred stacks polling one repo): ask once more before saying the ref does not exist.
+  let out = await ask();
+  if (!out.trim()) out = await ask();
   const lines = out
     .trim()
     .split("\n")

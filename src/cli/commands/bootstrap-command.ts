@@ -5,6 +5,7 @@ import * as yaml from "js-yaml";
 import { BootstrapOptions, defaultBootstrapOptions, validateBootstrapOptions } from "../../install/bootstrap-plan";
 import { bootstrap, BootstrapResult } from "../../install/bootstrap";
 import { ferryRoot } from "../../lib/paths";
+import { SettingsError } from "../../reconcile/stack-settings";
 import { defaultToolchainOptions, ensureToolchain } from "../../toolchain/install";
 import { styler } from "../output";
 
@@ -64,7 +65,7 @@ export function bootstrapCommand(): Command {
 function optionsFromFlags(flags: BootstrapFlags): BootstrapOptions {
   const replicas = flags.replicas === undefined ? undefined : Number(flags.replicas);
   if (replicas !== undefined && !Number.isInteger(replicas))
-    throw new Error(`--replicas ${flags.replicas}: give a whole number of at least 1`);
+    throw new SettingsError(`--replicas ${flags.replicas}: give a whole number of at least 1`);
   return defaultBootstrapOptions({
     repo: flags.repo,
     path: flags.path,
@@ -90,7 +91,8 @@ function readFile(file: string, flag: string): string {
 function parseValues(file: string): Record<string, unknown> {
   const parsed = yaml.load(readFile(file, "--values"));
   if (parsed === undefined || parsed === null) return {};
-  if (typeof parsed !== "object" || Array.isArray(parsed)) throw new Error(`--values ${file}: must be a YAML mapping of chart values`);
+  if (typeof parsed !== "object" || Array.isArray(parsed))
+    throw new SettingsError(`--values ${file}: must be a YAML mapping of chart values`);
   return parsed as Record<string, unknown>;
 }
 
