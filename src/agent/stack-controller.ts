@@ -60,8 +60,8 @@ export function defaultControllerOptions(
 /** A Stack this replica keeps: its worker, the generation it runs, and what to clean up. */
 interface Owned {
   readonly worker: StackWorker;
-  readonly generation: number;
-  readonly spec: StackSpec;
+  generation: number;
+  spec: StackSpec;
   readonly files: string;
   readonly timers: NodeJS.Timeout[];
   statusTimer?: NodeJS.Timeout;
@@ -201,7 +201,9 @@ export class StackController {
       }
       // Only spec.suspend moved: follow it without a restart.
       if (spec && JSON.stringify({ ...spec, suspend: owned.spec.suspend }) === JSON.stringify(owned.spec)) {
-        this.owned.set(key, { ...owned, generation, spec });
+        // In place: a status write already scheduled belongs to this same record.
+        owned.generation = generation;
+        owned.spec = spec;
         owned.worker.followSuspended(spec.suspend);
         this.scheduleStatus(key);
       } else {
@@ -211,7 +213,7 @@ export class StackController {
       }
     }
     const requested = obj.metadata.annotations?.[REQUESTED_AT_ANNOTATION];
-    const current = this.owned.get(key)!;
+    const current = owned;
     if (requested && requested !== current.handledAt && requested !== obj.status?.lastHandledReconcileAt) {
       current.handledAt = requested;
       this.o.log.info({ stack: key, phase: "request", requestedAt: requested }, "reconcile requested by annotation");

@@ -338,5 +338,28 @@ describe("ferry operator", () => {
     const admin = (await e.kubectl("create", "token", "operator-admin", "-n", NS)).trim();
     assert.equal((await suspend(admin)).status, 202);
     await eventually("spec.suspend is set on the Stack", async () => (await getStack(e, "s1")).spec.suspend === true);
+    // Resumed: the choice is kept on the object again, and a run after the resume shows on the status.
+    const resumed = Date.now();
+    const resume = await fetch(`${url}/api/stacks/${NS}.s1/resume`, { method: "POST", headers: { Authorization: `Bearer ${admin}` } });
+    assert.equal(resume.status, 202);
+    await eventually(
+      "the resumed Stack ran and is Ready",
+      async () => {
+        const st = await getStack(e, "s1");
+        const run = st.status?.history?.[0];
+        return (
+          st.spec.suspend === false &&
+          // manual, or start when the fourth replica's rebalancing moved the stack meanwhile
+          (run?.trigger === "manual" || run?.trigger === "start") &&
+          Date.parse(run.startedAt) >= resumed - 1000 &&
+          (st.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false)
+        );
+      },
+      60_000,
+    ).catch(async (err: Error) => {
+      throw new Error(
+        `${err.message}\n${JSON.stringify((await getStack(e, "s1")).status, null, 1)}\n${replicas.get(owner)!.output().split("\n").slice(-15).join("\n")}`,
+      );
+    });
   });
 });
