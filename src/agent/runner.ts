@@ -51,10 +51,17 @@ export class Runner {
    * Adds a stack to keep in sync (started at once when the runner runs), with its resolved settings
    * and how its status and suspend requests reach the outside (operator mode: the Stack object).
    */
-  addStack(stack: RunnerStack, settings: SyncSettings, hooks: Pick<WorkerDeps, "statusChanged" | "suspendRequested"> = {}): StackWorker {
+  addStack(
+    stack: RunnerStack,
+    settings: SyncSettings,
+    hooks: Pick<WorkerDeps, "statusChanged" | "suspendRequested"> = {},
+    past?: Parameters<StackWorker["seed"]>[0],
+  ): StackWorker {
     if (this.workers.has(stack.name)) throw new Error(`stack "${stack.name}" is already kept by this runner`);
     this.settings.set(stack.name, settings);
     const worker = new StackWorker(stack, { ...this.deps(), ...hooks });
+    // Seeded before it starts: its first run already knows the revisions recorded before.
+    if (past) worker.seed(past);
     this.workers.set(stack.name, worker);
     if (this.ready) worker.start();
     return worker;

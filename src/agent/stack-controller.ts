@@ -13,6 +13,7 @@ import {
   runEvent,
   secretEnv,
   secretsOf,
+  STACK_API_VERSION,
   STACK_GROUP,
   STACK_PLURAL,
   STACK_VERSION,
@@ -162,11 +163,6 @@ export class StackController {
     await Promise.all([...this.owned.keys()].map((k) => this.lost(k)));
   }
 
-  /** The stacks this replica holds now. */
-  ownedStacks(): string[] {
-    return [...this.owned.keys()];
-  }
-
   /** `ferry suspend|resume` through the API: the choice is kept in the Stack's spec.suspend. */
   private async persistSuspend(key: string, suspended: boolean): Promise<void> {
     const obj = this.objects.get(key);
@@ -287,34 +283,36 @@ export class StackController {
       return;
     }
     const stack = toRunnerStack(obj, spec, { kubeconfig: settings.kubeconfig! });
-    const owned: Owned = {
-      worker: undefined as unknown as StackWorker,
+    const worker = this.o.runner.addStack(
+      stack,
+      settings,
+      {
+        statusChanged: (_status, run) => {
+          const current = this.owned.get(key);
+          if (!current) return;
+          if (run) current.lastRun = run;
+          this.scheduleStatus(key);
+        },
+        suspendRequested: (_s, suspended) =>
+          void this.persistSuspend(key, suspended).catch((err: unknown) =>
+            this.o.log.warn({ stack: key, phase: "suspend", err: errorText(err) }, "could not keep spec.suspend on the Stack"),
+          ),
+      },
+      // What the replica that kept the stack before recorded: the history and revisions go on.
+      obj.status && {
+        history: obj.status.history ?? [],
+        lastAppliedRevision: obj.status.lastAppliedRevision,
+        lastAttemptedRevision: obj.status.lastAttemptedRevision,
+      },
+    );
+    this.owned.set(key, {
+      worker,
       generation: obj.metadata.generation ?? 0,
       spec,
       files: dir,
       timers,
-    };
-    owned.handledAt = obj.metadata.annotations?.[REQUESTED_AT_ANNOTATION];
-    const worker = this.o.runner.addStack(stack, settings, {
-      statusChanged: (_status, run) => {
-        const current = this.owned.get(key);
-        if (!current) return;
-        if (run) current.lastRun = run;
-        this.scheduleStatus(key);
-      },
-      suspendRequested: (_s, suspended) =>
-        void this.persistSuspend(key, suspended).catch((err: unknown) =>
-          this.o.log.warn({ stack: key, phase: "suspend", err: errorText(err) }, "could not keep spec.suspend on the Stack"),
-        ),
+      handledAt: obj.metadata.annotations?.[REQUESTED_AT_ANNOTATION],
     });
-    if (obj.status) {
-      worker.seed({
-        history: obj.status.history ?? [],
-        lastAppliedRevision: obj.status.lastAppliedRevision,
-        lastAttemptedRevision: obj.status.lastAttemptedRevision,
-      });
-    }
-    this.owned.set(key, { ...owned, worker });
     this.o.log.info({ stack: key, phase: "own", replica: this.o.identity }, "this replica keeps the stack");
     this.scheduleStatus(key);
     // The object changed while its credentials were read: follow it now.
@@ -501,7 +499,7 @@ export class StackController {
         body: {
           metadata: { generateName: `${obj.metadata.name}.`, namespace: obj.metadata.namespace },
           involvedObject: {
-            apiVersion: `${STACK_GROUP}/${STACK_VERSION}`,
+            apiVersion: STACK_API_VERSION,
             kind: "Stack",
             name: obj.metadata.name,
             namespace: obj.metadata.namespace,
