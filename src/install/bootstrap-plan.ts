@@ -1,4 +1,5 @@
 import * as crypto from "node:crypto";
+import { STACK_API_VERSION } from "../agent/stack-object";
 import { DeployKey } from "./deploy-key";
 import { SettingsError } from "../reconcile/stack-settings";
 
@@ -143,7 +144,7 @@ export function passphraseSecret(options: BootstrapOptions, passphrase: string):
 export function stackObject(options: BootstrapOptions): KubeObject {
   const secrets = secretNamesOf(options);
   return {
-    apiVersion: "ferry.dev/v1alpha1",
+    apiVersion: STACK_API_VERSION,
     kind: "Stack",
     metadata: { name: options.name, namespace: options.namespace, labels: { ...LABELS } },
     spec: {

@@ -19,9 +19,10 @@ import {
   validateBootstrapOptions,
 } from "./bootstrap-plan";
 import { generateDeployKey, publicKeyOf } from "./deploy-key";
+import { STACK_GROUP, STACK_PLURAL } from "../agent/stack-object";
 
 /** The name of the CRD bootstrap waits for. */
-export const STACK_CRD = "stacks.ferry.dev";
+export const STACK_CRD = `${STACK_PLURAL}.${STACK_GROUP}`;
 
 /** How {@link bootstrap} reaches the cluster and its tools. */
 export interface BootstrapEnvironment {
